@@ -1,0 +1,209 @@
+"""Core commands: ``export``, ``validate``, ``stats``, ``schema``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from curate.errors import CurateError
+from curate.spec import SourceSpec, SpecFile, load_spec, spec_json_schema
+
+SpecArg = Annotated[Path, typer.Argument(help="dataset spec (YAML), e.g. datasets_spec/dolly-curated.yaml")]
+SourceOpt = Annotated[
+    str | None, typer.Option("--source", help="export file or folder to read instead of the spec's source")
+]
+
+
+def parse_split(text: str | None) -> dict[str, float] | None:
+    """``train=0.9,test=0.1`` -> ``{"train": 0.9, "test": 0.1}``.
+
+    >>> parse_split("train=0.9,test=0.1")
+    {'train': 0.9, 'test': 0.1}
+    """
+    if not text:
+        return None
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise CurateError(f"--split: {part!r} is not NAME=FRACTION (e.g. train=0.9,test=0.1)") from None
+    if any(v <= 0 for v in out.values()) or abs(sum(out.values()) - 1.0) > 1e-6:
+        raise CurateError(f"--split: fractions must be > 0 and add up to 1, got {text!r}")
+    return out
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields a callback taking the number of items done."""
+    if not enabled or not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task(label, total=total)
+
+        def update(n: int) -> None:
+            if n % 200 == 0:
+                progress.update(task, completed=n)
+
+        yield update
+
+
+def open_spec_source(
+    spec_file: SpecFile,
+    source: str | None,
+    since: str | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+) -> Any:
+    from curate.sources import open_source
+
+    spec = spec_file.spec
+    if spec.source is None and source is None:
+        raise CurateError(f"{spec_file.path}: the spec has no source; pass --source PATH")
+    source_spec = spec.source or SourceSpec(path=source)
+    return open_source(source_spec, spec_file.base_dir, source, since=since, api_url=api_url, api_key=api_key)
+
+
+def register(app: typer.Typer) -> None:
+    from curate.cli import console, user_errors
+
+    @app.command()
+    @user_errors
+    def export(
+        spec: SpecArg,
+        out: Annotated[Path, typer.Option("--out", "-o", help="output folder (replaced atomically)")],
+        source: SourceOpt = None,
+        fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl")] = "parquet",
+        split: Annotated[str | None, typer.Option(help="override the spec's splits, e.g. train=0.9,test=0.1")] = None,
+        since: Annotated[str | None, typer.Option(help="live Argilla only: records updated after this ISO time")] = None,
+        api_url: Annotated[str | None, typer.Option(envvar="ARGILLA_API_URL", help="Argilla server URL")] = None,
+        api_key: Annotated[
+            str | None, typer.Option(envvar="ARGILLA_API_KEY", help="Argilla API key", show_default=False)
+        ] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")] = False,
+    ) -> None:
+        """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""
+        from curate.pipeline import ExportOptions, run_export
+
+        if fmt not in ("parquet", "jsonl"):
+            raise CurateError(f"--format: got {fmt!r}, expected parquet or jsonl")
+        spec_file = load_spec(spec)
+        src = open_spec_source(spec_file, source, since, api_url, api_key)
+        for warning in src.warnings:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        options = ExportOptions(out_dir=out, fmt=fmt, split_fractions=parse_split(split))  # type: ignore[arg-type]
+        with progress_bar("exporting", src.count(), not quiet) as update:
+            options.progress = update
+            manifest = run_export(spec_file, src, options)
+        if not quiet:
+            _print_summary(console, manifest, out)
+
+    @app.command()
+    @user_errors
+    def validate(
+        specs: Annotated[list[Path], typer.Argument(help="spec files to check")],
+        source: SourceOpt = None,
+        offline: Annotated[bool, typer.Option(help="check the spec only, not against its source")] = False,
+    ) -> None:
+        """Validate specs (and, unless --offline, their names against the source's settings)."""
+        from curate.build import Builder
+
+        for path in specs:
+            spec_file = load_spec(path)
+            checked = "spec only"
+            spec_source = spec_file.spec.source
+            live = source is None and spec_source is not None and spec_source.argilla is not None
+            if not offline and not live and (spec_source is not None or source is not None):
+                src = open_spec_source(spec_file, source)
+                Builder(spec_file, src.settings, src.name)
+                checked = f"checked against its {src.layout} source, {len(src.settings.questions)} questions"
+            typer.echo(f"ok: {path} ({spec_file.spec.task}, {checked})")
+
+    @app.command()
+    def schema() -> None:
+        """Print the JSON Schema of dataset spec files."""
+        typer.echo(json.dumps(spec_json_schema(), indent=2, sort_keys=True))
+
+    @app.command()
+    @user_errors
+    def stats(
+        target: Annotated[Path, typer.Argument(help="a spec (YAML) or an export file/folder")],
+        source: SourceOpt = None,
+        png: Annotated[Path | None, typer.Option(help="write a histogram of text lengths here")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+    ) -> None:
+        """Counts, statuses, annotators per record, agreement and text lengths of a dataset."""
+        from curate.sources import open_source
+        from curate.stats import compute_stats, write_histogram
+
+        if target.suffix in (".yaml", ".yml"):
+            src = open_spec_source(load_spec(target), source)
+        else:
+            src = open_source(SourceSpec(path=str(target)), Path.cwd(), str(target))
+        with progress_bar("reading", src.count(), not as_json) as update:
+            result, lengths = compute_stats(src, src.settings, update)
+        result = {"source": src.describe(), **result}
+        if png is not None:
+            write_histogram(lengths, png, f"{src.name}: text lengths")
+            result["histogram"] = str(png)
+        if as_json:
+            typer.echo(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
+        else:
+            _print_stats(result)
+
+
+def _print_summary(console: Any, manifest: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+
+    counts = manifest["counts"]
+    table = Table(title=f"{manifest['spec']['name']} ({manifest['task']})", show_header=True)
+    table.add_column("split / reason")
+    table.add_column("records", justify="right")
+    for split, n in counts["records_per_split"].items():
+        table.add_row(split, str(n))
+    for reason, n in counts["rejects_by_reason"].items():
+        table.add_row(f"[red]rejected: {reason}[/]", str(n))
+    table.add_row("[bold]input[/]", f"[bold]{counts['input_records']}[/]")
+    console.print(table)
+    for q, a in manifest["quality"]["agreement"].items():
+        if a["alpha"] is not None:
+            console.print(f"agreement {q}: {a['metric']} = {a['alpha']:.3f} over {a['units']} records")
+    typer.echo(f"wrote {out}")
+
+
+def _print_stats(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{result['source']['name']}[/] ({result['source']['layout']}): {result['records']} records")
+    console.print(f"record status: {result['record_status']}")
+    console.print(f"annotator responses by status: {result['annotator_responses_by_status']}")
+    console.print(f"annotators per record: {result['annotators_per_record']}")
+    table = Table("question", "kind", "responses by status", "alpha", "units")
+    for q, info in result["questions"].items():
+        agreement = info["agreement"] or {}
+        alpha = agreement.get("alpha")
+        table.add_row(
+            q, str(info["kind"]), str(info["responses_by_status"]),
+            "-" if alpha is None else f"{alpha:.3f}", str(agreement.get("units", "-")),
+        )
+    console.print(table)
+    lengths = Table("field", "count", "min", "median", "p90", "max", "empty")
+    for f, s in result["field_lengths_chars"].items():
+        lengths.add_row(f, *(str(s.get(k, "-")) for k in ("count", "min", "median", "p90", "max", "empty")))
+    console.print(lengths)
+    if "histogram" in result:
+        console.print(f"histogram: {result['histogram']}")

@@ -1,0 +1,109 @@
+"""Row filters. Each answers keep-or-drop with a reason; dropped rows go to ``rejects.jsonl``.
+
+Filters run on canonical rows, after a record has been built, in the order given by the spec:
+length bounds, then duplicates (exact or normalised, across all splits: the first in input
+order is kept).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from curate.spec import FiltersSpec
+
+_SPACE = re.compile(r"\s+")
+_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+
+DEDUP_KEYS: dict[str, tuple[str, ...]] = {
+    "sft": ("instruction", "context", "response"),
+    "chat": ("messages",),
+    "preference": ("prompt", "chosen", "rejected"),
+    "prompt": ("prompt",),
+}
+
+
+def normalize_text(text: str) -> str:
+    """The form two texts share when they differ only in case, spacing, punctuation or Unicode form.
+
+    >>> normalize_text("  Hello,   WORLD! ") == normalize_text("hello world")
+    True
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = _PUNCT.sub("", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _chars(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return sum(len(m.get("content", "")) if isinstance(m, dict) else len(str(m)) for m in value)
+    return len(str(value)) if value is not None else 0
+
+
+class LengthFilter:
+    """Drop rows whose column is shorter or longer than the spec allows (in characters)."""
+
+    def __init__(self, min_chars: dict[str, int], max_chars: dict[str, int]):
+        self.min_chars = min_chars
+        self.max_chars = max_chars
+
+    def __call__(self, row: dict[str, Any]) -> tuple[str, str] | None:
+        for column, low in self.min_chars.items():
+            n = _chars(row.get(column))
+            if n < low:
+                return f"too_short:{column}", f"{n} < {low} characters"
+        for column, high in self.max_chars.items():
+            n = _chars(row.get(column))
+            if n > high:
+                return f"too_long:{column}", f"{n} > {high} characters"
+        return None
+
+
+class DuplicateFilter:
+    """Drop rows equal (or equal after normalisation) to an earlier row; remembers 16-byte digests."""
+
+    def __init__(self, columns: Sequence[str], normalized: bool):
+        self.columns = tuple(columns)
+        self.normalized = normalized
+        self.seen: dict[bytes, str] = {}
+
+    def _digest(self, row: dict[str, Any], normalized: bool) -> bytes:
+        parts = [_text_of(row.get(c)) for c in self.columns]
+        if normalized:
+            parts = [normalize_text(p) for p in parts]
+        return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).digest()
+
+    def __call__(self, row: dict[str, Any]) -> tuple[str, str] | None:
+        exact = self._digest(row, False)
+        if exact in self.seen:
+            return "duplicate", f"same as record {self.seen[exact]}"
+        keys = [exact]
+        if self.normalized:
+            norm = self._digest(row, True)
+            if norm in self.seen:
+                return "duplicate_normalized", f"same as record {self.seen[norm]} after normalisation"
+            keys.append(norm)
+        for key in keys:
+            self.seen[key] = str(row.get("record_id"))
+        return None
+
+
+def build_filters(spec: FiltersSpec, task: str) -> list[Any]:
+    filters: list[Any] = []
+    if spec.min_chars or spec.max_chars:
+        filters.append(LengthFilter(spec.min_chars, spec.max_chars))
+    if spec.dedup != "none":
+        filters.append(DuplicateFilter(DEDUP_KEYS[task], normalized=spec.dedup == "normalized"))
+    return filters

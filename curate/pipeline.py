@@ -1,0 +1,264 @@
+"""The export job: source -> build (unify) -> filters -> split -> files, every record accounted for.
+
+``iter_outcomes`` yields, per input record, either its canonical rows or its rejection;
+``run_export`` writes them and a manifest whose counts add up:
+``input_records == sum(records_per_split) + rejected_records``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+import curate
+from curate.agreement import Alpha
+from curate.build import Builder, Reject
+from curate.errors import CurateError
+from curate.filters import build_filters
+from curate.records import ArgillaRecord, QuestionKind, RankItem
+from curate.sinks.files import ExportWriter, Format, schema_for
+from curate.sources.base import Source
+from curate.spec import SpecFile, spec_summary
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    record: ArgillaRecord
+    rows: list[dict[str, Any]]
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # pairs filtered out of a kept record
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    record: ArgillaRecord
+    reason: str
+    detail: str
+
+    @property
+    def record_id(self) -> str:
+        return self.record.id
+
+
+Outcome = Kept | Rejected
+
+
+def assign_split(record_id: str, fractions: dict[str, float], seed: int) -> str:
+    """The split of a record: a pure function of its id and the seed (stable across runs).
+
+    >>> assign_split("r1", {"train": 1.0}, 0)
+    'train'
+    """
+    digest = hashlib.sha256(f"{seed}\x1f{record_id}".encode()).digest()
+    point = int.from_bytes(digest[:8], "big") / 2**64
+    cumulative = 0.0
+    names = list(fractions)
+    for name in names:
+        cumulative += fractions[name]
+        if point < cumulative:
+            return name
+    return names[-1]
+
+
+class QualityStats:
+    """Dataset-level figures gathered while streaming: response statuses, annotators per record,
+    and Krippendorff's alpha per question the spec reads."""
+
+    def __init__(self, builder: Builder):
+        self.builder = builder
+        self.by_status: Counter[str] = Counter()
+        self.annotators_per_record: Counter[int] = Counter()
+        self.alpha = {
+            q: Alpha("interval" if builder.kind_of(q) is QuestionKind.RATING else "nominal")
+            for q in builder.questions_used
+        }
+
+    def add(self, record: ArgillaRecord) -> None:
+        # One status per annotator and record (Argilla keeps one status per user response).
+        users: dict[str, str] = {}
+        for responses in record.responses.values():
+            for r in responses:
+                users.setdefault(r.user_id, r.status or "unknown")
+        self.by_status.update(users.values())
+        self.annotators_per_record[len(users)] += 1
+        policy = self.builder.status_policy
+        for q, alpha in self.alpha.items():
+            values = []
+            for r in record.responses.get(q, ()):
+                status = r.status or ("submitted" if policy.unknown_as_submitted else None)
+                if status in policy.counted and r.value is not None:
+                    v = r.value
+                    if isinstance(v, tuple) and v and isinstance(v[0], RankItem):
+                        v = tuple(i.value for i in v)
+                    values.append(v)
+            alpha.add(values)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "responses_by_status": dict(sorted(self.by_status.items())),
+            "annotators_per_record": {str(k): v for k, v in sorted(self.annotators_per_record.items())},
+            "agreement": {
+                q: {
+                    "metric": f"krippendorff_alpha_{a.metric}",
+                    "alpha": None if a.value() is None else round(a.value() or 0.0, 6),
+                    "units": a.units,
+                }
+                for q, a in self.alpha.items()
+            },
+        }
+
+
+def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None = None) -> Iterator[Outcome]:
+    """Build every record of the source; filters run here too, so preview sees what export writes."""
+    builder = builder or Builder(spec_file, source.settings, source.name)
+    filters = build_filters(spec_file.spec.filters, spec_file.spec.task)
+    for record in source:
+        try:
+            rows = builder.build(record)
+        except Reject as rej:
+            yield Rejected(record, rej.reason, rej.detail)
+            continue
+        kept, dropped = [], []
+        for row in rows:
+            verdict = None
+            for f in filters:
+                verdict = f(row)
+                if verdict is not None:
+                    break
+            if verdict is None:
+                kept.append(row)
+            else:
+                dropped.append(verdict)
+        if kept:
+            yield Kept(record, kept, dropped)
+        else:
+            reason, detail = dropped[0]
+            yield Rejected(record, reason, detail)
+
+
+RowTransform = Callable[[dict[str, Any]], "dict[str, Any] | tuple[str, str]"]
+
+
+@dataclass
+class ExportOptions:
+    out_dir: Path
+    fmt: Format = "parquet"
+    split_fractions: dict[str, float] | None = None
+    row_transform: Any = None  # curate.tokenize.RowTransform: fields(), __call__(row), summary()
+    pack_max_length: int | None = None
+    progress: Callable[[int], None] | None = None
+
+
+def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> dict[str, Any]:
+    """Write an export folder; returns its manifest."""
+    spec = spec_file.spec
+    builder = Builder(spec_file, source.settings, source.name)
+    fractions = options.split_fractions or dict(spec.split.fractions)
+    transform = options.row_transform
+    extra: list[pa.Field] = transform.fields() if transform is not None else []
+    schema = schema_for(spec.task, builder.output_conversational, extra)
+    stats = QualityStats(builder)
+    records_per_split: Counter[str] = Counter({name: 0 for name in fractions})
+    rows_per_split: Counter[str] = Counter({name: 0 for name in fractions})
+    rejects: Counter[str] = Counter()
+    dropped_rows: Counter[str] = Counter()
+    n_input = 0
+    with ExportWriter(options.out_dir, options.fmt, schema, list(fractions)) as writer:
+        for outcome in iter_outcomes(spec_file, source, builder):
+            n_input += 1
+            if options.progress is not None:
+                options.progress(n_input)
+            stats.add(outcome.record)
+            if isinstance(outcome, Rejected):
+                rejects[outcome.reason] += 1
+                writer.reject(outcome.record_id, outcome.reason, outcome.detail)
+                continue
+            rows = outcome.rows
+            for reason, detail in outcome.dropped:
+                dropped_rows[reason] += 1
+                writer.reject(outcome.record.id, reason, detail, scope="row")
+            if transform is not None:
+                rows, failures = _transform(transform, rows)
+                if not rows:
+                    reason, detail = failures[0]
+                    rejects[reason] += 1
+                    writer.reject(outcome.record.id, reason, detail)
+                    continue
+                for reason, detail in failures:
+                    dropped_rows[reason] += 1
+                    writer.reject(outcome.record.id, reason, detail, scope="row")
+            split = assign_split(outcome.record.id, fractions, spec.split.seed)
+            records_per_split[split] += 1
+            for row in rows:
+                writer.write(split, row)
+                rows_per_split[split] += 1
+        paths = writer.close_files()
+        packing = None
+        if options.pack_max_length:
+            packing = _pack_splits(writer, paths, options)
+        n_kept = sum(records_per_split.values())
+        n_rejected = sum(rejects.values())
+        if n_kept + n_rejected != n_input:  # the invariant every manifest promises
+            raise AssertionError(f"{n_input} input records but {n_kept} kept + {n_rejected} rejected")
+        manifest: dict[str, Any] = {
+            "curate_version": curate.__version__,
+            "spec": spec_summary(spec_file),
+            "source": source.describe(),
+            "task": spec.task,
+            "template": getattr(spec, "template", None),
+            "style": "conversational" if builder.output_conversational else "text",
+            "format": options.fmt,
+            "columns": schema.names,
+            "splits": {"fractions": fractions, "seed": spec.split.seed},
+            "counts": {
+                "input_records": n_input,
+                "kept_records": n_kept,
+                "rejected_records": n_rejected,
+                "records_per_split": dict(records_per_split),
+                "rows_per_split": dict(rows_per_split),
+                "rejects_by_reason": dict(sorted(rejects.items())),
+                "dropped_rows_by_reason": dict(sorted(dropped_rows.items())),
+            },
+            "quality": stats.summary(),
+            "warnings": list(source.warnings),
+            "fingerprint": writer.content_fingerprint(),
+        }
+        if transform is not None:
+            manifest["tokenization"] = transform.summary()
+        if packing is not None:
+            manifest["packing"] = packing
+        writer.finish(manifest)
+    return manifest
+
+
+def _transform(transform: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    out, failures = [], []
+    for row in rows:
+        result = transform(row)
+        if isinstance(result, tuple):
+            failures.append(result)
+        else:
+            out.append({**row, **result})
+    return out, failures
+
+
+def _pack_splits(writer: ExportWriter, paths: dict[str, Path], options: ExportOptions) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    from curate.pack import pack_rows  # packing needs token columns from the row transform
+    from curate.sources._rows import iter_file_rows
+
+    if options.row_transform is None:
+        raise CurateError("--pack needs --tokenizer: packing works on token ids")
+    assert options.pack_max_length is not None
+    stats = {}
+    for split, path in paths.items():
+        table, split_stats = pack_rows(iter_file_rows(path), options.pack_max_length)
+        pq.write_table(table, writer.add_file(f"{split}-packed.parquet"), compression="zstd")
+        stats[split] = split_stats
+    return {"max_length": options.pack_max_length, "splits": stats}

@@ -1,0 +1,1 @@
+"""Where curated data goes: export folders, the Hugging Face Hub, back to Argilla."""

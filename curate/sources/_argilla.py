@@ -1,0 +1,266 @@
+"""Shared Argilla conventions: settings files, question kinds, and response values as the
+1.x and 2.x exports spell them (list-of-dicts and dict-of-lists, ranks with and without numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curate.errors import CurateError
+from curate.records import (
+    RESPONSE_STATUSES,
+    DatasetSettings,
+    FieldInfo,
+    FieldKind,
+    QuestionInfo,
+    QuestionKind,
+    RankItem,
+    Response,
+    Span,
+    Suggestion,
+)
+
+_KIND_ALIASES = {k.value: k for k in QuestionKind}
+_FIELD_ALIASES = {k.value: k for k in FieldKind}
+
+
+def _options(raw: Mapping[str, Any], settings: Mapping[str, Any]) -> tuple[Any, ...]:
+    opts = settings.get("options") or raw.get("options")
+    if opts:
+        return tuple(o.get("value") if isinstance(o, Mapping) else o for o in opts)
+    for key in ("values", "labels"):
+        vals = settings.get(key) or raw.get(key)
+        if isinstance(vals, Mapping):
+            return tuple(vals.keys())
+        if vals:
+            return tuple(v.get("value") if isinstance(v, Mapping) else v for v in vals)
+    return ()
+
+
+def settings_from_dict(data: Mapping[str, Any], where: str) -> DatasetSettings:
+    """Parse Argilla settings: 2.x ``.argilla/settings.json`` or 1.x ``argilla.yaml``.
+
+    Both list fields and questions with a ``type`` either at top level or under ``settings``.
+    """
+    fields: dict[str, FieldInfo] = {}
+    questions: dict[str, QuestionInfo] = {}
+    try:
+        for raw in data.get("fields") or []:
+            s = raw.get("settings") or {}
+            kind = _FIELD_ALIASES.get(str(s.get("type") or raw.get("type") or "text"), FieldKind.CUSTOM)
+            fields[raw["name"]] = FieldInfo(raw["name"], kind, bool(raw.get("required", True)))
+        for raw in data.get("questions") or []:
+            s = raw.get("settings") or {}
+            type_name = str(s.get("type") or raw.get("type") or "")
+            kind = _KIND_ALIASES.get(type_name)
+            if kind is None:
+                raise CurateError(f"{where}: question {raw.get('name')!r} has unknown type {type_name!r}")
+            questions[raw["name"]] = QuestionInfo(
+                name=raw["name"],
+                kind=kind,
+                options=_options(raw, s),
+                required=bool(raw.get("required", True)),
+                title=raw.get("title"),
+            )
+        metadata = tuple(m["name"] for m in data.get("metadata") or data.get("metadata_properties") or [])
+    except (KeyError, TypeError, AttributeError) as err:
+        raise CurateError(f"{where}: not Argilla settings (missing or malformed {err})") from None
+    return DatasetSettings(fields=fields, questions=questions, metadata=metadata, guidelines=data.get("guidelines"))
+
+
+def load_settings_file(path: Path) -> DatasetSettings:
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise CurateError(f"{path}: cannot read Argilla settings ({err.__class__.__name__})") from None
+    if not isinstance(data, Mapping):
+        raise CurateError(f"{path}: Argilla settings must be a mapping")
+    return settings_from_dict(data, str(path))
+
+
+def kind_from_hf_feature(feature: Any) -> QuestionKind | None:
+    """Guess a question kind from the `datasets` feature of its value (1.x Hub layout)."""
+    if isinstance(feature, list) and feature:
+        feature = feature[0]
+    if not isinstance(feature, Mapping):
+        return None
+    value = feature.get("value", feature)
+    if isinstance(value, list) and value:
+        value = value[0]
+    if not isinstance(value, Mapping):
+        return None
+    ftype = value.get("_type")
+    if ftype == "Value":
+        dtype = str(value.get("dtype", ""))
+        if dtype.startswith(("int", "uint")):
+            return QuestionKind.RATING
+        return QuestionKind.TEXT
+    if ftype in ("Sequence", "List", "LargeList"):
+        inner = value.get("feature", {})
+        if isinstance(inner, Mapping) and "rank" in inner:
+            return QuestionKind.RANKING
+        if isinstance(inner, Mapping) and "start" in inner:
+            return QuestionKind.SPAN
+        return QuestionKind.MULTI_LABEL
+    return None
+
+
+def kind_from_value(value: Any) -> QuestionKind:
+    """Guess a question kind from an answer value (used only without settings)."""
+    if isinstance(value, bool):
+        return QuestionKind.LABEL
+    if isinstance(value, int):
+        return QuestionKind.RATING
+    if isinstance(value, Mapping) and "rank" in value:
+        return QuestionKind.RANKING
+    if isinstance(value, (list, tuple)):
+        first = value[0] if value else None
+        if isinstance(first, Mapping) and "rank" in first:
+            return QuestionKind.RANKING
+        if isinstance(first, Mapping) and "start" in first:
+            return QuestionKind.SPAN
+        return QuestionKind.MULTI_LABEL
+    return QuestionKind.TEXT
+
+
+def dict_of_lists_to_list(value: Any) -> list[Any]:
+    """Turn `datasets`' Sequence-of-struct form ``{"a": [..], "b": [..]}`` into ``[{"a", "b"}, ..]``."""
+    if isinstance(value, Mapping):
+        keys = list(value.keys())
+        columns = [value[k] or [] for k in keys]
+        if all(isinstance(c, (list, tuple)) for c in columns):
+            return [dict(zip(keys, row)) for row in zip(*columns)]
+        return [dict(value)]
+    if value is None:
+        return []
+    return list(value)
+
+
+def normalize_value(kind: QuestionKind | None, value: Any, where: str) -> Any:
+    """Bring an answer or suggestion value to the canonical Python form for its question kind.
+
+    text/label -> str, rating -> int, multi-label -> sorted tuple of str, ranking -> tuple of
+    RankItem in rank order (position order where ranks are missing), span -> tuple of Span.
+    """
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if kind is None:
+        kind = kind_from_value(value)
+    try:
+        if kind in (QuestionKind.TEXT, QuestionKind.LABEL):
+            return value if isinstance(value, str) else str(value)
+        if kind is QuestionKind.RATING:
+            if isinstance(value, str):
+                value = float(value)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            return value
+        if kind is QuestionKind.MULTI_LABEL:
+            if isinstance(value, str):
+                value = json.loads(value) if value.startswith("[") else [value]
+            return tuple(sorted(str(v) for v in value))
+        if kind is QuestionKind.RANKING:
+            items = dict_of_lists_to_list(value)
+            ranked = []
+            for pos, item in enumerate(items):
+                if isinstance(item, Mapping):
+                    rank = item.get("rank")
+                    ranked.append(RankItem(str(item["value"]), int(rank) if rank is not None else None))
+                else:
+                    ranked.append(RankItem(str(item), None))
+                _ = pos
+            if all(r.rank is not None for r in ranked):
+                ranked.sort(key=lambda r: (r.rank, r.value))  # type: ignore[arg-type,return-value]
+            return tuple(ranked)
+        if kind is QuestionKind.SPAN:
+            return tuple(
+                Span(str(s["label"]), int(s["start"]), int(s["end"])) for s in dict_of_lists_to_list(value)
+            )
+    except (ValueError, TypeError, KeyError) as err:
+        raise CurateError(f"{where}: value {value!r:.80} is not a valid {kind.value} answer ({err})") from None
+    raise AssertionError(kind)
+
+
+def normalize_status(raw: Any, where: str) -> str | None:
+    if raw is None:
+        return None
+    status = str(raw).lower()
+    if status not in RESPONSE_STATUSES:
+        raise CurateError(
+            f"{where}: response status {raw!r} is not one of {', '.join(RESPONSE_STATUSES)}"
+        )
+    return status
+
+
+def make_responses(
+    items: list[Mapping[str, Any]], kind: QuestionKind | None, where: str
+) -> tuple[Response, ...]:
+    """Responses from ``[{user_id, value, status, updated_at?}]`` items, one per annotator."""
+    out: list[Response] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise CurateError(f"{where}: response {i} is {type(item).__name__}, expected a mapping")
+        user = item.get("user_id")
+        out.append(
+            Response(
+                user_id=str(user) if user not in (None, "") else "anonymous",
+                value=normalize_value(kind, item.get("value"), f"{where} response {i}"),
+                status=normalize_status(item.get("status"), f"{where} response {i}"),  # type: ignore[arg-type]
+                updated_at=str(item["updated_at"]) if item.get("updated_at") else None,
+            )
+        )
+    return tuple(out)
+
+
+def make_suggestion(
+    value: Any, score: Any, agent: Any, type_: Any, kind: QuestionKind | None, where: str
+) -> Suggestion | None:
+    value = normalize_value(kind, value, f"{where} suggestion")
+    if value is None or value == () or value == "":
+        return None
+    if isinstance(score, (list, tuple)):
+        # ranking / multi-label suggestions may carry one score per option; keep the best
+        numbers = [float(s) for s in score if s is not None]
+        score = max(numbers) if numbers else None
+    elif score is not None:
+        score = float(score)
+        if math.isnan(score):
+            score = None
+    return Suggestion(value=value, score=score, agent=agent or None, type=type_ or None)
+
+
+def parse_metadata(raw: Any, where: str) -> dict[str, Any]:
+    """1.x stores metadata as a JSON string (``"{}"`` or ``{}`` when empty)."""
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if isinstance(raw, str):
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError:
+            raise CurateError(f"{where}: metadata is not a JSON object: {raw!r:.80}") from None
+        if parsed is None:
+            return {}
+        if not isinstance(parsed, dict):
+            raise CurateError(f"{where}: metadata is {type(parsed).__name__}, expected a JSON object")
+        return parsed
+    raise CurateError(f"{where}: metadata is {type(raw).__name__}, expected a JSON object")
+
+
+def field_value(value: Any) -> Any:
+    """Field values: text stays text; a chat field stays a list of {role, content} dicts."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, tuple):
+        return list(value)
+    return value

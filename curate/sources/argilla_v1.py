@@ -1,0 +1,142 @@
+"""Argilla 1.x ``FeedbackDataset`` Hub layout (``push_to_huggingface`` / ``format_as("datasets")``).
+
+One column per field; per question ``<q>`` a list of ``{user_id, value, status}`` (older
+releases: one ``{user_id: [..], value: [..], status: [..]}``); ``<q>-suggestion`` and
+``<q>-suggestion-metadata`` ``{type, score, agent}``; ``external_id``; ``metadata`` as a JSON
+string. The dataset config, when present, is ``argilla.yaml`` (or the older ``argilla.cfg``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError
+from curate.records import ArgillaRecord, DatasetSettings, FieldInfo, QuestionInfo, QuestionKind, Suggestion
+from curate.sources._argilla import (
+    dict_of_lists_to_list,
+    field_value,
+    kind_from_hf_feature,
+    kind_from_value,
+    load_settings_file,
+    make_responses,
+    make_suggestion,
+    parse_metadata,
+)
+from curate.sources._rows import DataFiles, count_rows, iter_rows, peek_columns
+from curate.sources.base import Source
+
+RESERVED = {"external_id", "metadata", "vectors", "id"}
+SUGGESTION = "-suggestion"
+SUGGESTION_META = "-suggestion-metadata"
+
+
+def looks_like_v1(columns: list[str]) -> bool:
+    return any(c.endswith(SUGGESTION_META) for c in columns) or (
+        "external_id" in columns and "metadata" in columns
+    )
+
+
+def _find_config(files: DataFiles) -> Path | None:
+    for folder in (files.root, files.files[0].parent, files.files[0].parent.parent):
+        for name in ("argilla.yaml", "argilla.cfg"):
+            if (folder / name).exists():
+                return folder / name
+    return None
+
+
+class ArgillaV1Source(Source):
+    layout = "argilla_v1"
+
+    def __init__(self, files: DataFiles):
+        super().__init__()
+        self.files = files
+        columns = peek_columns(files)
+        config = _find_config(files)
+        if config is not None:
+            self.settings = load_settings_file(config)
+        else:
+            self.settings = self._infer_settings(columns)
+            self.warnings.append(
+                f"{files.root}: no argilla.yaml beside the data; question kinds inferred from the data"
+            )
+        missing = [q for q in self.settings.questions if q not in columns]
+        if missing:
+            raise CurateError(
+                f"{files.files[0]}: question column(s) {', '.join(missing)} named in the settings are missing"
+            )
+        self._columns = columns
+
+    @property
+    def name(self) -> str:
+        return self.files.label
+
+    def count(self) -> int | None:
+        return count_rows(self.files)
+
+    def _infer_settings(self, columns: list[str]) -> DatasetSettings:
+        questions = [c[: -len(SUGGESTION_META)] for c in columns if c.endswith(SUGGESTION_META)]
+        # Columns holding lists of {user_id, value, status} are questions even without suggestions.
+        first: dict[str, Any] = next(iter_rows(self.files), {})
+        for c in columns:
+            v = first.get(c)
+            items = dict_of_lists_to_list(v) if isinstance(v, (list, Mapping)) else []
+            if c not in questions and items and isinstance(items[0], Mapping) and "user_id" in items[0]:
+                questions.append(c)
+        taken = set(questions) | {f"{q}{SUGGESTION}" for q in questions} | {f"{q}{SUGGESTION_META}" for q in questions}
+        fields = [c for c in columns if c not in taken and c not in RESERVED]
+        infos: dict[str, QuestionInfo] = {}
+        for q in questions:
+            kind = kind_from_hf_feature(self.files.hf_features.get(q))
+            if kind is None:
+                kind = self._kind_from_rows(q)
+            infos[q] = QuestionInfo(q, kind)
+        return DatasetSettings(fields={f: FieldInfo(f) for f in fields}, questions=infos)
+
+    def _kind_from_rows(self, question: str) -> QuestionKind:
+        for i, row in enumerate(iter_rows(self.files)):
+            for item in dict_of_lists_to_list(row.get(question)):
+                if isinstance(item, Mapping) and item.get("value") is not None:
+                    return kind_from_value(item["value"])
+            suggestion = row.get(f"{question}{SUGGESTION}")
+            if suggestion is not None:
+                return kind_from_value(suggestion)
+            if i > 200:
+                break
+        return QuestionKind.TEXT
+
+    def __iter__(self) -> Iterator[ArgillaRecord]:
+        settings = self.settings
+        source_label = str(self.files.files[0] if len(self.files.files) == 1 else self.files.root)
+        for index, row in enumerate(iter_rows(self.files)):
+            external_id = row.get("external_id")
+            record_id = str(external_id) if external_id not in (None, "") else f"row-{index}"
+            where = f"{source_label}: record {record_id}"
+            fields = {name: field_value(row.get(name)) for name in settings.fields}
+            responses = {}
+            suggestions: dict[str, Suggestion] = {}
+            for q, info in settings.questions.items():
+                raw = row.get(q)
+                items = dict_of_lists_to_list(raw)
+                responses[q] = make_responses(items, info.kind, f"{where}, question {q}")
+                meta = row.get(f"{q}{SUGGESTION_META}") or {}
+                if isinstance(meta, Mapping):
+                    meta = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in meta.items()}
+                s = make_suggestion(
+                    row.get(f"{q}{SUGGESTION}"),
+                    meta.get("score"),
+                    meta.get("agent"),
+                    meta.get("type"),
+                    info.kind,
+                    f"{where}, question {q}",
+                )
+                if s is not None:
+                    suggestions[q] = s
+            yield ArgillaRecord(
+                id=record_id,
+                fields=fields,
+                metadata=parse_metadata(row.get("metadata"), where),
+                suggestions=suggestions,
+                responses=responses,
+            )

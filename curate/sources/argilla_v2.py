@@ -1,0 +1,210 @@
+"""Argilla 2.x exports.
+
+* ``Dataset.to_disk`` folder: ``records.json`` (a JSON array of records with nested fields,
+  metadata, suggestions ``{q: {value, score, agent}}`` and responses ``{q: [{value, user_id}]}``)
+  and ``.argilla/settings.json``. Response statuses are not in this export.
+* The flat ``records.to_datasets()`` / ``Dataset.to_hub`` layout: ``id``, ``status``,
+  ``_server_id``, fields and metadata as top-level columns, ``<q>.responses``,
+  ``<q>.responses.users``, ``<q>.responses.status``, ``<q>.suggestion``,
+  ``<q>.suggestion.score``, ``<q>.suggestion.agent``. Label suggestions may be ``ClassLabel``
+  integers whose names live in the `datasets` features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError
+from curate.records import ArgillaRecord, DatasetSettings, FieldInfo, FieldKind, QuestionInfo, QuestionKind, Suggestion
+from curate.sources._argilla import (
+    field_value,
+    kind_from_value,
+    load_settings_file,
+    make_responses,
+    make_suggestion,
+)
+from curate.sources._rows import DataFiles, count_rows, iter_file_rows, iter_rows, peek_columns
+from curate.sources.base import Source
+
+RESERVED_FLAT = {"id", "status", "_server_id", "score"}
+
+
+def _settings_near(folder: Path) -> DatasetSettings | None:
+    for candidate in (folder / ".argilla" / "settings.json", folder.parent / ".argilla" / "settings.json"):
+        if candidate.exists():
+            return load_settings_file(candidate)
+    return None
+
+
+class ArgillaV2DiskSource(Source):
+    """A ``Dataset.to_disk`` folder."""
+
+    layout = "argilla_v2_disk"
+    status_known = False
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = folder
+        self.records_path = folder / "records.json"
+        if not self.records_path.exists():
+            raise CurateError(f"{folder}: no records.json (an Argilla to_disk export has one)")
+        settings = _settings_near(folder)
+        if settings is None:
+            raise CurateError(f"{folder}: no .argilla/settings.json beside records.json")
+        self.settings = settings
+        self.warnings.append(
+            f"{self.records_path}: Argilla to_disk exports do not keep response status "
+            "(submitted/draft/discarded); see responses.unknown_status in the spec"
+        )
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    def __iter__(self) -> Iterator[ArgillaRecord]:
+        settings = self.settings
+        for index, raw in enumerate(iter_file_rows(self.records_path)):
+            record_id = str(raw.get("id") or raw.get("_server_id") or f"row-{index}")
+            where = f"{self.records_path}: record {record_id}"
+            fields = raw.get("fields") or {}
+            if not isinstance(fields, Mapping):
+                raise CurateError(f"{where}: fields is {type(fields).__name__}, expected an object")
+            responses: dict[str, Any] = {}
+            for q, items in (raw.get("responses") or {}).items():
+                info = settings.questions.get(q)
+                if info is None:
+                    raise CurateError(f"{where}: response to unknown question {q!r}")
+                responses[q] = make_responses(list(items or []), info.kind, f"{where}, question {q}")
+            suggestions: dict[str, Suggestion] = {}
+            for q, s in (raw.get("suggestions") or {}).items():
+                info = settings.questions.get(q)
+                if info is None:
+                    raise CurateError(f"{where}: suggestion for unknown question {q!r}")
+                sug = make_suggestion(
+                    s.get("value"), s.get("score"), s.get("agent"), s.get("type"), info.kind, f"{where}, question {q}"
+                )
+                if sug is not None:
+                    suggestions[q] = sug
+            yield ArgillaRecord(
+                id=record_id,
+                fields={k: field_value(v) for k, v in fields.items()},
+                metadata=dict(raw.get("metadata") or {}),
+                suggestions=suggestions,
+                responses=responses,
+                status=raw.get("status"),
+                server_id=raw.get("_server_id"),
+            )
+
+
+def looks_like_v2_flat(columns: list[str]) -> bool:
+    return "_server_id" in columns or any(c.endswith((".responses", ".suggestion")) for c in columns)
+
+
+def _class_label_names(features: Mapping[str, Any], column: str) -> list[str] | None:
+    feature = features.get(column)
+    if isinstance(feature, Mapping) and feature.get("_type") == "ClassLabel":
+        return list(feature.get("names") or [])
+    return None
+
+
+class ArgillaV2FlatSource(Source):
+    """The flat ``to_datasets()`` / Hub layout, as Parquet, JSON Lines or a ``datasets`` folder."""
+
+    layout = "argilla_v2_flat"
+
+    def __init__(self, files: DataFiles):
+        super().__init__()
+        self.files = files
+        columns = peek_columns(files)
+        settings = _settings_near(files.root) or _settings_near(files.files[0].parent)
+        questions = sorted(
+            {c.split(".")[0] for c in columns if c.endswith((".responses", ".suggestion"))}
+            | {c.rsplit(".responses", 1)[0] for c in columns if ".responses" in c}
+        )
+        if settings is None:
+            self.warnings.append(
+                f"{files.root}: no .argilla/settings.json; question kinds inferred, "
+                "and non-question columns treated as fields"
+            )
+            settings = self._infer_settings(columns, questions)
+        self.settings = settings
+        self._columns = set(columns)
+        self._label_names = {
+            q: names
+            for q in settings.questions
+            if (names := _class_label_names(files.hf_features, f"{q}.suggestion")) is not None
+        }
+
+    @property
+    def name(self) -> str:
+        return self.files.label
+
+    def count(self) -> int | None:
+        return count_rows(self.files)
+
+    def _infer_settings(self, columns: list[str], questions: list[str]) -> DatasetSettings:
+        q_columns = {c for c in columns if c.split(".")[0] in questions and "." in c}
+        fields = [c for c in columns if c not in q_columns and c not in RESERVED_FLAT]
+        first = next(iter_rows(self.files), {})
+        infos = {}
+        for q in questions:
+            kind = QuestionKind.TEXT
+            values = first.get(f"{q}.responses") or []
+            sample = next((v for v in values if v is not None), first.get(f"{q}.suggestion"))
+            if sample is not None:
+                kind = kind_from_value(sample)
+            infos[q] = QuestionInfo(q, kind)
+        field_infos = {
+            f: FieldInfo(f, FieldKind.CHAT if isinstance(first.get(f), list) else FieldKind.TEXT) for f in fields
+        }
+        return DatasetSettings(fields=field_infos, questions=infos, metadata=tuple(fields))
+
+    def __iter__(self) -> Iterator[ArgillaRecord]:
+        settings = self.settings
+        label = str(self.files.files[0] if len(self.files.files) == 1 else self.files.root)
+        field_names = list(settings.fields)
+        meta_names = [m for m in settings.metadata if m in self._columns]
+        for index, row in enumerate(iter_rows(self.files)):
+            record_id = str(row.get("id") or row.get("_server_id") or f"row-{index}")
+            where = f"{label}: record {record_id}"
+            responses = {}
+            suggestions: dict[str, Suggestion] = {}
+            for q, info in settings.questions.items():
+                values = row.get(f"{q}.responses") or []
+                users = row.get(f"{q}.responses.users") or []
+                statuses = row.get(f"{q}.responses.status") or []
+                if len(users) != len(values) or (statuses and len(statuses) != len(values)):
+                    raise CurateError(
+                        f"{where}, question {q}: {len(values)} responses but {len(users)} users "
+                        f"and {len(statuses)} statuses"
+                    )
+                items = [
+                    {"value": v, "user_id": u, "status": statuses[i] if statuses else None}
+                    for i, (v, u) in enumerate(zip(values, users))
+                ]
+                responses[q] = make_responses(items, info.kind, f"{where}, question {q}")
+                value = row.get(f"{q}.suggestion")
+                names = self._label_names.get(q)
+                if names is not None and isinstance(value, int) and not isinstance(value, bool):
+                    value = names[value] if 0 <= value < len(names) else None
+                sug = make_suggestion(
+                    value,
+                    row.get(f"{q}.suggestion.score"),
+                    row.get(f"{q}.suggestion.agent"),
+                    None,
+                    info.kind,
+                    f"{where}, question {q}",
+                )
+                if sug is not None:
+                    suggestions[q] = sug
+            yield ArgillaRecord(
+                id=record_id,
+                fields={f: field_value(row.get(f)) for f in field_names},
+                metadata={m: row.get(m) for m in meta_names},
+                suggestions=suggestions,
+                responses=responses,
+                status=row.get("status"),
+                server_id=row.get("_server_id"),
+            )
