@@ -52,7 +52,7 @@ class Alpha:
         self.units += 1
         if self.metric == "nominal":
             counts = Counter(values)
-            disagreeing = m * m - sum(c * c for c in counts.values())
+            disagreeing: float = m * m - sum(c * c for c in counts.values())
             self._counts.update(counts)
         else:
             xs = [float(v) for v in values]  # type: ignore[arg-type]
@@ -67,6 +67,7 @@ class Alpha:
         n = self._n
         if n < 2:
             return None
+        expected: float
         if self.metric == "nominal":
             expected = n * n - sum(c * c for c in self._counts.values())
         else:

@@ -30,7 +30,7 @@ from curate.records import (
     SFTExample,
     check_messages,
 )
-from curate.spec import ChatSpec, PreferenceSpec, PromptSpec, SFTSpec, SpecFile, ValueSource
+from curate.spec import ChatSpec, PairsSpec, PreferenceSpec, PromptSpec, SFTSpec, SpecFile, ValueSource
 from curate.templates import get_template
 from curate.unify import Unified, check_strategy, unify
 
@@ -78,6 +78,7 @@ class RecordContext:
         self.record = record
         self._unified: dict[tuple[str, str], Unified] = {}
         self.used: list[Unified] = []
+        self._provenance: Provenance | None = None
 
     def unified(self, question: str, strategy: str | None) -> Unified:
         strategy = strategy or self.builder.strategy_for(question)
@@ -120,6 +121,11 @@ class RecordContext:
         return src.value
 
     def provenance(self) -> Provenance:
+        if self._provenance is None:
+            self._provenance = self._compute_provenance()
+        return self._provenance
+
+    def _compute_provenance(self) -> Provenance:
         status_of: dict[str, str] = {}
         for q in self.builder.questions_used:
             for r in self.record.responses.get(q, ()):
@@ -174,8 +180,11 @@ class Builder:
         self.settings = settings
         self.source_name = source_name
         responses = self.spec.responses
-        self.status_policy = StatusPolicy(frozenset(responses.statuses), responses.unknown_status == "submitted")
+        self.status_policy = StatusPolicy(
+            frozenset(responses.statuses), responses.unknown_status == "submitted"
+        )
         self.questions_used: list[str] = []
+        self._strategies: dict[str, str] = {}
         self._check_names()
         self.template = get_template(self.spec.template) if hasattr(self.spec, "template") else None
         self.conversational = getattr(self.spec, "style", "text") == "conversational"
@@ -186,14 +195,18 @@ class Builder:
         s = self.settings
         for key, src in _sources_in(self.spec):
             if src.question is not None or src.suggestion is not None:
-                name = src.question or src.suggestion
+                name = str(src.question or src.suggestion)
                 if name not in s.questions:
                     raise CurateError(
                         f"{self.where}: {key}: unknown question {name!r}; the dataset has "
                         f"{', '.join(s.questions) or 'no questions'}"
                     )
                 if src.question is not None:
-                    check_strategy(src.strategy or self.strategy_for(name), s.questions[name].kind, f"{self.where}: {key}")
+                    check_strategy(
+                        src.strategy or self.strategy_for(name),
+                        s.questions[name].kind,
+                        f"{self.where}: {key}",
+                    )
                     if name not in self.questions_used:
                         self.questions_used.append(name)
             elif src.field is not None and src.field not in s.fields:
@@ -213,7 +226,9 @@ class Builder:
         if pairs.source == "ranking":
             q = s.questions.get(pairs.question)
             if q is None or q.kind is not QuestionKind.RANKING:
-                raise CurateError(f"{self.where}: pairs.question: {pairs.question!r} is not a ranking question of the dataset")
+                raise CurateError(
+                    f"{self.where}: pairs.question: {pairs.question!r} is not a ranking question of the dataset"
+                )
             if q.options:
                 unknown = [c for c in pairs.candidates if c not in q.options]
                 if unknown:
@@ -232,17 +247,20 @@ class Builder:
                 self.questions_used.append(cand.rating)
 
     def strategy_for(self, question: str) -> str:
-        override = self.spec.unify.questions.get(question)
-        if override:
-            return override
-        return str(getattr(self.spec.unify, self.kind_of(question).value))
+        strategy = self._strategies.get(question)
+        if strategy is None:
+            override = self.spec.unify.questions.get(question)
+            strategy = override or str(getattr(self.spec.unify, self.kind_of(question).value))
+            self._strategies[question] = strategy
+        return strategy
 
     def kind_of(self, question: str) -> QuestionKind:
         return self.settings.questions[question].kind
 
     def is_chat_field(self, sources: Sequence[ValueSource]) -> bool:
         return any(
-            src.field is not None and self.settings.fields[src.field].kind is FieldKind.CHAT for src in sources
+            src.field is not None and self.settings.fields[src.field].kind is FieldKind.CHAT
+            for src in sources
         )
 
     @property
@@ -262,13 +280,13 @@ class Builder:
         if spec.filters.record_status is not None and record.status not in spec.filters.record_status:
             raise Reject("record_status", f"status {record.status!r}")
         if isinstance(spec, SFTSpec):
-            rows = [self._sft(ctx)]
+            rows = [self._sft(ctx, spec)]
         elif isinstance(spec, ChatSpec):
-            rows = [self._chat(ctx)]
+            rows = [self._chat(ctx, spec)]
         elif isinstance(spec, PreferenceSpec):
-            rows = self._preference(ctx)
+            rows = self._preference(ctx, spec)
         else:
-            rows = [self._prompt_only(ctx)]
+            rows = [self._prompt_only(ctx, spec)]
         provenance = ctx.provenance().columns()
         return [{**row, **provenance} for row in rows]
 
@@ -278,8 +296,8 @@ class Builder:
             raise Reject(f"missing:{column}", "no source gave a value")
         return value
 
-    def _sft(self, ctx: RecordContext) -> dict[str, Any]:
-        cols = self.spec.columns
+    def _sft(self, ctx: RecordContext, spec: SFTSpec) -> dict[str, Any]:
+        cols = spec.columns
         instruction = _text(self._required(ctx, cols.instruction, "instruction"), "instruction")
         context_value = ctx.resolve(cols.context)
         context = "" if _blank(context_value) else _text(context_value, "context")
@@ -300,14 +318,16 @@ class Builder:
             "completion": completion,
         }
 
-    def _chat(self, ctx: RecordContext) -> dict[str, Any]:
-        cols = self.spec.columns
+    def _chat(self, ctx: RecordContext, spec: ChatSpec) -> dict[str, Any]:
+        cols = spec.columns
         raw = self._required(ctx, cols.messages, "messages")
         if not isinstance(raw, list):
             raise Reject("invalid_messages", f"expected a list of messages, got {type(raw).__name__}")
         messages: list[Message] = [dict(m) if isinstance(m, Mapping) else m for m in raw]
         system = ctx.resolve(cols.system)
-        if not _blank(system) and not (messages and isinstance(messages[0], Mapping) and messages[0].get("role") == "system"):
+        if not _blank(system) and not (
+            messages and isinstance(messages[0], Mapping) and messages[0].get("role") == "system"
+        ):
             messages.insert(0, {"role": "system", "content": _text(system, "system")})
         reply = ctx.resolve(cols.reply)
         if not _blank(reply):
@@ -327,7 +347,12 @@ class Builder:
         example = ChatExample(checked, ctx.provenance())
         return {"messages": [dict(m) for m in example.messages]}
 
-    def _prompt_value(self, ctx: RecordContext, prompt_sources: Sequence[ValueSource], context_sources: Sequence[ValueSource]) -> Any:
+    def _prompt_value(
+        self,
+        ctx: RecordContext,
+        prompt_sources: Sequence[ValueSource],
+        context_sources: Sequence[ValueSource],
+    ) -> Any:
         raw = self._required(ctx, prompt_sources, "prompt")
         context_value = ctx.resolve(context_sources)
         context = "" if _blank(context_value) else _text(context_value, "context")
@@ -347,16 +372,14 @@ class Builder:
             return [{"role": "user", "content": self.template.user_turn(text, context)}]
         return self.template.prompt(text, context)
 
-    def _preference(self, ctx: RecordContext) -> list[dict[str, Any]]:
-        spec = self.spec
-        assert isinstance(spec, PreferenceSpec)
+    def _preference(self, ctx: RecordContext, spec: PreferenceSpec) -> list[dict[str, Any]]:
         prompt = self._prompt_value(ctx, spec.columns.prompt, spec.columns.context)
         if spec.pairs is None:
             chosen = _text(self._required(ctx, spec.columns.chosen, "chosen"), "chosen")
             rejected = _text(self._required(ctx, spec.columns.rejected, "rejected"), "rejected")
-            pairs = [(chosen, rejected, None)]
+            pairs: list[tuple[str, str, float | None]] = [(chosen, rejected, None)]
         else:
-            pairs = self._pairs(ctx)
+            pairs = self._pairs(ctx, spec.pairs)
         rows = []
         for chosen, rejected, margin in pairs:
             if " ".join(chosen.split()) == " ".join(rejected.split()):
@@ -364,6 +387,7 @@ class Builder:
                     raise Reject("same_chosen_rejected", "chosen and rejected are the same text")
                 continue
             example = PreferenceExample(prompt, chosen, rejected, ctx.provenance(), margin)
+            row: dict[str, Any]
             if self.output_conversational:
                 row = {
                     "prompt": example.prompt,
@@ -378,8 +402,7 @@ class Builder:
             raise Reject("no_pairs", "all candidate pairs had equal text")
         return rows
 
-    def _pairs(self, ctx: RecordContext) -> list[tuple[str, str, float | None]]:
-        pairs_spec = self.spec.pairs
+    def _pairs(self, ctx: RecordContext, pairs_spec: PairsSpec) -> list[tuple[str, str, float | None]]:
         texts: dict[str, str] = {}
         for name, cand in pairs_spec.candidates.items():
             value = ctx.resolve(cand.text)
@@ -388,6 +411,7 @@ class Builder:
         # score: higher is better
         scores: dict[str, float] = {}
         if pairs_spec.source == "ranking":
+            assert pairs_spec.question is not None  # checked by the spec model
             unified = ctx.unified(pairs_spec.question, None)
             if unified.value is None:
                 raise Reject(f"missing:{pairs_spec.question}", "no counted ranking")
@@ -396,6 +420,7 @@ class Builder:
                 scores[item.value] = -float(rank)
         else:
             for name, cand in pairs_spec.candidates.items():
+                assert cand.rating is not None  # checked by the spec model
                 unified = ctx.unified(cand.rating, None)
                 if unified.value is not None:
                     scores[name] = float(unified.value)
@@ -409,7 +434,7 @@ class Builder:
             combos = [(ranked[0], other) for other in ranked[1:]]
         else:
             combos = [(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]]
-        out = []
+        out: list[tuple[str, str, float | None]] = []
         for better, poorer in combos:
             margin = scores[better] - scores[poorer]
             if margin <= 0 or margin < pairs_spec.min_margin:
@@ -419,8 +444,6 @@ class Builder:
             raise Reject("no_pairs", "no candidates differ by the minimum margin")
         return out
 
-    def _prompt_only(self, ctx: RecordContext) -> dict[str, Any]:
-        spec = self.spec
-        assert isinstance(spec, PromptSpec)
+    def _prompt_only(self, ctx: RecordContext, spec: PromptSpec) -> dict[str, Any]:
         prompt = self._prompt_value(ctx, spec.columns.prompt, spec.columns.context)
         return {"prompt": PromptExample(prompt, ctx.provenance()).prompt}

@@ -6,7 +6,6 @@ User mistakes (:class:`CurateError`) print one ``error:`` line on stderr and exi
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -48,7 +47,7 @@ def user_errors(func: F) -> F:
 
 
 # Command groups living in their own modules. Each module exposes ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ("curate.commands.core",)
+_COMMAND_MODULES: tuple[str, ...] = ("curate.commands.core", "curate.commands.argilla")
 
 
 def _register_all() -> None:
@@ -66,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -236,7 +236,9 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> d
     return manifest
 
 
-def _transform(transform: Any, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+def _transform(
+    transform: Any, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
     out, failures = [], []
     for row in rows:
         result = transform(row)

@@ -40,7 +40,11 @@ class ValueSource(_Model):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ValueSource:
-        kinds = [k for k in ("question", "field", "metadata", "suggestion", "value") if getattr(self, k) is not None]
+        kinds = [
+            k
+            for k in ("question", "field", "metadata", "suggestion", "value")
+            if getattr(self, k) is not None
+        ]
         if len(kinds) != 1:
             raise ValueError("give exactly one of question, field, metadata, suggestion, value")
         if self.strategy is not None and self.question is None:
@@ -88,7 +92,9 @@ class TableColumns(_Model):
 class ArgillaServerRef(_Model):
     dataset: str
     workspace: str | None = None
-    api_url: str | None = Field(None, description="defaults to $ARGILLA_API_URL; the key comes from $ARGILLA_API_KEY")
+    api_url: str | None = Field(
+        None, description="defaults to $ARGILLA_API_URL; the key comes from $ARGILLA_API_KEY"
+    )
     page_size: int = Field(1000, ge=1, le=1000)
     response_status: list[Status] | None = Field(
         None,
@@ -115,7 +121,7 @@ class SourceSpec(_Model):
 
 
 class ResponsesSpec(_Model):
-    statuses: list[Status] = Field(default_factory=lambda: ["submitted"])
+    statuses: list[Status] = Field(default_factory=lambda: list[Status](["submitted"]))
     unknown_status: Literal["submitted", "reject"] = Field(
         "submitted",
         description="how to treat responses whose status the export lost (Argilla 2.x to_disk): "
@@ -166,7 +172,7 @@ class SplitSpec(_Model):
     @classmethod
     def _shorthand(cls, data: Any) -> Any:
         # `split: {train: 0.9, test: 0.1}` is the short form of `split: {fractions: {...}}`.
-        if isinstance(data, dict) and "fractions" not in data:
+        if isinstance(data, dict) and data and "fractions" not in data:
             seed = data.get("seed", 0)
             return {"fractions": {k: v for k, v in data.items() if k != "seed"}, "seed": seed}
         return data
@@ -224,7 +230,9 @@ class ChatSpec(_TaskBase):
 
 class Candidate(_Model):
     text: Sources
-    rating: str | None = Field(None, description="rating question scoring this candidate (pairs from ratings)")
+    rating: str | None = Field(
+        None, description="rating question scoring this candidate (pairs from ratings)"
+    )
 
     _lists = field_validator("text", mode="before")(_as_list)
 
@@ -249,7 +257,9 @@ class PairsSpec(_Model):
         if self.source == "rating":
             missing = [k for k, c in self.candidates.items() if c.rating is None]
             if missing:
-                raise ValueError(f"pairs from ratings need `rating` on every candidate (missing: {', '.join(missing)})")
+                raise ValueError(
+                    f"pairs from ratings need `rating` on every candidate (missing: {', '.join(missing)})"
+                )
         return self
 
 
@@ -311,6 +321,8 @@ class SpecFile(BaseModel):
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
+    if "split" in loc and "fractions" in loc:  # `split: {train: 0.9}` is the shorthand users write
+        loc = tuple(x for x in loc if x != "fractions")
     parts: list[str] = []
     for item in loc:
         if isinstance(item, int):

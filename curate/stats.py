@@ -110,7 +110,7 @@ def write_histogram(lengths: dict[str, list[int]], path: Path, title: str) -> No
 
     fields = [f for f, v in lengths.items() if v] or list(lengths)[:1]
     fig, axes = plt.subplots(len(fields) or 1, 1, figsize=(7, 2.2 * max(1, len(fields))), squeeze=False)
-    for ax, name in zip(axes[:, 0], fields):
+    for ax, name in zip(axes[:, 0], fields, strict=False):
         values = lengths.get(name, [])
         ax.hist(values, bins=40, color="#4c72b0")
         ax.set_title(f"{name} (n={len(values)})", fontsize=9)

@@ -86,9 +86,15 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help="output folder (replaced atomically)")],
         source: SourceOpt = None,
         fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl")] = "parquet",
-        split: Annotated[str | None, typer.Option(help="override the spec's splits, e.g. train=0.9,test=0.1")] = None,
-        since: Annotated[str | None, typer.Option(help="live Argilla only: records updated after this ISO time")] = None,
-        api_url: Annotated[str | None, typer.Option(envvar="ARGILLA_API_URL", help="Argilla server URL")] = None,
+        split: Annotated[
+            str | None, typer.Option(help="override the spec's splits, e.g. train=0.9,test=0.1")
+        ] = None,
+        since: Annotated[
+            str | None, typer.Option(help="live Argilla only: records updated after this ISO time")
+        ] = None,
+        api_url: Annotated[
+            str | None, typer.Option(envvar="ARGILLA_API_URL", help="Argilla server URL")
+        ] = None,
         api_key: Annotated[
             str | None, typer.Option(envvar="ARGILLA_API_KEY", help="Argilla API key", show_default=False)
         ] = None,
@@ -188,7 +194,9 @@ def _print_stats(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]{result['source']['name']}[/] ({result['source']['layout']}): {result['records']} records")
+    console.print(
+        f"[bold]{result['source']['name']}[/] ({result['source']['layout']}): {result['records']} records"
+    )
     console.print(f"record status: {result['record_status']}")
     console.print(f"annotator responses by status: {result['annotator_responses_by_status']}")
     console.print(f"annotators per record: {result['annotators_per_record']}")
@@ -197,8 +205,11 @@ def _print_stats(result: dict[str, Any]) -> None:
         agreement = info["agreement"] or {}
         alpha = agreement.get("alpha")
         table.add_row(
-            q, str(info["kind"]), str(info["responses_by_status"]),
-            "-" if alpha is None else f"{alpha:.3f}", str(agreement.get("units", "-")),
+            q,
+            str(info["kind"]),
+            str(info["responses_by_status"]),
+            "-" if alpha is None else f"{alpha:.3f}",
+            str(agreement.get("units", "-")),
         )
     console.print(table)
     lengths = Table("field", "count", "min", "median", "p90", "max", "empty")

@@ -6,6 +6,7 @@ failed or interrupted export never leaves a half-written output. Rows are stream
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -122,7 +123,9 @@ def check_out_dir(out_dir: Path) -> None:
         if not out_dir.is_dir():
             raise CurateError(f"{out_dir}: exists and is not a folder")
         if any(out_dir.iterdir()) and not (out_dir / "manifest.json").exists():
-            raise CurateError(f"{out_dir}: exists, is not empty and is not a curate export; choose another --out")
+            raise CurateError(
+                f"{out_dir}: exists, is not empty and is not a curate export; choose another --out"
+            )
 
 
 class ExportWriter:
@@ -200,9 +203,7 @@ class ExportWriter:
 
     def _abort(self) -> None:
         for split in self.splits.values():
-            try:
+            with contextlib.suppress(Exception):
                 split.close()
-            except Exception:  # noqa: S110 - the export is being discarded anyway
-                pass
         self._rejects.close()
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,8 @@ def settings_from_dict(data: Mapping[str, Any], where: str) -> DatasetSettings:
     try:
         for raw in data.get("fields") or []:
             s = raw.get("settings") or {}
-            kind = _FIELD_ALIASES.get(str(s.get("type") or raw.get("type") or "text"), FieldKind.CUSTOM)
-            fields[raw["name"]] = FieldInfo(raw["name"], kind, bool(raw.get("required", True)))
+            field_kind = _FIELD_ALIASES.get(str(s.get("type") or raw.get("type") or "text"), FieldKind.CUSTOM)
+            fields[raw["name"]] = FieldInfo(raw["name"], field_kind, bool(raw.get("required", True)))
         for raw in data.get("questions") or []:
             s = raw.get("settings") or {}
             type_name = str(s.get("type") or raw.get("type") or "")
@@ -71,7 +71,9 @@ def settings_from_dict(data: Mapping[str, Any], where: str) -> DatasetSettings:
         metadata = tuple(m["name"] for m in data.get("metadata") or data.get("metadata_properties") or [])
     except (KeyError, TypeError, AttributeError) as err:
         raise CurateError(f"{where}: not Argilla settings (missing or malformed {err})") from None
-    return DatasetSettings(fields=fields, questions=questions, metadata=metadata, guidelines=data.get("guidelines"))
+    return DatasetSettings(
+        fields=fields, questions=questions, metadata=metadata, guidelines=data.get("guidelines")
+    )
 
 
 def load_settings_file(path: Path) -> DatasetSettings:
@@ -85,29 +87,37 @@ def load_settings_file(path: Path) -> DatasetSettings:
     return settings_from_dict(data, str(path))
 
 
-def kind_from_hf_feature(feature: Any) -> QuestionKind | None:
-    """Guess a question kind from the `datasets` feature of its value (1.x Hub layout)."""
+def _list_inner(feature: Any) -> Any:
+    """The element feature of a list-like `datasets` feature (``[f]``, List, Sequence), else None."""
     if isinstance(feature, list) and feature:
-        feature = feature[0]
-    if not isinstance(feature, Mapping):
+        return feature[0]
+    if isinstance(feature, Mapping) and feature.get("_type") in ("List", "Sequence", "LargeList"):
+        return feature.get("feature")
+    return None
+
+
+def kind_from_hf_feature(feature: Any) -> QuestionKind | None:
+    """Guess a question kind from the `datasets` feature of a 1.x response column.
+
+    The column is a list of ``{user_id, value, status}``; the kind follows from ``value``'s
+    feature. Handles the JSON shapes several `datasets` releases write (``[..]``, ``List``,
+    ``Sequence``; a Sequence of a struct is stored as a struct of lists).
+    """
+    inner = _list_inner(feature)
+    if not isinstance(inner, Mapping) or "value" not in inner:
         return None
-    value = feature.get("value", feature)
-    if isinstance(value, list) and value:
-        value = value[0]
-    if not isinstance(value, Mapping):
-        return None
-    ftype = value.get("_type")
-    if ftype == "Value":
+    value = inner["value"]
+    if isinstance(value, Mapping) and value.get("_type") == "Value":
         dtype = str(value.get("dtype", ""))
-        if dtype.startswith(("int", "uint")):
-            return QuestionKind.RATING
-        return QuestionKind.TEXT
-    if ftype in ("Sequence", "List", "LargeList"):
-        inner = value.get("feature", {})
-        if isinstance(inner, Mapping) and "rank" in inner:
-            return QuestionKind.RANKING
-        if isinstance(inner, Mapping) and "start" in inner:
-            return QuestionKind.SPAN
+        return QuestionKind.RATING if dtype.startswith(("int", "uint")) else QuestionKind.TEXT
+    if isinstance(value, Mapping) and "rank" in value:
+        return QuestionKind.RANKING
+    element = _list_inner(value)
+    if isinstance(element, Mapping) and "rank" in element:
+        return QuestionKind.RANKING
+    if isinstance(element, Mapping) and "start" in element:
+        return QuestionKind.SPAN
+    if element is not None:
         return QuestionKind.MULTI_LABEL
     return None
 
@@ -136,7 +146,7 @@ def dict_of_lists_to_list(value: Any) -> list[Any]:
         keys = list(value.keys())
         columns = [value[k] or [] for k in keys]
         if all(isinstance(c, (list, tuple)) for c in columns):
-            return [dict(zip(keys, row)) for row in zip(*columns)]
+            return [dict(zip(keys, row, strict=False)) for row in zip(*columns, strict=False)]
         return [dict(value)]
     if value is None:
         return []
@@ -186,7 +196,9 @@ def normalize_value(kind: QuestionKind | None, value: Any, where: str) -> Any:
                 Span(str(s["label"]), int(s["start"]), int(s["end"])) for s in dict_of_lists_to_list(value)
             )
     except (ValueError, TypeError, KeyError) as err:
-        raise CurateError(f"{where}: value {value!r:.80} is not a valid {kind.value} answer ({err})") from None
+        raise CurateError(
+            f"{where}: value {value!r:.80} is not a valid {kind.value} answer ({err})"
+        ) from None
     raise AssertionError(kind)
 
 
@@ -195,14 +207,12 @@ def normalize_status(raw: Any, where: str) -> str | None:
         return None
     status = str(raw).lower()
     if status not in RESPONSE_STATUSES:
-        raise CurateError(
-            f"{where}: response status {raw!r} is not one of {', '.join(RESPONSE_STATUSES)}"
-        )
+        raise CurateError(f"{where}: response status {raw!r} is not one of {', '.join(RESPONSE_STATUSES)}")
     return status
 
 
 def make_responses(
-    items: list[Mapping[str, Any]], kind: QuestionKind | None, where: str
+    items: Sequence[Mapping[str, Any]], kind: QuestionKind | None, where: str
 ) -> tuple[Response, ...]:
     """Responses from ``[{user_id, value, status, updated_at?}]`` items, one per annotator."""
     out: list[Response] = []

@@ -84,7 +84,11 @@ class ArgillaV1Source(Source):
             items = dict_of_lists_to_list(v) if isinstance(v, (list, Mapping)) else []
             if c not in questions and items and isinstance(items[0], Mapping) and "user_id" in items[0]:
                 questions.append(c)
-        taken = set(questions) | {f"{q}{SUGGESTION}" for q in questions} | {f"{q}{SUGGESTION_META}" for q in questions}
+        taken = (
+            set(questions)
+            | {f"{q}{SUGGESTION}" for q in questions}
+            | {f"{q}{SUGGESTION_META}" for q in questions}
+        )
         fields = [c for c in columns if c not in taken and c not in RESERVED]
         infos: dict[str, QuestionInfo] = {}
         for q in questions:

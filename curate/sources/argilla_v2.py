@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError
-from curate.records import ArgillaRecord, DatasetSettings, FieldInfo, FieldKind, QuestionInfo, QuestionKind, Suggestion
+from curate.records import (
+    ArgillaRecord,
+    DatasetSettings,
+    FieldInfo,
+    FieldKind,
+    QuestionInfo,
+    QuestionKind,
+    Suggestion,
+)
 from curate.sources._argilla import (
     field_value,
     kind_from_value,
@@ -83,7 +91,12 @@ class ArgillaV2DiskSource(Source):
                 if info is None:
                     raise CurateError(f"{where}: suggestion for unknown question {q!r}")
                 sug = make_suggestion(
-                    s.get("value"), s.get("score"), s.get("agent"), s.get("type"), info.kind, f"{where}, question {q}"
+                    s.get("value"),
+                    s.get("score"),
+                    s.get("agent"),
+                    s.get("type"),
+                    info.kind,
+                    f"{where}, question {q}",
                 )
                 if sug is not None:
                     suggestions[q] = sug
@@ -157,7 +170,8 @@ class ArgillaV2FlatSource(Source):
                 kind = kind_from_value(sample)
             infos[q] = QuestionInfo(q, kind)
         field_infos = {
-            f: FieldInfo(f, FieldKind.CHAT if isinstance(first.get(f), list) else FieldKind.TEXT) for f in fields
+            f: FieldInfo(f, FieldKind.CHAT if isinstance(first.get(f), list) else FieldKind.TEXT)
+            for f in fields
         }
         return DatasetSettings(fields=field_infos, questions=infos, metadata=tuple(fields))
 
@@ -182,7 +196,7 @@ class ArgillaV2FlatSource(Source):
                     )
                 items = [
                     {"value": v, "user_id": u, "status": statuses[i] if statuses else None}
-                    for i, (v, u) in enumerate(zip(values, users))
+                    for i, (v, u) in enumerate(zip(values, users, strict=False))
                 ]
                 responses[q] = make_responses(items, info.kind, f"{where}, question {q}")
                 value = row.get(f"{q}.suggestion")

@@ -42,7 +42,9 @@ class TableSource(Source):
         first = next(iter_rows(files), {})
         self.settings = DatasetSettings(
             fields={k: FieldInfo(k) for k in self.fields},
-            questions={q: QuestionInfo(q, kind_from_value(first.get(col))) for q, col in self.responses.items()},
+            questions={
+                q: QuestionInfo(q, kind_from_value(first.get(col))) for q, col in self.responses.items()
+            },
             metadata=tuple(self.metadata),
         )
 
@@ -59,7 +61,9 @@ class TableSource(Source):
             where = f"{self.name}: record {record_id}"
             responses = {}
             for q, col in self.responses.items():
-                value = normalize_value(self.settings.questions[q].kind, row.get(col), f"{where}, column {col}")
+                value = normalize_value(
+                    self.settings.questions[q].kind, row.get(col), f"{where}, column {col}"
+                )
                 responses[q] = (Response("table", value, "submitted"),) if value not in (None, "") else ()
             yield ArgillaRecord(
                 id=record_id,

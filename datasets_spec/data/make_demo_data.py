@@ -35,8 +35,16 @@ DATASET_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "curate-demo-dataset"))
 
 TOPICS = [
     ("photosynthesis", "biology", "Photosynthesis turns light, water and CO₂ into glucose and oxygen."),
-    ("the French Revolution", "history", "La Révolution française began in 1789 with the storming of the Bastille."),
-    ("binary search", "programming", "Binary search halves a sorted range until it finds the target in O(log n)."),
+    (
+        "the French Revolution",
+        "history",
+        "La Révolution française began in 1789 with the storming of the Bastille.",
+    ),
+    (
+        "binary search",
+        "programming",
+        "Binary search halves a sorted range until it finds the target in O(log n).",
+    ),
     ("sourdough bread", "cooking", "Sourdough rises with a starter of wild yeast and lactobacilli."),
     ("the Meiji era", "history", "明治時代 (1868–1912) modernised Japan's industry and government."),
     ("compound interest", "finance", "Compound interest earns interest on previously earned interest."),
@@ -48,7 +56,14 @@ TOPICS = [
     ("coffee roasting", "cooking", "Roasting develops coffee's aroma through Maillard reactions ☕."),
 ]
 AUDIENCES = ["", " Keep it simple.", " Use an example.", " Be precise.", " Answer in one paragraph."]
-CATEGORIES = ["open_qa", "closed_qa", "summarization", "brainstorming", "information_extraction", "creative_writing"]
+CATEGORIES = [
+    "open_qa",
+    "closed_qa",
+    "summarization",
+    "brainstorming",
+    "information_extraction",
+    "creative_writing",
+]
 ASKS = [
     "Explain {t} in two sentences.",
     "What is the most important fact about {t}?",
@@ -86,7 +101,11 @@ def dolly_records() -> list[dict]:
         annotations = []
         corrected = f"{fact} In short, {topic} matters because it shapes what follows (#{k})."
         for j, (user, status) in enumerate(_annotators(rng)):
-            values: dict[str, str | None] = {"new-instruction": None, "new-context": None, "new-response": None}
+            values: dict[str, str | None] = {
+                "new-instruction": None,
+                "new-context": None,
+                "new-response": None,
+            }
             if status == "discarded" and rng.random() < 0.7:
                 annotations.append({"user_id": user, "status": status, "values": {}})
                 continue
@@ -128,8 +147,13 @@ def write_dolly_v1(records: list[dict], out: Path) -> None:
     features: dict = {f: Value("string", id="field") for f in DOLLY_FIELDS}
     columns: dict[str, list] = {f: [] for f in DOLLY_FIELDS}
     for q in DOLLY_QUESTIONS:
-        features[q] = [{"user_id": Value("string", id="question"), "value": Value("string", id="question"),
-                        "status": Value("string", id="question")}]
+        features[q] = [
+            {
+                "user_id": Value("string", id="question"),
+                "value": Value("string", id="question"),
+                "status": Value("string", id="question"),
+            }
+        ]
         features[f"{q}-suggestion"] = Value("string", id="suggestion")
         features[f"{q}-suggestion-metadata"] = {
             "type": Value("string", id="suggestion-metadata"),
@@ -155,13 +179,16 @@ def write_dolly_v1(records: list[dict], out: Path) -> None:
             has = q == "new-response" and r["suggestion"] is not None
             columns[f"{q}-suggestion"].append(r["suggestion"] if has else None)
             columns[f"{q}-suggestion-metadata"].append(
-                {"type": "model", "score": 0.75, "agent": "demo-corrector-v1"} if has
+                {"type": "model", "score": 0.75, "agent": "demo-corrector-v1"}
+                if has
                 else {"type": None, "score": None, "agent": None}
             )
         columns["external_id"].append(r["external_id"])
         columns["metadata"].append(json.dumps(r["metadata"]))
     (out / "data").mkdir(parents=True)
-    Dataset.from_dict(columns, features=Features(features)).to_parquet(out / "data" / "train-00000-of-00001.parquet")
+    Dataset.from_dict(columns, features=Features(features)).to_parquet(
+        out / "data" / "train-00000-of-00001.parquet"
+    )
     fields_yaml = "".join(
         f"- name: {f}\n  title: {f.replace('-', ' ').title()}\n  required: {str(f != 'original-context').lower()}\n"
         f"  type: text\n  use_markdown: false\n"
@@ -193,23 +220,46 @@ def _settings_v2(fields: list[dict], questions: list[dict], metadata: list[dict]
 
 
 def _q(name: str, settings: dict, required: bool = True) -> dict:
-    return {"name": name, "title": name.replace("-", " ").title(), "description": None, "required": required,
-            "settings": settings, "type": settings["type"]}
+    return {
+        "name": name,
+        "title": name.replace("-", " ").title(),
+        "description": None,
+        "required": required,
+        "settings": settings,
+        "type": settings["type"],
+    }
 
 
 def _f(name: str, kind: str = "text", required: bool = True) -> dict:
-    settings = {"type": kind, "use_markdown": False} if kind == "text" else {"type": kind, "use_markdown": True}
-    return {"name": name, "title": name.replace("-", " ").title(), "required": required, "settings": settings,
-            "type": kind}
+    settings = (
+        {"type": kind, "use_markdown": False} if kind == "text" else {"type": kind, "use_markdown": True}
+    )
+    return {
+        "name": name,
+        "title": name.replace("-", " ").title(),
+        "required": required,
+        "settings": settings,
+        "type": kind,
+    }
 
 
 def _write_disk(out: Path, settings: dict, records: list[dict], name: str) -> None:
     (out / ".argilla").mkdir(parents=True)
     (out / ".argilla" / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     (out / ".argilla" / "dataset.json").write_text(
-        json.dumps({"id": DATASET_ID, "name": name, "status": "ready", "guidelines": settings["guidelines"],
-                    "allow_extra_metadata": False, "distribution": settings["distribution"],
-                    "workspace_id": None, "last_activity_at": None, "url": None}),
+        json.dumps(
+            {
+                "id": DATASET_ID,
+                "name": name,
+                "status": "ready",
+                "guidelines": settings["guidelines"],
+                "allow_extra_metadata": False,
+                "distribution": settings["distribution"],
+                "workspace_id": None,
+                "last_activity_at": None,
+                "url": None,
+            }
+        ),
         encoding="utf-8",
     )
     (out / "records.json").write_text(json.dumps(records), encoding="utf-8")
@@ -220,8 +270,15 @@ def write_dolly_v2_disk(records: list[dict], out: Path) -> None:
     settings = _settings_v2(
         [_f(f, required=f != "original-context") for f in DOLLY_FIELDS],
         [_q(q, {"type": "text", "use_markdown": False}, required=False) for q in DOLLY_QUESTIONS],
-        [{"name": "source_row", "title": "Source Row", "settings": {"type": "integer", "min": None, "max": None},
-          "visible_for_annotators": True, "type": "integer"}],
+        [
+            {
+                "name": "source_row",
+                "title": "Source Row",
+                "settings": {"type": "integer", "min": None, "max": None},
+                "visible_for_annotators": True,
+                "type": "integer",
+            }
+        ],
         "Correct the instruction, context and response where they are wrong or unclear.",
     )
     out_records = []
@@ -234,17 +291,22 @@ def write_dolly_v2_disk(records: list[dict], out: Path) -> None:
         submitted = sum(1 for a in r["annotations"] if a["status"] == "submitted")
         fields = {k: v for k, v in r["fields"].items() if v != "" and k != "category"}
         fields["category"] = r["fields"]["category"]
-        out_records.append({
-            "id": r["external_id"],
-            "fields": fields,
-            "metadata": {"source_row": r["metadata"]["source_row"]},
-            "suggestions": {"new-response": {"value": r["suggestion"], "score": 0.75, "agent": "demo-corrector-v1"}}
-            if r["suggestion"] else {},
-            "responses": responses,
-            "vectors": {},
-            "status": "completed" if submitted else "pending",
-            "_server_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dolly-server-{i}")),
-        })
+        out_records.append(
+            {
+                "id": r["external_id"],
+                "fields": fields,
+                "metadata": {"source_row": r["metadata"]["source_row"]},
+                "suggestions": {
+                    "new-response": {"value": r["suggestion"], "score": 0.75, "agent": "demo-corrector-v1"}
+                }
+                if r["suggestion"]
+                else {},
+                "responses": responses,
+                "vectors": {},
+                "status": "completed" if submitted else "pending",
+                "_server_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dolly-server-{i}")),
+            }
+        )
     _write_disk(out, settings, out_records, "dolly-curated")
 
 
@@ -255,17 +317,26 @@ def write_ultrafeedback_v2(out: Path) -> None:
     rows = []
     for i in range(200):
         topic, domain, fact = TOPICS[i % len(TOPICS)]
-        prompt = f"{ASKS[(i // 12) % len(ASKS)].format(t=topic)}{AUDIENCES[(i // 72) % len(AUDIENCES)]} (#{i})"
+        prompt = (
+            f"{ASKS[(i // 12) % len(ASKS)].format(t=topic)}{AUDIENCES[(i // 72) % len(AUDIENCES)]} (#{i})"
+        )
         quality = rng.sample([1, 2, 3, 4, 5], 3)
         texts = {
             o: [f"{topic}? Not sure.", f"{fact}", f"{fact} Here is why it matters: it connects to {domain}."][
-                sorted(range(3), key=lambda k: quality[k]).index(k)]
+                sorted(range(3), key=lambda k: quality[k]).index(k)
+            ]
             for k, o in enumerate(options)
         }
         if i % 23 == 0:
             texts["response-3"] = texts["response-2"]  # identical candidates: no pair between them
-        row = {"id": f"uf-{i:04d}", "status": "pending", "_server_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"uf-{i}")),
-               "prompt": prompt, **texts, "domain": domain}
+        row = {
+            "id": f"uf-{i:04d}",
+            "status": "pending",
+            "_server_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"uf-{i}")),
+            "prompt": prompt,
+            **texts,
+            "domain": domain,
+        }
         ranking_responses, users, statuses = [], [], []
         rating_cols = {f"rating-{k + 1}": ([], [], []) for k in range(3)}
         for user, status in _annotators(rng):
@@ -309,16 +380,36 @@ def write_ultrafeedback_v2(out: Path) -> None:
     settings = _settings_v2(
         [_f("prompt"), *(_f(o) for o in options)],
         [
-            _q("response-ranking", {"type": "ranking", "options": [{"value": o, "text": o, "description": None}
-                                                                   for o in options]}),
-            *(_q(f"rating-{k + 1}", {"type": "rating", "options": [{"value": v} for v in range(1, 6)]})
-              for k in range(3)),
-            _q("safe", {"type": "label_selection", "options": [{"value": v, "text": v, "description": None}
-                                                              for v in ("yes", "no")], "visible_options": None},
-               required=False),
+            _q(
+                "response-ranking",
+                {
+                    "type": "ranking",
+                    "options": [{"value": o, "text": o, "description": None} for o in options],
+                },
+            ),
+            *(
+                _q(f"rating-{k + 1}", {"type": "rating", "options": [{"value": v} for v in range(1, 6)]})
+                for k in range(3)
+            ),
+            _q(
+                "safe",
+                {
+                    "type": "label_selection",
+                    "options": [{"value": v, "text": v, "description": None} for v in ("yes", "no")],
+                    "visible_options": None,
+                },
+                required=False,
+            ),
         ],
-        [{"name": "domain", "title": "Domain", "settings": {"type": "terms", "values": None},
-          "visible_for_annotators": True, "type": "terms"}],
+        [
+            {
+                "name": "domain",
+                "title": "Domain",
+                "settings": {"type": "terms", "values": None},
+                "visible_for_annotators": True,
+                "type": "terms",
+            }
+        ],
         "Rank the three responses from best to worst, then rate each from 1 to 5.",
     )
     (out / ".argilla").mkdir(parents=True)
@@ -330,10 +421,12 @@ def write_chat_review_v2_disk(out: Path) -> None:
     records = []
     for i in range(150):
         topic, _, fact = TOPICS[i % len(TOPICS)]
-        conversation = [{"role": "user", "content": f"Hi! Can you tell me about {topic}?"},
-                        {"role": "assistant", "content": f"Sure. {fact}"},
-                        {"role": "user", "content": f"Why does that matter? (follow-up {i})"},
-                        {"role": "assistant", "content": "It just does."}]
+        conversation = [
+            {"role": "user", "content": f"Hi! Can you tell me about {topic}?"},
+            {"role": "assistant", "content": f"Sure. {fact}"},
+            {"role": "user", "content": f"Why does that matter? (follow-up {i})"},
+            {"role": "assistant", "content": "It just does."},
+        ]
         if i % 3 == 0:
             conversation = conversation[:3]  # ends with the user: the corrected reply completes it
         if i % 31 == 0:
@@ -346,22 +439,41 @@ def write_chat_review_v2_disk(out: Path) -> None:
             if rng.random() < 0.2:
                 reply = reply.replace("everyday life", "how we live — and 日本 too")
             responses.setdefault("corrected-reply", []).append({"value": reply, "user_id": user})
-            responses.setdefault("quality", []).append({"value": rng.choice([1, 2, 3, 4, 5]), "user_id": user})
-        records.append({"id": f"chat-{i:04d}", "fields": {"conversation": conversation}, "metadata": {},
-                        "suggestions": {}, "responses": responses, "vectors": {},
-                        "status": "completed" if responses else "pending",
-                        "_server_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"chat-{i}"))})
+            responses.setdefault("quality", []).append(
+                {"value": rng.choice([1, 2, 3, 4, 5]), "user_id": user}
+            )
+        records.append(
+            {
+                "id": f"chat-{i:04d}",
+                "fields": {"conversation": conversation},
+                "metadata": {},
+                "suggestions": {},
+                "responses": responses,
+                "vectors": {},
+                "status": "completed" if responses else "pending",
+                "_server_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"chat-{i}")),
+            }
+        )
     settings = _settings_v2(
         [_f("conversation", "chat")],
-        [_q("corrected-reply", {"type": "text", "use_markdown": False}, required=False),
-         _q("quality", {"type": "rating", "options": [{"value": v} for v in range(1, 6)]})],
+        [
+            _q("corrected-reply", {"type": "text", "use_markdown": False}, required=False),
+            _q("quality", {"type": "rating", "options": [{"value": v} for v in range(1, 6)]}),
+        ],
         [],
         "Rewrite the assistant's final reply so it is correct and helpful; rate the original reply.",
     )
     _write_disk(out, settings, records, "chat-review")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--out", type=Path, default=HERE, help="folder to write into (default: beside this script)"
+    )
+    args = parser.parse_args(argv)
     targets = {
         "dolly-curated-v1": lambda out: write_dolly_v1(dolly, out),
         "dolly-curated-v2-disk": lambda out: write_dolly_v2_disk(dolly, out),
@@ -370,11 +482,11 @@ def main() -> None:
     }
     dolly = dolly_records()
     for name, write in targets.items():
-        out = HERE / name
+        out = args.out / name
         if out.exists():
             shutil.rmtree(out)
         write(out)
-        print(f"wrote {out.relative_to(HERE.parent.parent)}")
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+# The README's two commands are `make demo` and `make test`; everything else is a helper.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SERVER_VENV := .argilla-server-venv
+OUT ?= out
+
+.PHONY: demo test check lint typecheck pytest install install-full argilla-venv argilla-dev bench demo-data clean
+
+# Core install: enough for exports and stats (no torch).
+$(VENV)/.core: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Full install: torch first (a CPU build from local disk here; a plain `torch` requirement would
+# pull a multi-GB CUDA build), then training and development extras.
+$(VENV)/.full: $(VENV)/.core
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[train,dev]"
+	touch $@
+
+install: $(VENV)/.core
+install-full: $(VENV)/.full
+
+# The real Argilla server lives in its own virtualenv: its pins clash with ours.
+$(SERVER_VENV)/.installed:
+	$(PY) -m venv $(SERVER_VENV)
+	$(SERVER_VENV)/bin/pip install -q --upgrade pip
+	$(SERVER_VENV)/bin/pip install -q "argilla-server==2.8.*" "click<8.2"
+	touch $@
+
+argilla-venv: $(SERVER_VENV)/.installed
+
+demo: $(VENV)/.core
+	$(BIN)/curate export datasets_spec/dolly-curated.yaml --out $(OUT)/dolly-curated-sft
+	@echo "SFT export of the bundled Dolly review: $(OUT)/dolly-curated-sft (train.parquet, test.parquet, rejects.jsonl, manifest.json)"
+
+lint: $(VENV)/.full
+	$(BIN)/ruff check curate train tests benchmarks datasets_spec
+	$(BIN)/ruff format --check curate train tests benchmarks datasets_spec
+
+typecheck: $(VENV)/.full
+	$(BIN)/mypy
+
+check: lint typecheck
+
+pytest: $(VENV)/.full $(SERVER_VENV)/.installed
+	@command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install -y redis-server"; exit 1; }
+	$(BIN)/pytest -q --doctest-modules curate tests
+
+test: check pytest
+
+argilla-dev: $(VENV)/.core $(SERVER_VENV)/.installed
+	$(BIN)/python -m curate.testing.argilla_server
+
+bench: $(VENV)/.full $(SERVER_VENV)/.installed
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+demo-data: $(VENV)/.core
+	$(BIN)/python datasets_spec/data/make_demo_data.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache .mypy_cache .ruff_cache
