@@ -115,6 +115,11 @@ def looks_like_v2_flat(columns: list[str]) -> bool:
     return "_server_id" in columns or any(c.endswith((".responses", ".suggestion")) for c in columns)
 
 
+def _is_chat(value: Any) -> bool:
+    # A list of {role, content} is a chat field; a list of numbers is a vector.
+    return isinstance(value, list) and bool(value) and isinstance(value[0], Mapping) and "role" in value[0]
+
+
 def _class_label_names(features: Mapping[str, Any], column: str) -> list[str] | None:
     feature = features.get(column)
     if isinstance(feature, Mapping) and feature.get("_type") == "ClassLabel":
@@ -170,8 +175,7 @@ class ArgillaV2FlatSource(Source):
                 kind = kind_from_value(sample)
             infos[q] = QuestionInfo(q, kind)
         field_infos = {
-            f: FieldInfo(f, FieldKind.CHAT if isinstance(first.get(f), list) else FieldKind.TEXT)
-            for f in fields
+            f: FieldInfo(f, FieldKind.CHAT if _is_chat(first.get(f)) else FieldKind.TEXT) for f in fields
         }
         return DatasetSettings(fields=field_infos, questions=infos, metadata=tuple(fields))
 
