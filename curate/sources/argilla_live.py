@@ -1,0 +1,392 @@
+"""A live Argilla 2.x server as a source: every record with all responses (value, annotator,
+status, time), suggestions and metadata, streamed page by page.
+
+Reads the server's v1 HTTP API (the one the ``argilla`` SDK wraps) with an ``httpx`` client rather
+than SDK record objects: the SDK reader crashes on discarded responses without values and drops
+nothing we need here, but builds a Python object per record and makes an extra request per page;
+``benchmarks/bench_argilla_export.py`` measures both. Pages of ``page_size`` (1000, the server's
+maximum) are fetched one ahead of the consumer, so memory holds at most two pages.
+
+* A response without any value (a discard without answers) becomes a ``value=None`` response to
+  every question, so its status still counts and no answer is invented.
+* ``response_status`` filters on the server (``/records/search``); ``since`` keeps records whose
+  record, responses or suggestions changed after that time (the server cannot filter on response
+  times, so this filter runs here, after transfer).
+* Network errors, 429 and 5xx are retried with bounded, jittered exponential backoff; auth
+  failure, unknown workspace or dataset and a server that is not Argilla 2.x raise one
+  :class:`CurateError` line. The API key lives only in a request header: never in a message.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from curate.errors import CurateError
+from curate.records import ArgillaRecord, DatasetSettings, Response, Suggestion
+from curate.sources._argilla import field_value, make_responses, make_suggestion, settings_from_dict
+from curate.sources.base import Source
+from curate.spec import ArgillaServerRef
+
+SUPPORTED_MAJOR = 2
+MAX_ATTEMPTS = 5
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 8.0
+TIMEOUT_S = 120.0
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+def public_url(url: str) -> str:
+    """The URL without credentials, query or fragment (safe for messages and manifests).
+
+    >>> public_url("https://user:secret@argilla.example.com:6900/?token=x")
+    'https://argilla.example.com:6900'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def parse_since(value: str, where: str) -> datetime:
+    """An ISO 8601 time as naive UTC (how the server writes its timestamps).
+
+    >>> parse_since("2026-01-02T03:04:05+01:00", "--since")
+    datetime.datetime(2026, 1, 2, 2, 4, 5)
+    """
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise CurateError(f"{where}: {value!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def _stamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+class _Http:
+    """One server connection: retries, and errors that name the server but never the key."""
+
+    def __init__(self, url: str, api_key: str):
+        self.url = public_url(url)
+        self._client = httpx.Client(
+            base_url=url.rstrip("/"),
+            headers={"X-Argilla-Api-Key": api_key, "Accept": "application/json"},
+            timeout=TIMEOUT_S,
+        )
+        self._key = api_key
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key else text
+
+    def request(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
+        """JSON of a successful response; retry transient failures; CurateError otherwise."""
+        last = ""
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                # full jitter: spread retries of many clients, bounded by the cap
+                time.sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)))
+            try:
+                resp = self._client.request(method, path, **kwargs)
+            except httpx.TransportError as err:
+                last = f"{type(err).__name__}"
+                continue
+            if resp.status_code in RETRY_STATUS:
+                last = f"HTTP {resp.status_code}"
+                continue
+            if resp.status_code == 401:
+                raise CurateError(
+                    f"{self.url}: the Argilla API key was rejected (HTTP 401); check --api-key or ARGILLA_API_KEY"
+                )
+            if resp.status_code == 403:
+                raise CurateError(
+                    f"{self.url}: the API key's user may not {what} (HTTP 403); an owner or admin can"
+                )
+            if resp.status_code >= 400:
+                detail = self._scrub(resp.text[:200])
+                raise CurateError(f"{self.url}: {what} failed with HTTP {resp.status_code}: {detail}")
+            try:
+                return resp.json()
+            except ValueError:
+                raise CurateError(
+                    f"{self.url}: {what} returned non-JSON (is this an Argilla server?)"
+                ) from None
+        raise CurateError(
+            f"{self.url}: {what} failed after {MAX_ATTEMPTS} attempts ({last}); is the server up?"
+        )
+
+
+def resolve_credentials(ref_url: str | None, api_url: str | None, api_key: str | None) -> tuple[str, str]:
+    """URL: flag, else spec, else ``ARGILLA_API_URL``; key: flag, else ``ARGILLA_API_KEY``."""
+    url = api_url or ref_url or os.environ.get("ARGILLA_API_URL")
+    key = api_key or os.environ.get("ARGILLA_API_KEY")
+    if not url:
+        raise CurateError(
+            "no Argilla server URL: pass --api-url, set source.argilla.api_url or ARGILLA_API_URL"
+        )
+    if not url.startswith(("http://", "https://")):
+        raise CurateError(f"Argilla server URL {public_url(url)!r} must start with http:// or https://")
+    if not key:
+        raise CurateError(f"{public_url(url)}: no Argilla API key: pass --api-key or set ARGILLA_API_KEY")
+    return url, key
+
+
+def connect(url: str, key: str) -> tuple[_Http, str]:
+    """Open a connection, check it is an Argilla 2.x server and the key works; return its version."""
+    http = _Http(url, key)
+    try:
+        info = http.request("GET", "/api/v1/version", "read the server version")
+    except CurateError as err:
+        if "HTTP 404" in str(err) or "non-JSON" in str(err):
+            http.close()
+            raise CurateError(
+                f"{http.url}: not an Argilla {SUPPORTED_MAJOR}.x server (no /api/v1/version); "
+                "Argilla 1.x datasets are read from their exports"
+            ) from None
+        http.close()
+        raise
+    version = str(info.get("version", "")) if isinstance(info, Mapping) else ""
+    if version.split(".")[0] != str(SUPPORTED_MAJOR):
+        http.close()
+        raise CurateError(
+            f"{http.url}: Argilla server version {version or '?'}, expected {SUPPORTED_MAJOR}.x"
+        )
+    try:
+        http.request("GET", "/api/v1/me", "authenticate")
+    except CurateError:
+        http.close()
+        raise
+    return http, version
+
+
+def find_dataset(http: _Http, dataset: str, workspace: str | None) -> tuple[dict[str, Any], str]:
+    """The dataset's JSON and its workspace name; clear errors for unknown names."""
+    workspaces = {
+        w["id"]: w["name"] for w in http.request("GET", "/api/v1/me/workspaces", "list workspaces")["items"]
+    }
+    if workspace is not None and workspace not in workspaces.values():
+        known = ", ".join(sorted(workspaces.values())) or "none"
+        raise CurateError(f"{http.url}: no workspace {workspace!r} visible to this key (workspaces: {known})")
+    items = http.request("GET", "/api/v1/me/datasets", "list datasets")["items"]
+    matches = [
+        d
+        for d in items
+        if d["name"] == dataset and (workspace is None or workspaces.get(d["workspace_id"]) == workspace)
+    ]
+    if not matches:
+        names = sorted(f"{workspaces.get(d['workspace_id'], '?')}/{d['name']}" for d in items)
+        where = f"workspace {workspace!r}" if workspace else "any workspace"
+        listing = ", ".join(names[:20]) + ("..." if len(names) > 20 else "") if names else "none"
+        raise CurateError(f"{http.url}: no dataset {dataset!r} in {where} (datasets: {listing})")
+    if len(matches) > 1:
+        spaces = ", ".join(sorted(workspaces.get(d["workspace_id"], "?") for d in matches))
+        raise CurateError(
+            f"{http.url}: dataset {dataset!r} exists in several workspaces ({spaces}); set workspace"
+        )
+    return matches[0], workspaces.get(matches[0]["workspace_id"], "?")
+
+
+class ArgillaServerSource(Source):
+    """Records of one dataset on a running Argilla 2.x server."""
+
+    layout = "argilla_server"
+
+    def __init__(
+        self,
+        ref: ArgillaServerRef,
+        *,
+        api_url: str | None = None,
+        api_key: str | None = None,
+        since: str | None = None,
+    ):
+        super().__init__()
+        self.ref = ref
+        url, key = resolve_credentials(ref.api_url, api_url, api_key)
+        since_text = since if since is not None else ref.since
+        self.since_text = since_text
+        self.since = (
+            parse_since(since_text, "--since" if since is not None else "source.argilla.since")
+            if since_text
+            else None
+        )
+        self._http, self.server_version = connect(url, key)
+        self.url = self._http.url
+        data, self.workspace = find_dataset(self._http, ref.dataset, ref.workspace)
+        self.dataset_id = str(data["id"])
+        self.settings, self._question_names = self._read_settings(data)
+        self.page_size = ref.page_size
+        self.statuses = list(ref.response_status) if ref.response_status else None
+        self.pulled = 0
+
+    @property
+    def name(self) -> str:
+        return f"{self.workspace}/{self.ref.dataset}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout,
+            "name": self.name,
+            "api_url": self.url,
+            "workspace": self.workspace,
+            "dataset": self.ref.dataset,
+            "dataset_id": self.dataset_id,
+            "server_version": self.server_version,
+            "response_status": self.statuses,
+            "since": self.since.isoformat() if self.since else None,
+        }
+
+    def _read_settings(self, data: Mapping[str, Any]) -> tuple[DatasetSettings, dict[str, str]]:
+        base = f"/api/v1/datasets/{self.dataset_id}"
+        fields = self._http.request("GET", f"{base}/fields", "read the dataset's fields")["items"]
+        questions = self._http.request("GET", f"{base}/questions", "read the dataset's questions")["items"]
+        metadata = self._http.request(
+            "GET", f"/api/v1/me/datasets/{self.dataset_id}/metadata-properties", "read metadata properties"
+        )["items"]
+        settings = settings_from_dict(
+            {
+                "fields": fields,
+                "questions": questions,
+                "metadata": metadata,
+                "guidelines": data.get("guidelines"),
+            },
+            f"{self.url}: dataset {self.name}",
+        )
+        return settings, {str(q["id"]): q["name"] for q in questions}
+
+    # --- paging ---------------------------------------------------------------------------------
+    def _page(self, offset: int, limit: int, include: bool = True) -> dict[str, Any]:
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if include:
+            params["include"] = "responses,suggestions"
+        what = f"read records {offset}..{offset + limit} of {self.name}"
+        if self.statuses is None:
+            page = self._http.request(
+                "GET", f"/api/v1/datasets/{self.dataset_id}/records", what, params=params
+            )
+            return {"items": page["items"], "total": page.get("total")}
+        body = {
+            "filters": {
+                "and": [
+                    {
+                        "type": "terms",
+                        "scope": {"entity": "response", "property": "status"},
+                        "values": self.statuses,
+                    }
+                ]
+            },
+            "sort": [{"scope": {"entity": "record", "property": "inserted_at"}, "order": "asc"}],
+        }
+        page = self._http.request(
+            "POST", f"/api/v1/datasets/{self.dataset_id}/records/search", what, params=params, json=body
+        )
+        return {"items": [item["record"] for item in page["items"]], "total": page.get("total")}
+
+    def count(self) -> int | None:
+        total = self._page(0, 1, include=False).get("total")
+        return int(total) if total is not None else None
+
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        """Raw record pages, the next one fetched while the caller works on this one."""
+        size = self.page_size
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="argilla-page") as pool:
+            pending: Future[dict[str, Any]] = pool.submit(self._page, 0, size)
+            offset = 0
+            while True:
+                page = pending.result()
+                items = page["items"]
+                total = page.get("total")
+                offset += len(items)
+                more = len(items) == size and (total is None or offset < int(total))
+                if more:
+                    pending = pool.submit(self._page, offset, size)
+                if items:
+                    yield items
+                if not more:
+                    return
+
+    def __iter__(self) -> Iterator[ArgillaRecord]:
+        for items in self.pages():
+            for raw in items:
+                if self.since is not None and not self._changed_since(raw):
+                    continue
+                self.pulled += 1
+                yield self.to_record(raw)
+
+    def _changed_since(self, raw: Mapping[str, Any]) -> bool:
+        assert self.since is not None
+        stamps = [raw.get("updated_at")]
+        stamps += [r.get("updated_at") for r in raw.get("responses") or ()]
+        stamps += [s.get("updated_at") for s in raw.get("suggestions") or ()]
+        return any((moment := _stamp(s)) is not None and moment > self.since for s in stamps)
+
+    # --- one record -----------------------------------------------------------------------------
+    def to_record(self, raw: Mapping[str, Any]) -> ArgillaRecord:
+        record_id = str(raw.get("external_id") or raw["id"])
+        where = f"{self.url}: dataset {self.name}, record {record_id}"
+        questions = self.settings.questions
+        items: dict[str, list[Mapping[str, Any]]] = {}
+        for resp in raw.get("responses") or ():
+            base = {
+                "user_id": resp.get("user_id"),
+                "status": resp.get("status"),
+                "updated_at": resp.get("updated_at"),
+            }
+            values = resp.get("values") or {}
+            if not values:
+                for q in questions:
+                    items.setdefault(q, []).append({**base, "value": None})
+                continue
+            for q, answer in values.items():
+                if q not in questions:
+                    raise CurateError(f"{where}: response to unknown question {q!r}")
+                value = answer.get("value") if isinstance(answer, Mapping) else answer
+                items.setdefault(q, []).append({**base, "value": value})
+        responses: dict[str, tuple[Response, ...]] = {
+            q: make_responses(lst, questions[q].kind, f"{where}, question {q}") for q, lst in items.items()
+        }
+        suggestions: dict[str, Suggestion] = {}
+        for s in raw.get("suggestions") or ():
+            qname: str | None = self._question_names.get(str(s.get("question_id")))
+            if qname is None:
+                raise CurateError(f"{where}: suggestion for unknown question id {s.get('question_id')}")
+            sug = make_suggestion(
+                s.get("value"),
+                s.get("score"),
+                s.get("agent"),
+                s.get("type"),
+                questions[qname].kind,
+                f"{where}, question {qname}",
+            )
+            if sug is not None:
+                suggestions[qname] = sug
+        fields = raw.get("fields") or {}
+        return ArgillaRecord(
+            id=record_id,
+            fields={k: field_value(v) for k, v in fields.items()},
+            metadata=dict(raw.get("metadata") or {}),
+            suggestions=suggestions,
+            responses=responses,
+            status=raw.get("status"),
+            server_id=str(raw["id"]),
+            updated_at=raw.get("updated_at"),
+        )
