@@ -47,7 +47,13 @@ def user_errors(func: F) -> F:
 
 
 # Command groups living in their own modules. Each module exposes ``register(app)``.
-_COMMAND_MODULES: tuple[str, ...] = ("curate.commands.core", "curate.commands.argilla")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "curate.commands.core",
+    "curate.commands.argilla",
+    "curate.commands.push",
+    "curate.commands.preview",
+    "curate.commands.train",
+)
 
 
 def _register_all() -> None:

@@ -141,7 +141,7 @@ def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None =
             yield Rejected(record, reason, detail)
 
 
-RowTransform = Callable[[dict[str, Any]], "dict[str, Any] | tuple[str, str]"]
+TRANSFORM_BATCH = 1024  # records per batched tokenizer call (bounded memory, fast tokenizer path)
 
 
 @dataclass
@@ -149,7 +149,7 @@ class ExportOptions:
     out_dir: Path
     fmt: Format = "parquet"
     split_fractions: dict[str, float] | None = None
-    row_transform: Any = None  # curate.tokenize.RowTransform: fields(), __call__(row), summary()
+    row_transform: Any = None  # curate.tokenize.RowTransform: fields(), batch(rows), summary()
     pack_max_length: int | None = None
     progress: Callable[[int], None] | None = None
 
@@ -168,6 +168,34 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> d
     rejects: Counter[str] = Counter()
     dropped_rows: Counter[str] = Counter()
     n_input = 0
+    pending: list[Kept] = []  # kept records waiting for one batched tokenizer call
+
+    def emit(kept: Kept, rows: list[dict[str, Any]], failures: list[tuple[str, str]]) -> None:
+        record_id = kept.record.id
+        if not rows:  # every row failed the transform: the record is rejected
+            reason, detail = failures[0]
+            rejects[reason] += 1
+            writer.reject(record_id, reason, detail)
+            return
+        for reason, detail in failures:
+            dropped_rows[reason] += 1
+            writer.reject(record_id, reason, detail, scope="row")
+        split = assign_split(record_id, fractions, spec.split.seed)
+        records_per_split[split] += 1
+        for row in rows:
+            writer.write(split, row)
+            rows_per_split[split] += 1
+
+    def flush() -> None:
+        results = transform.batch([row for kept in pending for row in kept.rows])
+        start = 0
+        for kept in pending:
+            mine = results[start : start + len(kept.rows)]
+            start += len(kept.rows)
+            ok = [{**row, **r} for row, r in zip(kept.rows, mine, strict=True) if not isinstance(r, tuple)]
+            emit(kept, ok, [r for r in mine if isinstance(r, tuple)])
+        pending.clear()
+
     with ExportWriter(options.out_dir, options.fmt, schema, list(fractions)) as writer:
         for outcome in iter_outcomes(spec_file, source, builder):
             n_input += 1
@@ -178,25 +206,17 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> d
                 rejects[outcome.reason] += 1
                 writer.reject(outcome.record_id, outcome.reason, outcome.detail)
                 continue
-            rows = outcome.rows
             for reason, detail in outcome.dropped:
                 dropped_rows[reason] += 1
                 writer.reject(outcome.record.id, reason, detail, scope="row")
-            if transform is not None:
-                rows, failures = _transform(transform, rows)
-                if not rows:
-                    reason, detail = failures[0]
-                    rejects[reason] += 1
-                    writer.reject(outcome.record.id, reason, detail)
-                    continue
-                for reason, detail in failures:
-                    dropped_rows[reason] += 1
-                    writer.reject(outcome.record.id, reason, detail, scope="row")
-            split = assign_split(outcome.record.id, fractions, spec.split.seed)
-            records_per_split[split] += 1
-            for row in rows:
-                writer.write(split, row)
-                rows_per_split[split] += 1
+            if transform is None:
+                emit(outcome, outcome.rows, [])
+                continue
+            pending.append(outcome)
+            if len(pending) >= TRANSFORM_BATCH:
+                flush()
+        if pending:
+            flush()
         paths = writer.close_files()
         packing = None
         if options.pack_max_length:
@@ -234,19 +254,6 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> d
             manifest["packing"] = packing
         writer.finish(manifest)
     return manifest
-
-
-def _transform(
-    transform: Any, rows: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
-    out, failures = [], []
-    for row in rows:
-        result = transform(row)
-        if isinstance(result, tuple):
-            failures.append(result)
-        else:
-            out.append({**row, **result})
-    return out, failures
 
 
 def _pack_splits(writer: ExportWriter, paths: dict[str, Path], options: ExportOptions) -> dict[str, Any]:

@@ -1,15 +1,9 @@
-"""Shared test fixtures: paths to the bundled data and a CLI runner that keeps stderr apart."""
+"""Shared test fixtures: a CLI runner that keeps stderr apart (paths live in ``_paths``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from typer.testing import CliRunner
-
-REPO = Path(__file__).resolve().parent.parent
-SPECS = REPO / "datasets_spec"
-DATA = SPECS / "data"
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import DATA, SPECS
+from _paths import DATA, SPECS
 
 from curate.pipeline import assign_split
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import REPO, SPECS
+from _paths import REPO, SPECS
 
 
 def test_explore_export_notebook_runs(cli, tmp_path, monkeypatch):

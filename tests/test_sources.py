@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from conftest import DATA
+from _paths import DATA
 from datasets import Dataset, Features, Sequence, Value
 
 from curate.errors import CurateError

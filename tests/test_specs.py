@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SPECS
+from _paths import SPECS
 
 from curate.build import Builder
 from curate.commands.core import open_spec_source

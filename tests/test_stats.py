@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import DATA, SPECS
+from _paths import DATA, SPECS
 
 
 def test_stats_json_and_png(cli, tmp_path):

@@ -99,6 +99,19 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(envvar="ARGILLA_API_KEY", help="Argilla API key", show_default=False)
         ] = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")] = False,
+        tokenizer: Annotated[
+            Path | None, typer.Option(help="add input_ids/attention_mask/labels with this tokenizer folder")
+        ] = None,
+        template: Annotated[
+            str | None, typer.Option(help="with --tokenizer: template name or .jinja file to tokenize with")
+        ] = None,
+        max_length: Annotated[
+            int | None, typer.Option("--max-length", help="with --tokenizer: tokens per row")
+        ] = None,
+        truncation: Annotated[str, typer.Option(help="drop, cut_prompt or cut_completion")] = "drop",
+        pack: Annotated[
+            bool, typer.Option(help="also write <split>-packed.parquet (needs --max-length)")
+        ] = False,
     ) -> None:
         """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""
         from curate.pipeline import ExportOptions, run_export
@@ -110,6 +123,18 @@ def register(app: typer.Typer) -> None:
         for warning in src.warnings:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
         options = ExportOptions(out_dir=out, fmt=fmt, split_fractions=parse_split(split))  # type: ignore[arg-type]
+        if tokenizer is not None:
+            from curate.tokenize import build_row_transform
+
+            options.row_transform = build_row_transform(
+                spec_file.spec.task, str(tokenizer), template, max_length, truncation
+            )
+        elif template or max_length or pack:
+            raise CurateError("--template, --max-length and --pack need --tokenizer")
+        if pack:
+            if max_length is None:
+                raise CurateError("--pack needs --max-length (the bin size)")
+            options.pack_max_length = max_length
         with progress_bar("exporting", src.count(), not quiet) as update:
             options.progress = update
             manifest = run_export(spec_file, src, options)

@@ -1,0 +1,132 @@
+"""Training commands: ``curate train sft|reward|ppo|dpo`` (the ``train/`` entry points) and
+``curate generate`` / ``curate chat`` to try a trained model. torch, transformers and TRL are
+imported only when one of these runs, so ``curate --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+STAGE_HELP = {
+    "sft": "Supervised fine-tuning (TRL SFTTrainer) on an SFT or chat export.",
+    "reward": "Reward model (TRL RewardTrainer) on a preference export; reports pairwise accuracy.",
+    "ppo": "PPO (TRL experimental PPOTrainer): SFT policy + reward model + prompt-only export.",
+    "dpo": "DPO (TRL DPOTrainer) on a preference export.",
+}
+PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+ModelArg = Annotated[Path, typer.Argument(help="a `curate train` output folder (model or LoRA adapter)")]
+TemplateOpt = Annotated[
+    str,
+    typer.Option(help="auto (the training data's template, else the tokenizer's), none, or a template name"),
+]
+MaxNewOpt = Annotated[
+    int, typer.Option("--max-new-tokens", help="stop after this many new tokens (or at EOS)")
+]
+TemperatureOpt = Annotated[float, typer.Option(help="sampling temperature; 0 = greedy")]
+TopKOpt = Annotated[int, typer.Option("--top-k", help="sample from the k most likely tokens (0: off)")]
+TopPOpt = Annotated[float, typer.Option("--top-p", help="nucleus sampling mass")]
+RepetitionOpt = Annotated[float, typer.Option("--repetition-penalty", help="> 1 discourages repeats")]
+SeedOpt = Annotated[int | None, typer.Option(help="random seed for sampling")]
+
+
+def _user_lines() -> Iterator[str]:
+    """Lines typed at a ``you>`` prompt (or piped in), until end of input."""
+    if not sys.stdin.isatty():
+        yield from sys.stdin
+        return
+    while True:
+        try:
+            yield input("you> ")
+        except EOFError:
+            return
+
+
+def _stage_command(app: typer.Typer, stage: str) -> None:
+    from curate.cli import user_errors
+
+    @app.command(
+        name=stage,
+        help=f"{STAGE_HELP[stage]} Arguments: CONFIG.yaml and KEY=VALUE / --KEY VALUE overrides; --help for details.",
+        context_settings=PASSTHROUGH,
+        add_help_option=False,
+    )
+    @user_errors
+    def command(ctx: typer.Context) -> None:
+        module = importlib.import_module(f"train.{stage}")
+        module.main(list(ctx.args))
+
+
+def register(app: typer.Typer) -> None:
+    from curate.cli import console, user_errors
+
+    train_app = typer.Typer(
+        name="train", help="Train on a curate export with TRL: sft, reward, ppo, dpo.", no_args_is_help=True
+    )
+    for stage in STAGE_HELP:
+        _stage_command(train_app, stage)
+    app.add_typer(train_app, name="train")
+
+    @app.command()
+    @user_errors
+    def generate(
+        model: ModelArg,
+        prompt: Annotated[
+            list[str], typer.Option("--prompt", "-p", help="a prompt (repeatable); '-' reads stdin")
+        ],
+        template: TemplateOpt = "auto",
+        max_new_tokens: MaxNewOpt = 128,
+        temperature: TemperatureOpt = 0.7,
+        top_k: TopKOpt = 50,
+        top_p: TopPOpt = 1.0,
+        repetition_penalty: RepetitionOpt = 1.0,
+        seed: SeedOpt = None,
+    ) -> None:
+        """Generate a completion for each prompt with a trained model."""
+        from train.generate import Sampling, generate, load_for_generation, render_prompt
+
+        sampling = Sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed)
+        sampling.check()
+        loaded = load_for_generation(model)
+        for text in prompt:
+            text = sys.stdin.read() if text == "-" else text
+            rendered = render_prompt(loaded, [{"role": "user", "content": text}], template)
+            typer.echo(generate(loaded, rendered, sampling))
+
+    @app.command()
+    @user_errors
+    def chat(
+        model: ModelArg,
+        system: Annotated[str | None, typer.Option(help="a system message opening the conversation")] = None,
+        template: TemplateOpt = "auto",
+        max_new_tokens: MaxNewOpt = 256,
+        temperature: TemperatureOpt = 0.7,
+        top_k: TopKOpt = 50,
+        top_p: TopPOpt = 1.0,
+        repetition_penalty: RepetitionOpt = 1.0,
+        seed: SeedOpt = None,
+    ) -> None:
+        """Chat with a trained model; the history goes back through the template each turn. /reset, /quit."""
+        from train.generate import ChatSession, Sampling, load_for_generation
+
+        sampling = Sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed)
+        sampling.check()
+        session = ChatSession(load_for_generation(model), sampling, template, system)
+        console.print(
+            f"chatting with {model} (/reset clears the history, /quit or Ctrl-D ends)", highlight=False
+        )
+        for line in _user_lines():
+            text = line.strip()
+            if text in ("/quit", "/exit"):
+                break
+            if text == "/reset":
+                session = ChatSession(session.loaded, sampling, template, system)
+                continue
+            if text:
+                typer.echo(f"assistant> {session.reply(text)}")

@@ -1,0 +1,111 @@
+"""`curate export --tokenizer`: token columns, exact labels, rejections counted, packing."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from _paths import SPECS
+
+from curate.testing.tiny import byte_level_bpe, char_tokenizer, chat_tokenizer
+
+
+@pytest.fixture(scope="module")
+def bpe(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bpe")
+    byte_level_bpe(path, vocab_size=600, n_lines=1500)
+    return path
+
+
+def test_sft_export_with_tokens_and_packing(cli, tmp_path, bpe):
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "tok"
+    result = cli(
+        "export",
+        SPECS / "dolly-curated.yaml",
+        "--out",
+        out,
+        "-q",
+        "--tokenizer",
+        bpe,
+        "--max-length",
+        "512",
+        "--pack",
+    )
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    counts = manifest["counts"]
+    assert counts["input_records"] == counts["kept_records"] + counts["rejected_records"]
+    tok_summary = manifest["tokenization"]
+    assert tok_summary["tokenizer"] == bpe.name and tok_summary["max_length"] == 512
+    assert 0 < tok_summary["trainable_tokens"] < tok_summary["tokens"]
+    tokenizer = AutoTokenizer.from_pretrained(bpe)
+    rows = pq.read_table(out / "train.parquet").to_pylist()
+    assert len(rows) == counts["rows_per_split"]["train"]
+    total_tokens = 0
+    for row in rows:
+        ids, labels = row["input_ids"], row["labels"]
+        assert len(ids) == len(labels) == len(row["attention_mask"]) <= 512
+        trained = [t for t, label in zip(ids, labels, strict=True) if label != -100]
+        assert [label for label in labels if label != -100] == trained
+        assert tokenizer.decode(trained) == row["completion"] + tokenizer.eos_token
+        assert tokenizer.decode(ids) == row["prompt"] + row["completion"] + tokenizer.eos_token
+        total_tokens += len(ids)
+    packed = pq.read_table(out / "train-packed.parquet").to_pylist()
+    assert sum(sum(p["seq_lengths"]) for p in packed) == total_tokens
+    assert sorted(r for p in packed for r in p["record_ids"]) == sorted(r["record_id"] for r in rows)
+    for p in packed:
+        assert len(p["input_ids"]) <= 512
+        starts = [i for i, pos in enumerate(p["position_ids"]) if pos == 0]
+        assert len(starts) == len(p["seq_lengths"])
+    assert manifest["packing"]["max_length"] == 512
+
+
+def test_tokenized_chat_export_is_reproducible(cli, tmp_path):
+    tok = tmp_path / "qwen-like"
+    chat_tokenizer(tok, "qwen2_5", vocab_size=600)  # ChatML special tokens and TRL's Qwen2.5 template
+    outs = [tmp_path / "a", tmp_path / "b"]
+    for out in outs:
+        args = (
+            "export",
+            SPECS / "chat-review.yaml",
+            "--out",
+            out,
+            "-q",
+            "--tokenizer",
+            tok,
+            "--template",
+            "chatml",
+        )
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+    manifest = json.loads((outs[0] / "manifest.json").read_text())
+    assert manifest["tokenization"]["template"] == "chatml"
+    for path in sorted(outs[0].iterdir()):
+        assert path.read_bytes() == (outs[1] / path.name).read_bytes(), path.name
+
+
+def test_rows_a_tokenizer_cannot_reproduce_are_rejected_with_a_reason(cli, tmp_path):
+    """A character tokenizer with ASCII only cannot encode 'é' or '₂': those rows fail the
+    decode self-check and are rejected, counted, never trained silently."""
+    tok = tmp_path / "chars"
+    char_tokenizer(tok)
+    out = tmp_path / "out"
+    result = cli("export", SPECS / "dolly-curated.yaml", "--out", out, "-q", "--tokenizer", tok)
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    counts = manifest["counts"]
+    failed = {
+        k: v for k, v in counts["rejects_by_reason"].items() if k in ("decode_mismatch", "boundary_merge")
+    }
+    assert failed.get("decode_mismatch", 0) > 0
+    assert counts["input_records"] == counts["kept_records"] + counts["rejected_records"]
+    rows = pq.read_table(out / "train.parquet").to_pylist()
+    assert rows and all(r["completion"].isascii() for r in rows)  # only trained text must round-trip
+
+
+def test_tokenizer_flags_need_a_tokenizer(cli, tmp_path):
+    result = cli("export", SPECS / "dolly-curated.yaml", "--out", tmp_path / "o", "--pack")
+    assert result.exit_code == 2 and "need --tokenizer" in result.stderr

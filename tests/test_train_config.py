@@ -1,0 +1,250 @@
+"""``curate train`` config checking: every mistake is one error line naming the file and key, raised
+before a model is loaded (the model folders here hold a config.json that is not even JSON, so any
+attempt to load one would fail differently).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from curate.errors import CurateError
+from curate.pipeline import ExportOptions, run_export
+from curate.spec import load_spec
+
+pytest.importorskip("trl")
+
+from train import common, dpo, ppo, reward, sft
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = REPO / "datasets_spec"
+CONFIGS = REPO / "train" / "configs"
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from curate.commands.core import open_spec_source
+
+    root = tmp_path_factory.mktemp("exports")
+    out = {}
+    for name in ("dolly-curated", "dolly-curated-preference", "ultrafeedback-ratings", "dolly-prompts"):
+        spec = load_spec(SPECS / f"{name}.yaml")
+        run_export(spec, open_spec_source(spec, None), ExportOptions(out_dir=root / name))
+        out[name] = root / name
+    return out
+
+
+@pytest.fixture
+def junk_model(tmp_path: Path) -> Path:
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{ this is not json")
+    return folder
+
+
+def write_config(tmp_path: Path, body: dict) -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def base_config(exports: dict[str, Path], model: Path, tmp_path: Path, export: str = "dolly-curated") -> dict:
+    return {
+        "model": {"model_name_or_path": str(model)},
+        "data": {"export": str(exports[export])},
+        "training": {"output_dir": str(tmp_path / "out"), "report_to": "none", "bf16": False},
+    }
+
+
+def error_of(main, argv: list[str]) -> str:
+    with pytest.raises(CurateError) as err:
+        main(argv)
+    message = str(err.value)
+    assert "\n" not in message
+    return message
+
+
+def test_valid_config_dry_run_prints_resolved_config(exports, junk_model, tmp_path, capsys):
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path))
+    assert sft.main([str(path), "--max_steps", "7", "lora_r=4", "--use_peft", "--dry-run"]) is None
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["training"]["max_steps"] == 7
+    assert printed["model"]["lora_r"] == 4 and printed["model"]["use_peft"] is True
+    assert not (tmp_path / "out").exists()  # a dry run writes nothing
+
+
+def test_unknown_key_names_file_key_and_suggestion(exports, junk_model, tmp_path):
+    body = base_config(exports, junk_model, tmp_path)
+    body["training"]["leraning_rate"] = 1e-4
+    path = write_config(tmp_path, body)
+    message = error_of(sft.main, [str(path)])
+    assert message.startswith(f"{path}: training.leraning_rate: unknown key for SFTConfig")
+    assert "did you mean 'learning_rate'" in message
+
+
+def test_unknown_section_and_unknown_override(exports, junk_model, tmp_path):
+    body = base_config(exports, junk_model, tmp_path)
+    path = write_config(tmp_path, {**body, "trainer": {"x": 1}})
+    assert "trainer: unknown section" in error_of(sft.main, [str(path)])
+    path = write_config(tmp_path, body)
+    assert "unknown key 'max_stpes' (did you mean 'max_steps'?)" in error_of(
+        sft.main, [str(path), "max_stpes=3"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("training.max_steps=ten", "training.max_steps: expected an integer, got 'ten'"),
+        ("training.learning_rate=fast", "training.learning_rate: expected a number, got 'fast'"),
+        ("model.use_peft=maybe", "model.use_peft: expected true/false, got 'maybe'"),
+        ("data.packed=3", "data.packed: expected true/false, got 3"),
+    ],
+)
+def test_wrong_type_names_the_key_and_expectation(exports, junk_model, tmp_path, override, expected):
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path))
+    message = error_of(sft.main, [str(path), override])
+    assert message == f"command line ({override}): {expected}"
+
+
+def test_wrong_type_in_file(exports, junk_model, tmp_path):
+    body = base_config(exports, junk_model, tmp_path)
+    body["training"]["num_train_epochs"] = [1, 2]
+    path = write_config(tmp_path, body)
+    assert (
+        error_of(sft.main, [str(path)]) == f"{path}: training.num_train_epochs: expected a number, got [1, 2]"
+    )
+
+
+def test_missing_columns_for_the_stage(exports, junk_model, tmp_path):
+    # DPO needs prompt/chosen/rejected; the SFT export has prompt/completion.
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path, "dolly-curated"))
+    message = error_of(dpo.main, [str(path)])
+    assert message.startswith(str(exports["dolly-curated"] / "train.parquet"))
+    assert "the dpo stage needs columns (prompt, chosen, rejected)" in message
+    assert "found instruction, context, response, prompt, completion" in message
+    # ...and the reward model cannot train on prompts alone.
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path, "dolly-prompts"))
+    assert "the reward stage needs columns (chosen_ids, rejected_ids) or (chosen, rejected)" in error_of(
+        reward.main, [str(path)]
+    )
+
+
+def test_ppo_without_reward_model(exports, junk_model, tmp_path):
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path, "dolly-prompts"))
+    message = error_of(ppo.main, [str(path)])
+    assert (
+        message
+        == f"{path}: training.reward_model_path: PPO needs a reward model: set it to a `curate train reward` output folder"
+    )
+
+
+def test_ppo_reward_model_with_another_vocabulary(exports, tmp_path):
+    policy, rm = tmp_path / "policy", tmp_path / "rm"
+    for folder, vocab in ((policy, 1024), (rm, 512)):
+        folder.mkdir()
+        (folder / "config.json").write_text(f'{{"vocab_size": {vocab}}}')
+    body = base_config(exports, policy, tmp_path, "dolly-prompts")
+    body["training"]["reward_model_path"] = str(rm)
+    message = error_of(ppo.main, [str(write_config(tmp_path, body))])
+    assert "vocabulary of 512 tokens but the policy" in message
+
+
+def test_missing_required_keys_and_data(exports, junk_model, tmp_path):
+    body = base_config(exports, junk_model, tmp_path)
+    del body["model"]["model_name_or_path"]
+    path = write_config(tmp_path, body)
+    assert error_of(sft.main, [str(path)]).endswith(
+        "model.model_name_or_path: required (a local model folder or a Hub id)"
+    )
+    body = base_config(exports, junk_model, tmp_path)
+    body["data"]["spec"] = str(SPECS / "dolly-curated.yaml")
+    assert "give export (a `curate export` folder) or spec" in error_of(
+        sft.main, [str(write_config(tmp_path, body))]
+    )
+    body = base_config(exports, junk_model, tmp_path)
+    body["data"]["export"] = str(tmp_path / "nowhere")
+    assert "is not a folder (run `curate export` first)" in error_of(
+        sft.main, [str(write_config(tmp_path, body))]
+    )
+    body = base_config(exports, junk_model, tmp_path)
+    body["data"]["eval_split"] = "validation"
+    message = error_of(sft.main, [str(write_config(tmp_path, body))])
+    assert "has no validation.parquet or validation.jsonl; found test.parquet, train.parquet" in message
+
+
+def test_packed_needs_packed_files(exports, junk_model, tmp_path):
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path))
+    message = error_of(sft.main, [str(path), "data.packed=true"])
+    assert "has no train-packed.parquet (export with --tokenizer and --pack for packed files)" in message
+
+
+def test_quantization_without_bitsandbytes_or_gpu(exports, junk_model, tmp_path):
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("bitsandbytes") is not None and torch.cuda.is_available():
+        pytest.skip("this machine can load 4-bit models")
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path))
+    message = error_of(sft.main, [str(path), "load_in_4bit=true", "use_peft=true"])
+    assert "model.load_in_4bit: needs bitsandbytes and a CUDA GPU; missing" in message
+    assert "quantized weights train through LoRA only" in error_of(sft.main, [str(path), "load_in_8bit=true"])
+
+
+def test_trl_post_init_errors_become_one_line(exports, junk_model, tmp_path):
+    body = base_config(exports, junk_model, tmp_path)
+    del body["training"]["bf16"]
+    path = write_config(tmp_path, body)
+    message = error_of(sft.main, [str(path), "model.load_in_8bit=true", "model.load_in_4bit=true"])
+    assert message.startswith(f"{path}: model: ")  # ModelConfig refuses 8-bit and 4-bit together
+    import torch
+
+    if not torch.cuda.is_available():
+        assert "set training.bf16: false on a CPU" in error_of(sft.main, [str(path)])
+
+
+@pytest.mark.parametrize("config", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_configs_validate(config, exports, junk_model, tmp_path):
+    """Every example config is valid for its stage (paths pointed at this test's exports)."""
+    body = yaml.safe_load(config.read_text())
+    stage = config.stem
+    export_of = {
+        "sft": "dolly-curated",
+        "reward": "ultrafeedback-ratings",
+        "dpo": "dolly-curated-preference",
+        "ppo": "dolly-prompts",
+    }
+    overrides = [
+        f"model.model_name_or_path={junk_model}",
+        f"data.export={exports[export_of[stage]]}",
+        f"training.output_dir={tmp_path / 'out'}",
+    ]
+    if stage == "ppo":  # the vocabulary check reads both config.json files
+        assert body["training"]["reward_model_path"]
+        (junk_model / "config.json").write_text('{"vocab_size": 8}')
+        overrides.append(f"training.reward_model_path={junk_model}")
+    module = {"sft": sft, "reward": reward, "dpo": dpo, "ppo": ppo}[stage]
+    assert module.main([str(config), *overrides, "--dry-run"]) is None
+
+
+def test_cli_prints_one_error_line_and_exits_2(cli, exports, junk_model, tmp_path):
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path))
+    result = cli("train", "dpo", path, "--max_steps", "2")
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("error: ") and "the dpo stage needs columns" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_normalize_and_coerce_helpers():
+    assert common.normalize_argv(["--config", "a.yaml", "--lora_target_modules", "[q_proj,v_proj]"]) == [
+        "a.yaml",
+        "lora_target_modules=[q_proj,v_proj]",
+    ]
+    assert common.coerce("all-linear", list[str] | None) == ["all-linear"]
+    assert common.coerce(None, int | None) is None
+    with pytest.raises(common._Mismatch):
+        common.coerce(True, int)

@@ -1,0 +1,397 @@
+"""The training stages for real, on CPU: tiny Llama models (curate.testing.tiny_models) with tiny
+tokenizers (curate.testing.tiny), saved with ``save_pretrained`` and loaded back by the stage code,
+trained by TRL's own trainers. The demo chain export -> SFT -> reward -> PPO -> DPO -> generate
+runs end to end; toy tasks show that SFT learns and the reward model ranks pairs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("trl")
+
+from curate.commands.core import open_spec_source
+from curate.pipeline import ExportOptions, run_export
+from curate.spec import load_spec
+from train import dpo, ppo, reward, sft
+from train.generate import ChatSession, Sampling, generate, load_for_generation, render_prompt
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = REPO / "datasets_spec"
+# CPU-friendly settings for every run: fp32, no checkpoints, no trackers, no progress bars.
+FAST = [
+    "bf16=false",
+    "gradient_checkpointing=false",
+    "report_to=none",
+    "save_strategy=no",
+    "disable_tqdm=true",
+    "logging_steps=1",
+    "seed=0",
+]
+
+
+@pytest.fixture(scope="module")
+def base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from curate.testing.tiny import chat_tokenizer
+    from curate.testing.tiny_models import build_tiny_llama
+
+    folder = tmp_path_factory.mktemp("tiny-base")
+    return build_tiny_llama(folder, chat_tokenizer(folder, "qwen2_5", vocab_size=1024))
+
+
+@pytest.fixture(scope="module")
+def demo_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("demo-exports")
+    out = {}
+    for name in (
+        "dolly-curated",
+        "ultrafeedback-ratings",
+        "dolly-prompts",
+        "dolly-curated-preference",
+        "chat-review",
+    ):
+        spec = load_spec(SPECS / f"{name}.yaml")
+        run_export(spec, open_spec_source(spec, None), ExportOptions(out_dir=root / name))
+        out[name] = root / name
+    return out
+
+
+def card_matches_manifest(output: Path, export: Path) -> None:
+    manifest = json.loads((export / "manifest.json").read_text())
+    card = (output / "README.md").read_text()
+    assert manifest["spec"]["sha256"] in card
+    assert manifest["fingerprint"] in card
+    provenance = json.loads((output / "provenance.json").read_text())
+    assert provenance["fingerprint"] == manifest["fingerprint"]
+    assert provenance["counts"] == manifest["counts"]
+    assert provenance["template"] == manifest["template"]
+    assert (output / "train_config.yaml").is_file() and (output / "tokenizer_config.json").is_file()
+
+
+def test_demo_chain_sft_reward_ppo_dpo_generate(base_model, demo_exports, tmp_path, cli):
+    # SFT on the Dolly review (prompt/completion), a few steps.
+    sft_out = tmp_path / "sft"
+    result = sft.main(
+        [
+            str(REPO / "train/configs/sft.yaml"),
+            f"model.model_name_or_path={base_model}",
+            f"data.export={demo_exports['dolly-curated']}",
+            f"output_dir={sft_out}",
+            "max_steps=4",
+            "max_length=128",
+            *FAST,
+        ]
+    )
+    assert result is not None and (sft_out / "model.safetensors").is_file()
+    assert result.trainer.completion_only_loss  # prompt/completion rows: loss on the completion only
+    card_matches_manifest(sft_out, demo_exports["dolly-curated"])
+
+    # Reward model from the SFT output on rating pairs (with margins).
+    rm_out = tmp_path / "reward"
+    result = reward.main(
+        [
+            str(REPO / "train/configs/reward.yaml"),
+            f"model.model_name_or_path={sft_out}",
+            f"data.export={demo_exports['ultrafeedback-ratings']}",
+            f"output_dir={rm_out}",
+            "max_steps=4",
+            "max_length=256",
+            *FAST,
+        ]
+    )
+    assert result is not None and 0.0 <= result.metrics["pairwise_accuracy"] <= 1.0
+    assert "margin" in result.trainer.train_dataset.column_names
+    config = json.loads((rm_out / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForSequenceClassification"] and len(config["id2label"]) == 1
+    card_matches_manifest(rm_out, demo_exports["ultrafeedback-ratings"])
+
+    # PPO: SFT policy, reward + value models from the reward output, prompts from the prompt export.
+    ppo_out = tmp_path / "ppo"
+    result = ppo.main(
+        [
+            str(REPO / "train/configs/ppo.yaml"),
+            f"model.model_name_or_path={sft_out}",
+            f"data.export={demo_exports['dolly-prompts']}",
+            f"output_dir={ppo_out}",
+            f"reward_model_path={rm_out}",
+            "total_episodes=8",
+            "per_device_train_batch_size=4",
+            "gradient_accumulation_steps=1",
+            "num_mini_batches=1",
+            "response_length=8",
+            "data.max_train_rows=16",
+            *FAST,
+        ]
+    )
+    assert result is not None
+    scores = [entry["objective/scores"] for entry in result.log_history if "objective/scores" in entry]
+    assert scores, "PPO logged no reward-model scores"
+    assert (ppo_out / "model.safetensors").is_file()
+    card_matches_manifest(ppo_out, demo_exports["dolly-prompts"])
+
+    # DPO with LoRA from the SFT output: only the adapter is written.
+    dpo_out = tmp_path / "dpo"
+    result = dpo.main(
+        [
+            str(REPO / "train/configs/dpo.yaml"),
+            f"model.model_name_or_path={sft_out}",
+            f"data.export={demo_exports['dolly-curated-preference']}",
+            f"output_dir={dpo_out}",
+            "max_steps=3",
+            "max_length=128",
+            *FAST,
+        ]
+    )
+    assert result is not None and "eval_rewards/accuracies" in result.metrics
+    assert (dpo_out / "adapter_model.safetensors").is_file() and not (dpo_out / "model.safetensors").exists()
+    card_matches_manifest(dpo_out, demo_exports["dolly-curated-preference"])
+
+    # Generate from the PPO policy and chat with the DPO adapter (on its SFT base).
+    loaded = load_for_generation(ppo_out)
+    prompt = render_prompt(loaded, [{"role": "user", "content": "Explain tides."}])
+    assert prompt.startswith("Below is an instruction") and prompt.endswith("### Response:\n")  # alpaca
+    text = generate(loaded, prompt, Sampling(max_new_tokens=6, temperature=0.8, top_k=20, top_p=0.9, seed=0))
+    assert isinstance(text, str)
+    result_cli = cli("chat", dpo_out, "--max-new-tokens", "5", "--seed", "0")
+    assert result_cli.exit_code == 0  # stdin is empty: the loop ends at once
+    session = ChatSession(load_for_generation(dpo_out), Sampling(max_new_tokens=5, temperature=0, seed=0))
+    session.reply("Hello")
+    session.reply("And then?")
+    assert [m["role"] for m in session.history] == ["user", "assistant", "user", "assistant"]
+    rendered = render_prompt(session.loaded, session.history[:3])
+    assert rendered.count("### Instruction:") == 2 and "Hello" in rendered  # history kept
+
+
+def write_table_spec(folder: Path, name: str, task: str, rows: list[dict], columns: str, split: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    fields = [k for k in rows[0] if k != "id"]
+    spec = folder / f"{name}.yaml"
+    spec.write_text(
+        f"name: {name}\ntask: {task}\nsource:\n  path: {name}.jsonl\n  layout: table\n  columns:\n"
+        f"    id: id\n    fields: [{', '.join(fields)}]\ncolumns:\n{columns}\nsplit: {split}\n"
+        "template: raw\nfilters: {dedup: none}\n"
+    )
+    return spec
+
+
+COUNTRIES = [
+    "France",
+    "Spain",
+    "Japan",
+    "Peru",
+    "Chile",
+    "Kenya",
+    "Nepal",
+    "Egypt",
+    "Italy",
+    "Chad",
+    "Oman",
+    "Cuba",
+]
+CITIES = [
+    "Paris",
+    "Madrid",
+    "Tokyo",
+    "Lima",
+    "Santiago",
+    "Nairobi",
+    "Kathmandu",
+    "Cairo",
+    "Rome",
+    "Ndjamena",
+    "Muscat",
+    "Havana",
+]
+
+
+def test_sft_learns_a_toy_task_from_a_spec(base_model, tmp_path, cli):
+    """Loss drops clearly and the model answers a training question; data comes from spec + source."""
+    rows = [
+        {"id": f"q{i}", "instruction": f"Capital of {c}?", "response": c2}
+        for i, (c, c2) in enumerate(zip(COUNTRIES, CITIES, strict=True))
+    ]
+    columns = "  instruction: {field: instruction}\n  response: {field: response}"
+    spec = write_table_spec(tmp_path / "toy", "capitals", "sft", rows, columns, "{train: 1.0}")
+    out = tmp_path / "sft-toy"
+    result = sft.main(
+        [
+            f"model.model_name_or_path={base_model}",
+            f"data.spec={spec}",
+            f"output_dir={out}",
+            "max_steps=60",
+            "per_device_train_batch_size=12",
+            "learning_rate=5e-3",
+            "lr_scheduler_type=constant",
+            "max_length=64",
+            *FAST,
+        ]
+    )
+    assert result is not None
+    losses = [e["loss"] for e in result.log_history if "loss" in e]
+    assert losses[-1] < 0.2 * losses[0], losses
+    assert (out / "data" / "manifest.json").is_file()  # exported on the fly, next to the model
+    loaded = load_for_generation(out)
+    answer = generate(
+        loaded,
+        render_prompt(loaded, [{"role": "user", "content": "Capital of Japan?"}]),
+        Sampling(max_new_tokens=8, temperature=0),
+    )
+    assert answer.strip() == "Tokyo"
+    shown = cli("generate", out, "-p", "Capital of Peru?", "--temperature", "0", "--max-new-tokens", "8")
+    assert shown.exit_code == 0 and shown.stdout.strip() == "Lima"
+
+
+def test_reward_model_ranks_toy_pairs(base_model, tmp_path):
+    """Chosen answers are polite, rejected ones rude: held-out pairwise accuracy must be high."""
+    import random
+
+    rng = random.Random(0)
+    polite, rude = (
+        ["thanks", "please", "kindly", "gladly", "sure"],
+        ["no", "go away", "whatever", "ugh", "stop"],
+    )
+    rows = []
+    for i in range(96):
+        rows.append(
+            {
+                "id": f"p{i}",
+                "prompt": f"Request {i}: {rng.choice(COUNTRIES)}",
+                "chosen": " ".join(rng.sample(polite, 3)),
+                "rejected": " ".join(rng.sample(rude, 3)),
+            }
+        )
+    columns = "  prompt: {field: prompt}\n  chosen: {field: chosen}\n  rejected: {field: rejected}"
+    spec = write_table_spec(
+        tmp_path / "toy", "polite", "preference", rows, columns, "{train: 0.75, test: 0.25}"
+    )
+    result = reward.main(
+        [
+            f"model.model_name_or_path={base_model}",
+            f"data.spec={spec}",
+            f"output_dir={tmp_path / 'rm-toy'}",
+            "max_steps=30",
+            "per_device_train_batch_size=8",
+            "learning_rate=3e-3",
+            "max_length=64",
+            *FAST,
+        ]
+    )
+    assert result is not None
+    assert result.metrics["pairwise_accuracy"] >= 0.9, result.metrics
+
+
+def test_lora_sft_saves_only_the_adapter(base_model, demo_exports, tmp_path):
+    out = tmp_path / "sft-lora"
+    result = sft.main(
+        [
+            f"model.model_name_or_path={base_model}",
+            f"data.export={demo_exports['dolly-curated']}",
+            f"output_dir={out}",
+            "use_peft=true",
+            "lora_r=4",
+            "lora_target_modules=[q_proj,v_proj]",
+            "max_steps=2",
+            "max_length=256",
+            *FAST,
+        ]
+    )
+    assert result is not None
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert adapter["r"] == 4 and sorted(adapter["target_modules"]) == ["q_proj", "v_proj"]
+    assert not (out / "model.safetensors").exists()
+    assert "library_name: peft" in (out / "README.md").read_text()
+    loaded = load_for_generation(out)  # the adapter on its base
+    assert type(loaded.model).__name__ == "PeftModelForCausalLM"
+
+
+def test_rows_all_dropped_by_max_length_is_one_clear_error(base_model, demo_exports, tmp_path):
+    from curate.errors import CurateError
+
+    with pytest.raises(
+        CurateError, match=r"training.max_length: no train row is left after TRL's preparation"
+    ):
+        sft.main(
+            [
+                f"model.model_name_or_path={base_model}",
+                f"data.export={demo_exports['dolly-curated']}",
+                f"output_dir={tmp_path / 'short'}",
+                "max_length=8",  # shorter than every alpaca prompt
+                *FAST,
+            ]
+        )
+
+
+def test_sft_chat_export_trains_on_assistant_turns_only(base_model, demo_exports, tmp_path):
+    result = sft.main(
+        [
+            f"model.model_name_or_path={base_model}",
+            f"data.export={demo_exports['chat-review']}",
+            f"output_dir={tmp_path / 'sft-chat'}",
+            "assistant_only_loss=true",
+            "max_steps=1",
+            "max_length=256",
+            *FAST,
+        ]
+    )
+    assert result is not None
+    trainer = result.trainer
+    row = trainer.train_dataset[0]
+    trained = trainer.processing_class.decode(
+        [t for t, lab in zip(row["input_ids"], row["labels"], strict=True) if lab != -100]
+    )
+    assert "<|im_start|>user" not in trained and "<|im_start|>system" not in trained
+    assert "<|im_end|>" in trained  # the model learns to stop
+
+
+def test_sft_uses_pretokenized_and_packed_exports_as_is(base_model, tmp_path, cli):
+    export = tmp_path / "dolly-tokens"
+    made = cli(
+        "export", SPECS / "dolly-curated.yaml", "--out", export, "--tokenizer", base_model,
+        "--max-length", "128", "--pack", "-q",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    import pyarrow.parquet as pq
+
+    result = sft.main(
+        [
+            f"model.model_name_or_path={base_model}",
+            f"data.export={export}",
+            f"output_dir={tmp_path / 'a'}",
+            "max_steps=1",
+            *FAST,
+        ]
+    )
+    assert result is not None
+    expected = (
+        pq.read_table(export / "train.parquet", columns=["input_ids", "labels"]).slice(0, 1).to_pylist()[0]
+    )
+    row = result.trainer.train_dataset[0]
+    assert (
+        row["input_ids"] == expected["input_ids"] and row["labels"] == expected["labels"]
+    )  # no re-tokenizing
+
+    result = sft.main(
+        [
+            f"model.model_name_or_path={base_model}",
+            f"data.export={export}",
+            "data.packed=true",
+            f"output_dir={tmp_path / 'b'}",
+            "max_steps=1",
+            *FAST,
+        ]
+    )
+    assert result is not None
+    packed = (
+        pq.read_table(export / "train-packed.parquet", columns=["labels", "seq_lengths"])
+        .slice(0, 1)
+        .to_pylist()[0]
+    )
+    row = result.trainer.train_dataset[0]
+    assert row["labels"] == packed["labels"] and row["seq_lengths"] == packed["seq_lengths"]
+    assert result.trainer.padding_free  # documents in a bin stay apart (positions restart per document)

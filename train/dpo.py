@@ -1,0 +1,52 @@
+"""``curate train dpo``: direct preference optimisation with TRL's ``DPOTrainer`` on a preference
+export (prompt/chosen/rejected), starting from an SFT output. With LoRA the reference model is
+the base with the adapter switched off; otherwise a second copy of the starting model.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from train import common
+
+DESCRIPTION = "Direct preference optimisation (TRL DPOTrainer) on a preference export."
+
+
+def make_parser() -> argparse.ArgumentParser:
+    return common.make_parser("dpo", DESCRIPTION)
+
+
+def main(argv: list[str] | None = None) -> common.TrainResult | None:
+    run, dry_run = common.prepare_run("dpo", argv, DESCRIPTION)
+    if dry_run:
+        print(common.describe_run(run))
+        return None
+    from trl import DPOTrainer
+
+    path = run.model_args.model_name_or_path
+    tokenizer = common.load_tokenizer(run, path)
+    train = common.load_split(run, run.train_file, run.data_args.max_train_rows)
+    evaluation = run.eval_file and common.load_split(run, run.eval_file, run.data_args.max_eval_rows)
+    model = common.load_model(run, path, "causal")
+    peft = common.peft_config(run, "CAUSAL_LM")
+    # Passed explicitly: TRL would reload the reference from config._name_or_path, which for a
+    # merged LoRA output names the base model, not the SFT model we start from.
+    ref_model = None if peft is not None else common.load_model(run, path, "causal")
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=ref_model,
+        args=run.training_args,
+        train_dataset=train,
+        eval_dataset=evaluation or None,
+        processing_class=tokenizer,
+        peft_config=peft,
+    )
+    common.check_prepared(run, trainer)
+    trainer.train()
+    metrics = trainer.evaluate() if evaluation else {}
+    out = common.save_outputs(run, trainer, metrics)
+    return common.TrainResult(out, metrics, trainer.state.log_history, trainer)
+
+
+if __name__ == "__main__":
+    common.run_script(main)

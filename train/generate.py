@@ -1,0 +1,150 @@
+"""Try a trained model: ``curate generate`` (one prompt) and ``curate chat`` (a conversation).
+
+A model folder or a LoRA adapter folder (loaded onto its base) is accepted. Prompts are formatted
+like the training data: the template recorded in the output's ``provenance.json`` (e.g. alpaca),
+else the tokenizer's chat template; ``template="none"`` sends the text as is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError
+
+Message = dict[str, str]
+
+
+@dataclass
+class Sampling:
+    max_new_tokens: int = 128
+    temperature: float = 0.7  # 0: greedy
+    top_k: int = 50
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int | None = None
+
+    def check(self) -> None:
+        if self.max_new_tokens < 1:
+            raise CurateError(f"--max-new-tokens: expected at least 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise CurateError(f"--temperature: expected 0 (greedy) or more, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise CurateError(f"--top-p: expected a value in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise CurateError(f"--top-k: expected 0 (off) or more, got {self.top_k}")
+        if self.repetition_penalty <= 0:
+            raise CurateError(
+                f"--repetition-penalty: expected a positive number, got {self.repetition_penalty}"
+            )
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    template: str | None  # the training data's template name, from provenance.json
+    path: Path
+
+
+def load_for_generation(path: str | Path) -> LoadedModel:
+    """A causal LM (or its LoRA adapter on the base) and tokenizer, ready for ``generate``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = Path(path)
+    if not (folder / "config.json").is_file() and not (folder / "adapter_config.json").is_file():
+        raise CurateError(f"{folder}: not a model folder (no config.json or adapter_config.json)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        if (folder / "adapter_config.json").is_file():
+            from peft import PeftModel
+
+            base = json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"]
+            model: Any = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), folder)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(folder)
+    except (OSError, ValueError) as err:
+        raise CurateError(f"{folder}: cannot load ({str(err).splitlines()[0]})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.eval()
+    template = None
+    provenance = folder / "provenance.json"
+    if provenance.is_file():
+        template = json.loads(provenance.read_text()).get("template")
+    return LoadedModel(model, tokenizer, template, folder)
+
+
+def render_prompt(loaded: LoadedModel, messages: list[Message], template: str = "auto") -> str:
+    """The model's input for a conversation ending with a user turn.
+
+    ``auto`` uses the training data's template, else the tokenizer's chat template, else the
+    text itself; a text template (alpaca, ...) renders earlier turns as prompt + completion pairs.
+    """
+    name = loaded.template if template == "auto" else template
+    if name == "none" or (name is None and not getattr(loaded.tokenizer, "chat_template", None)):
+        if len(messages) > 1:
+            raise CurateError(
+                "chat needs a template: the model records none and its tokenizer has no chat template"
+            )
+        return messages[-1]["content"]
+    if name is None:
+        return str(loaded.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    from curate.templates import get_template
+
+    tmpl = get_template(name)
+    if tmpl.kind == "chat":
+        return tmpl.bind(loaded.tokenizer).render(messages, add_generation_prompt=True)  # type: ignore[attr-defined]
+    eos = loaded.tokenizer.eos_token or ""
+    text = ""
+    turns = [m for m in messages if m["role"] != "system"]
+    for user, assistant in zip(turns[:-1:2], turns[1::2], strict=True):
+        text += tmpl.prompt(user["content"]) + tmpl.completion(assistant["content"]) + eos
+    return text + tmpl.prompt(turns[-1]["content"])
+
+
+def generate(loaded: LoadedModel, prompt: str, sampling: Sampling) -> str:
+    """Continue ``prompt``; stops at the tokenizer's EOS or after ``max_new_tokens``."""
+    import torch
+
+    sampling.check()
+    if sampling.seed is not None:
+        torch.manual_seed(sampling.seed)
+    tok = loaded.tokenizer
+    inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(loaded.model.device)
+    greedy = sampling.temperature == 0
+    options: dict[str, Any] = {
+        "max_new_tokens": sampling.max_new_tokens,
+        "do_sample": not greedy,
+        "repetition_penalty": sampling.repetition_penalty,
+        "eos_token_id": tok.eos_token_id,
+        "pad_token_id": tok.pad_token_id,
+    }
+    if not greedy:
+        options.update(temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p)
+    with torch.no_grad():
+        output = loaded.model.generate(**inputs, **options)
+    return str(tok.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+
+
+@dataclass
+class ChatSession:
+    """A conversation whose history is re-rendered through the template on every turn."""
+
+    loaded: LoadedModel
+    sampling: Sampling
+    template: str = "auto"
+    system: str | None = None
+    history: list[Message] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.system:
+            self.history.append({"role": "system", "content": self.system})
+
+    def reply(self, user_text: str) -> str:
+        self.history.append({"role": "user", "content": user_text})
+        answer = generate(self.loaded, render_prompt(self.loaded, self.history, self.template), self.sampling)
+        self.history.append({"role": "assistant", "content": answer.strip()})
+        return answer.strip()
