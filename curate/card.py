@@ -189,7 +189,7 @@ def _body(manifest: dict[str, Any], repo_id: str) -> str:
         "",
         "```bash",
         f"hf download {repo_id} --repo-type dataset --local-dir {repo_id.split('/')[-1]}",
-        f"curate train {stage} {repo_id.split('/')[-1]}",
+        f"curate train {stage} train/configs/{stage}.yaml data.export={repo_id.split('/')[-1]}",
         "```",
         "",
         "`manifest.json` holds the full export manifest (resolved spec, counts, quality, file hashes).",

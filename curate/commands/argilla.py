@@ -7,14 +7,8 @@ from typing import Annotated
 
 import typer
 
-UrlOpt = Annotated[
-    str | None,
-    typer.Option("--api-url", help="Argilla server URL (default: $ARGILLA_API_URL)", show_default=False),
-]
-KeyOpt = Annotated[
-    str | None,
-    typer.Option("--api-key", help="Argilla API key (default: $ARGILLA_API_KEY)", show_default=False),
-]
+from curate.commands.core import ApiKeyOpt, ApiUrlOpt
+
 WorkspaceOpt = Annotated[
     str | None, typer.Option("--workspace", "-w", help="workspace (default: the only one the key sees)")
 ]
@@ -38,8 +32,8 @@ def register(app: typer.Typer) -> None:
         ] = "sft-review",
         workspace: WorkspaceOpt = None,
         responses: Annotated[int, typer.Option(help="responses per record (preference)")] = 2,
-        api_url: UrlOpt = None,
-        api_key: KeyOpt = None,
+        api_url: ApiUrlOpt = None,
+        api_key: ApiKeyOpt = None,
     ) -> None:
         """Create a dataset with the template's fields, questions and guidelines (idempotent)."""
         from curate.sinks import argilla as sink
@@ -57,8 +51,8 @@ def register(app: typer.Typer) -> None:
         dataset: Annotated[str, typer.Argument(help="dataset name (made with curate argilla create)")],
         file: Annotated[Path, typer.Argument(help="JSON Lines or Parquet rows (curate export columns)")],
         workspace: WorkspaceOpt = None,
-        api_url: UrlOpt = None,
-        api_key: KeyOpt = None,
+        api_url: ApiUrlOpt = None,
+        api_key: ApiKeyOpt = None,
     ) -> None:
         """Upsert the file's rows as records keyed by id: re-running does not duplicate."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -16,6 +16,15 @@ from curate.errors import CurateError
 from curate.spec import SourceSpec, SpecFile, load_spec, spec_json_schema
 
 SpecArg = Annotated[Path, typer.Argument(help="dataset spec (YAML), e.g. datasets_spec/dolly-curated.yaml")]
+# Argilla credentials: flags or the environment; the key is never shown (not even as a default).
+ApiUrlOpt = Annotated[
+    str | None,
+    typer.Option("--api-url", envvar="ARGILLA_API_URL", help="Argilla server URL", show_default=False),
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option("--api-key", envvar="ARGILLA_API_KEY", help="Argilla API key", show_default=False),
+]
 SourceOpt = Annotated[
     str | None, typer.Option("--source", help="export file or folder to read instead of the spec's source")
 ]
@@ -92,12 +101,8 @@ def register(app: typer.Typer) -> None:
         since: Annotated[
             str | None, typer.Option(help="live Argilla only: records updated after this ISO time")
         ] = None,
-        api_url: Annotated[
-            str | None, typer.Option(envvar="ARGILLA_API_URL", help="Argilla server URL")
-        ] = None,
-        api_key: Annotated[
-            str | None, typer.Option(envvar="ARGILLA_API_KEY", help="Argilla API key", show_default=False)
-        ] = None,
+        api_url: ApiUrlOpt = None,
+        api_key: ApiKeyOpt = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")] = False,
         tokenizer: Annotated[
             Path | None, typer.Option(help="add input_ids/attention_mask/labels with this tokenizer folder")

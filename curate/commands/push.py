@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from curate.commands.core import ApiKeyOpt, ApiUrlOpt
 from curate.errors import CurateError
 
 _INTERVAL = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
@@ -82,12 +83,8 @@ def register(app: typer.Typer) -> None:
         retries: Annotated[
             int, typer.Option("--retries", help="attempts per Hub call on 429/5xx", min=1)
         ] = 5,
-        api_url: Annotated[
-            str | None, typer.Option(envvar="ARGILLA_API_URL", help="Argilla server URL")
-        ] = None,
-        api_key: Annotated[
-            str | None, typer.Option(envvar="ARGILLA_API_KEY", help="Argilla API key", show_default=False)
-        ] = None,
+        api_url: ApiUrlOpt = None,
+        api_key: ApiKeyOpt = None,
     ) -> None:
         """Publish a spec's export (or --from-export DIR) to a Hub dataset repo: Parquet splits,
         rejects, manifest and a provenance card in one commit; no commit when nothing changed."""
