@@ -76,6 +76,8 @@ def _as_list(value: Any) -> Any:
 
 
 Sources = Annotated[list[ValueSource], Field(default_factory=list)]
+# A column every row needs: at least one source, no default.
+Required = Annotated[list[ValueSource], Field(min_length=1)]
 
 
 class TableColumns(_Model):
@@ -201,9 +203,9 @@ class _TaskBase(_Model):
 
 
 class SFTColumns(_Model):
-    instruction: Sources
+    instruction: Required
     context: Sources
-    response: Sources
+    response: Required
 
     _lists = field_validator("instruction", "context", "response", mode="before")(_as_list)
 
@@ -216,7 +218,7 @@ class SFTSpec(_TaskBase):
 
 
 class ChatColumns(_Model):
-    messages: Sources
+    messages: Required
     system: Sources
     reply: Sources
 
@@ -229,7 +231,7 @@ class ChatSpec(_TaskBase):
 
 
 class Candidate(_Model):
-    text: Sources
+    text: Required
     rating: str | None = Field(
         None, description="rating question scoring this candidate (pairs from ratings)"
     )
@@ -264,7 +266,7 @@ class PairsSpec(_Model):
 
 
 class PreferenceColumns(_Model):
-    prompt: Sources
+    prompt: Required
     context: Sources
     chosen: Sources
     rejected: Sources
@@ -290,7 +292,7 @@ class PreferenceSpec(_TaskBase):
 
 
 class PromptColumns(_Model):
-    prompt: Sources
+    prompt: Required
     context: Sources
 
     _lists = field_validator("prompt", "context", mode="before")(_as_list)

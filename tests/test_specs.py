@@ -101,3 +101,15 @@ def test_strategy_must_fit_the_question_kind(tmp_path):
     source = open_spec_source(spec_file, None)
     with pytest.raises(CurateError, match="strategy 'mean' does not apply to a text question"):
         Builder(spec_file, source.settings, source.name)
+
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        ("{instruction: {field: a}}", "columns.response: Field required"),
+        ("{instruction: [], response: {field: b}}", "columns.instruction: List should have at least 1 item"),
+    ],
+)
+def test_required_columns_need_a_source(tmp_path, columns, expected):
+    with pytest.raises(CurateError, match=expected):
+        load_spec(_write(tmp_path, f"name: x\ntask: sft\ncolumns: {columns}\n"))

@@ -18,6 +18,7 @@ from typing import Any
 import argilla as rg
 
 from curate.errors import CurateError
+from curate.sources._rows import find_data_files, iter_rows
 from curate.sources.argilla_live import connect, find_dataset, resolve_credentials
 
 BATCH = 256
@@ -232,32 +233,8 @@ def record_id(row: Mapping[str, Any], fields: Mapping[str, Any]) -> str:
 
 
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a JSON Lines or Parquet file (curate's export columns or a model's generations)."""
-    if not path.exists():
-        raise CurateError(f"{path}: file not found")
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            parquet = pq.ParquetFile(path)
-        except Exception as err:
-            raise CurateError(f"{path}: not a Parquet file ({type(err).__name__})") from None
-        for batch in parquet.iter_batches(batch_size=1000):
-            yield from batch.to_pylist()
-        return
-    if path.suffix not in (".jsonl", ".json", ".ndjson"):
-        raise CurateError(f"{path}: expected a .jsonl or .parquet file")
-    with path.open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise CurateError(f"{path}:{line_no}: not JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise CurateError(f"{path}:{line_no}: expected a JSON object per line")
-            yield row
+    """Rows of a JSON Lines, JSON, CSV or Parquet file (curate's export columns or a model's generations)."""
+    return iter_rows(find_data_files(path))
 
 
 def client(api_url: str | None, api_key: str | None) -> rg.Argilla:

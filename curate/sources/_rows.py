@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from curate.errors import CurateError
 
 BATCH_ROWS = 1000
-DATA_SUFFIXES = (".parquet", ".jsonl", ".json", ".csv", ".arrow")
+DATA_SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".arrow")
 _SKIP_JSON = {"dataset_info.json", "state.json", "dataset_dict.json", "settings.json", "dataset.json"}
 
 
@@ -77,13 +77,14 @@ def find_data_files(path: Path, split: str | None = None) -> DataFiles:
         by_split.setdefault(_split_of(p, path), []).append(p)
     if split is None:
         if len(by_split) > 1:
+            names = sorted(by_split)
+            shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
             raise CurateError(
-                f"{path}: several splits found ({', '.join(sorted(by_split))}); "
-                "name one with source.split in the spec or --split-in"
+                f"{path}: several splits found ({shown}); name one with source.split in the spec"
             )
         split = next(iter(by_split))
     if split not in by_split:
-        raise CurateError(f"{path}: no split {split!r}; found {', '.join(sorted(by_split))}")
+        raise CurateError(f"{path}: no split {split!r}; found {', '.join(sorted(by_split)[:8])}")
     files = by_split[split]
     features = _features_of(files[0])
     if not features:
