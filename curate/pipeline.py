@@ -245,6 +245,7 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> d
                 "dropped_rows_by_reason": dict(sorted(dropped_rows.items())),
             },
             "quality": stats.summary(),
+            # Sources word warnings without absolute paths: manifests match across checkouts.
             "warnings": list(source.warnings),
             "fingerprint": writer.content_fingerprint(),
         }

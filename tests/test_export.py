@@ -242,3 +242,16 @@ def test_user_mistakes_give_one_line_and_exit_2(cli, tmp_path, setup, expected):
     assert expected in result.stderr
     assert result.stderr.startswith("error:") and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_exports_from_two_checkouts_are_identical(cli, tmp_path):
+    """Nothing machine-specific (absolute paths, times) leaks into the output."""
+    outs = []
+    for name in ("one", "two"):
+        copy = tmp_path / name / "datasets_spec"
+        shutil.copytree(SPECS, copy)
+        out = tmp_path / name / "out"
+        assert cli("export", copy / "chat-review.yaml", "--out", out, "-q").exit_code == 0
+        outs.append(out)
+    for path in sorted(outs[0].iterdir()):
+        assert path.read_bytes() == (outs[1] / path.name).read_bytes(), path.name

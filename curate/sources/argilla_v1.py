@@ -59,7 +59,7 @@ class ArgillaV1Source(Source):
         else:
             self.settings = self._infer_settings(columns)
             self.warnings.append(
-                f"{files.root}: no argilla.yaml beside the data; question kinds inferred from the data"
+                f"{files.root.name}: no argilla.yaml beside the data; question kinds inferred from the data"
             )
         missing = [q for q in self.settings.questions if q not in columns]
         if missing:

@@ -63,7 +63,7 @@ class ArgillaV2DiskSource(Source):
             raise CurateError(f"{folder}: no .argilla/settings.json beside records.json")
         self.settings = settings
         self.warnings.append(
-            f"{self.records_path}: Argilla to_disk exports do not keep response status "
+            f"{folder.name}/records.json: Argilla to_disk exports do not keep response status "
             "(submitted/draft/discarded); see responses.unknown_status in the spec"
         )
 
@@ -143,7 +143,7 @@ class ArgillaV2FlatSource(Source):
         )
         if settings is None:
             self.warnings.append(
-                f"{files.root}: no .argilla/settings.json; question kinds inferred, "
+                f"{files.root.name}: no .argilla/settings.json; question kinds inferred, "
                 "and non-question columns treated as fields"
             )
             settings = self._infer_settings(columns, questions)
