@@ -115,6 +115,26 @@ def looks_like_v2_flat(columns: list[str]) -> bool:
     return "_server_id" in columns or any(c.endswith((".responses", ".suggestion")) for c in columns)
 
 
+INFER_ROWS = 1000
+
+
+def _infer_kind(answers: list[Any]) -> QuestionKind:
+    """A question's kind from sample answers. A list of names is a ranking when every answer
+    orders the same full set of options (Argilla makes annotators rank them all), else labels.
+
+    >>> _infer_kind([["b", "a", "c"], ["a", "b", "c"]]).value, _infer_kind([["x"], ["x", "y"]]).value
+    ('ranking', 'multi_label_selection')
+    """
+    if not answers:
+        return QuestionKind.TEXT
+    kind = kind_from_value(answers[0])
+    if kind is QuestionKind.MULTI_LABEL and all(isinstance(a, list) for a in answers):
+        option_sets = {frozenset(a) for a in answers}
+        if len(option_sets) == 1 and all(len(a) == len(set(a)) >= 2 for a in answers):
+            return QuestionKind.RANKING
+    return kind
+
+
 def _is_chat(value: Any) -> bool:
     # A list of {role, content} is a chat field; a list of numbers is a vector.
     return isinstance(value, list) and bool(value) and isinstance(value[0], Mapping) and "role" in value[0]
@@ -163,19 +183,26 @@ class ArgillaV2FlatSource(Source):
         return count_rows(self.files)
 
     def _infer_settings(self, columns: list[str], questions: list[str]) -> DatasetSettings:
+        """Kinds from the answers themselves, sampled over the first rows (not just the first one)."""
         q_columns = {c for c in columns if c.split(".")[0] in questions and "." in c}
         fields = [c for c in columns if c not in q_columns and c not in RESERVED_FLAT]
-        first = next(iter_rows(self.files), {})
-        infos = {}
-        for q in questions:
-            kind = QuestionKind.TEXT
-            values = first.get(f"{q}.responses") or []
-            sample = next((v for v in values if v is not None), first.get(f"{q}.suggestion"))
-            if sample is not None:
-                kind = kind_from_value(sample)
-            infos[q] = QuestionInfo(q, kind)
+        answers: dict[str, list[Any]] = {q: [] for q in questions}
+        field_sample: dict[str, Any] = {}
+        for i, row in enumerate(iter_rows(self.files)):
+            for q in questions:
+                values = [v for v in row.get(f"{q}.responses") or [] if v is not None]
+                answers[q].extend(
+                    values or ([row[f"{q}.suggestion"]] if row.get(f"{q}.suggestion") is not None else [])
+                )
+            for f in fields:
+                if field_sample.get(f) is None:
+                    field_sample[f] = row.get(f)
+            if i >= INFER_ROWS:
+                break
+        infos = {q: QuestionInfo(q, _infer_kind(answers[q])) for q in questions}
         field_infos = {
-            f: FieldInfo(f, FieldKind.CHAT if _is_chat(first.get(f)) else FieldKind.TEXT) for f in fields
+            f: FieldInfo(f, FieldKind.CHAT if _is_chat(field_sample.get(f)) else FieldKind.TEXT)
+            for f in fields
         }
         return DatasetSettings(fields=field_infos, questions=infos, metadata=tuple(fields))
 
