@@ -72,6 +72,10 @@ def find_data_files(path: Path, split: str | None = None) -> DataFiles:
     )
     if not candidates:
         raise CurateError(f"{path}: no data files found (expected {', '.join(DATA_SUFFIXES)})")
+    # One format per folder: the same rows are sometimes saved twice (Parquet and JSON Lines).
+    suffixes = {p.suffix.lower() for p in candidates}
+    preferred = next(s for s in (".parquet", ".arrow", ".jsonl", ".ndjson", ".json", ".csv") if s in suffixes)
+    candidates = [p for p in candidates if p.suffix.lower() == preferred]
     by_split: dict[str, list[Path]] = {}
     for p in candidates:
         by_split.setdefault(_split_of(p, path), []).append(p)
