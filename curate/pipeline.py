@@ -21,10 +21,11 @@ from curate.agreement import Alpha
 from curate.build import Builder, Reject
 from curate.errors import CurateError
 from curate.filters import build_filters
-from curate.records import ArgillaRecord, QuestionKind, RankItem
+from curate.records import ArgillaRecord, QuestionKind
 from curate.sinks.files import ExportWriter, Format, schema_for
 from curate.sources.base import Source
 from curate.spec import SpecFile, spec_summary
+from curate.unify import agreement_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +80,7 @@ class QualityStats:
         }
 
     def add(self, record: ArgillaRecord) -> None:
-        # One status per annotator and record (Argilla keeps one status per user response).
-        users: dict[str, str] = {}
-        for responses in record.responses.values():
-            for r in responses:
-                users.setdefault(r.user_id, r.status or "unknown")
+        users = record.annotator_statuses()
         self.by_status.update(users.values())
         self.annotators_per_record[len(users)] += 1
         policy = self.builder.status_policy
@@ -92,10 +89,7 @@ class QualityStats:
             for r in record.responses.get(q, ()):
                 status = r.status or ("submitted" if policy.unknown_as_submitted else None)
                 if status in policy.counted and r.value is not None:
-                    v = r.value
-                    if isinstance(v, tuple) and v and isinstance(v[0], RankItem):
-                        v = tuple(i.value for i in v)
-                    values.append(v)
+                    values.append(agreement_key(r.value))
             alpha.add(values)
 
     def summary(self) -> dict[str, Any]:

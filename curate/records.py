@@ -115,6 +115,15 @@ class ArgillaRecord:
     server_id: str | None = None
     updated_at: str | None = None
 
+    def annotator_statuses(self) -> dict[str, str]:
+        """Each annotator's status on this record ("unknown" where the export lost it); Argilla
+        keeps one status per user response, so the first seen stands for all questions."""
+        users: dict[str, str] = {}
+        for responses in self.responses.values():
+            for r in responses:
+                users.setdefault(r.user_id, r.status or "unknown")
+        return users
+
 
 # --- canonical examples -------------------------------------------------------------------------
 

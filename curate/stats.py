@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from curate.agreement import Alpha
-from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind, RankItem
+from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind
+from curate.unify import agreement_key
 
 
 def _length(value: Any) -> int | None:
@@ -58,17 +59,13 @@ def compute_stats(
         if progress is not None:
             progress(n)
         record_status[record.status or "unknown"] += 1
-        users: dict[str, str] = {}
+        users = record.annotator_statuses()
         for q, responses in record.responses.items():
             values = []
             for r in responses:
-                users.setdefault(r.user_id, r.status or "unknown")
                 per_question_status.setdefault(q, Counter())[r.status or "unknown"] += 1
                 if r.status in ("submitted", None) and r.value is not None:
-                    v = r.value
-                    if isinstance(v, tuple) and v and isinstance(v[0], RankItem):
-                        v = tuple(i.value for i in v)
-                    values.append(v)
+                    values.append(agreement_key(r.value))
             if q in alphas:
                 alphas[q].add(values)
         by_status.update(users.values())

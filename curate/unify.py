@@ -139,7 +139,8 @@ def check_strategy(strategy: str, kind: QuestionKind, where: str) -> None:
         )
 
 
-def _agreement_key(value: Any) -> Any:
+def agreement_key(value: Any) -> Any:
+    """A hashable form of an answer for agreement counts (a ranking by its order of options)."""
     if isinstance(value, tuple) and value and isinstance(value[0], RankItem):
         return tuple(i.value for i in value)
     return _key(value)
@@ -158,7 +159,7 @@ def unify(responses: Sequence[Response], kind: QuestionKind, strategy: str) -> U
     answered = tuple(r for r in responses if r.value is not None and r.value != "" and r.value != ())
     if not answered:
         return Unified(None, (), None)
-    agreement = pairwise_agreement([_agreement_key(r.value) for r in answered])
+    agreement = pairwise_agreement([agreement_key(r.value) for r in answered])
     try:
         value = STRATEGIES[strategy](answered, kind)
     except Tie as tie:
