@@ -6,14 +6,16 @@ User mistakes (:class:`CurateError`) print one ``error:`` line on stderr and exi
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from functools import wraps
+from types import FrameType
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from curate.errors import CurateError
+from curate.errors import CurateError, Interrupted, missing_extra_message
 
 app = typer.Typer(
     name="curate",
@@ -41,9 +43,30 @@ def user_errors(func: F) -> F:
         except CurateError as err:
             fail(str(err), err.exit_code)
         except KeyboardInterrupt:
-            fail("interrupted", 130)
+            fail("interrupted (nothing half-written is left)", 130)
+        except Interrupted as stop:
+            fail(f"stopped by {stop.name} (nothing half-written is left)", 128 + stop.signum)
+        except ModuleNotFoundError as err:
+            message = missing_extra_message(err)
+            if message is None:
+                raise
+            fail(message)
+        except RecursionError:
+            fail("input nested too deeply to read (a JSON or YAML value inside thousands of brackets?)")
 
     return wrapper  # type: ignore[return-value]
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum, signal.Signals(signum).name)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP (what timeout, cron, CI and Kubernetes send) unwind like Ctrl-C, so a
+    stopped export removes its temporary folder instead of leaving half-written files."""
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None and signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _raise_interrupted)
 
 
 # Command groups living in their own modules. Each module exposes ``register(app)``.
@@ -67,6 +90,7 @@ _register_all()
 
 
 def main() -> None:
+    install_signal_handlers()
     app(prog_name="curate")
 
 

@@ -22,7 +22,7 @@ from curate.build import Builder, Reject
 from curate.errors import CurateError
 from curate.filters import build_filters
 from curate.records import ArgillaRecord, QuestionKind
-from curate.sinks.files import ExportWriter, Format, schema_for
+from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
 from curate.sources.base import Source
 from curate.spec import SpecFile, spec_summary
 from curate.unify import agreement_key
@@ -146,10 +146,21 @@ class ExportOptions:
     row_transform: Any = None  # curate.tokenize.RowTransform: fields(), batch(rows), summary()
     pack_max_length: int | None = None
     progress: Callable[[int], None] | None = None
+    allow_empty: bool = False  # write an export that keeps no record (else it is an error)
+    on_note: Callable[[str], None] | None = None  # told e.g. of stale temporary folders cleaned up
+    protected: list[Path] = field(default_factory=list)  # paths --out must stay clear of (the source)
 
 
 def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> dict[str, Any]:
-    """Write an export folder; returns its manifest."""
+    """Write an export folder; returns its manifest. Nothing is left behind when it fails."""
+    try:
+        return _run_export(spec_file, source, options)
+    except OSError as err:  # a full disk, a file vanishing, a folder made read-only mid-way
+        where = err.filename or f"--out {options.out_dir}"
+        raise CurateError(f"{where}: {err.strerror or err}; nothing was written") from None
+
+
+def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> dict[str, Any]:
     spec = spec_file.spec
     builder = Builder(spec_file, source.settings, source.name)
     fractions = options.split_fractions or dict(spec.split.fractions)
@@ -163,11 +174,15 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> d
     dropped_rows: Counter[str] = Counter()
     n_input = 0
     pending: list[Kept] = []  # kept records waiting for one batched tokenizer call
+    first_reject: Rejected | None = None
 
     def emit(kept: Kept, rows: list[dict[str, Any]], failures: list[tuple[str, str]]) -> None:
+        nonlocal first_reject
         record_id = kept.record.id
         if not rows:  # every row failed the transform: the record is rejected
             reason, detail = failures[0]
+            if first_reject is None:
+                first_reject = Rejected(kept.record, reason, detail)
             rejects[reason] += 1
             writer.reject(record_id, reason, detail)
             return
@@ -190,13 +205,19 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> d
             emit(kept, ok, [r for r in mine if isinstance(r, tuple)])
         pending.clear()
 
-    with ExportWriter(options.out_dir, options.fmt, schema, list(fractions)) as writer:
+    protected = [*options.protected, *([source.location] if source.location is not None else [])]
+    with ExportWriter(options.out_dir, options.fmt, schema, list(fractions), protected) as writer:
+        for note in writer.notes:
+            if options.on_note is not None:
+                options.on_note(note)
         for outcome in iter_outcomes(spec_file, source, builder):
             n_input += 1
             if options.progress is not None:
                 options.progress(n_input)
             stats.add(outcome.record)
             if isinstance(outcome, Rejected):
+                if first_reject is None:
+                    first_reject = outcome
                 rejects[outcome.reason] += 1
                 writer.reject(outcome.record_id, outcome.reason, outcome.detail)
                 continue
@@ -219,6 +240,8 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> d
         n_rejected = sum(rejects.values())
         if n_kept + n_rejected != n_input:  # the invariant every manifest promises
             raise AssertionError(f"{n_input} input records but {n_kept} kept + {n_rejected} rejected")
+        if n_kept == 0 and not options.allow_empty:
+            raise CurateError(_nothing_kept(source.name, n_input, rejects, first_reject))
         manifest: dict[str, Any] = {
             "curate_version": curate.__version__,
             "spec": spec_summary(spec_file),
@@ -251,6 +274,19 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> d
     return manifest
 
 
+def _nothing_kept(source: str, n_input: int, rejects: Counter[str], first: Rejected | None) -> str:
+    if n_input == 0:
+        return (
+            f"{source}: the source has no records; nothing was written (--allow-empty writes an empty export)"
+        )
+    reasons = ", ".join(f"{reason} {n}" for reason, n in rejects.most_common(3))
+    example = f"; first: record {first.record_id}: {first.reason}: {first.detail}" if first else ""
+    return (
+        f"{source}: no record kept, all {n_input} rejected ({reasons}){example}; nothing was written "
+        "(--allow-empty writes the export with its rejects.jsonl anyway)"
+    )
+
+
 def _pack_splits(writer: ExportWriter, paths: dict[str, Path], options: ExportOptions) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
@@ -263,6 +299,6 @@ def _pack_splits(writer: ExportWriter, paths: dict[str, Path], options: ExportOp
     stats = {}
     for split, path in paths.items():
         table, split_stats = pack_rows(iter_file_rows(path), options.pack_max_length)
-        pq.write_table(table, writer.add_file(f"{split}-packed.parquet"), compression="zstd")
+        pq.write_table(table, writer.add_file(packed_path(split)), compression="zstd")
         stats[split] = split_stats
     return {"max_length": options.pack_max_length, "splits": stats}

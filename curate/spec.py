@@ -8,8 +8,11 @@ expected.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -164,6 +167,42 @@ class FiltersSpec(_Model):
     dedup: Literal["none", "exact", "normalized"] = "normalized"
 
 
+SPLIT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+RESERVED_NAMES = ("rejects", "manifest")  # files every export writes beside the splits
+
+
+def check_splits(fractions: dict[str, Any]) -> None:
+    """Split names become file names: a closed character set, no reserved or clashing names, and
+    finite fractions > 0 adding up to 1. Raises ``ValueError`` saying what is wrong.
+
+    >>> check_splits({"train": 0.9, "test": 0.1})
+    >>> check_splits({"../x": 1.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: split name '../x': use letters, digits, '_' and '-' (at most 64, starting with a letter or digit)
+    """
+    if not fractions:
+        raise ValueError("name at least one split")
+    seen: dict[str, str] = {}
+    for name, value in fractions.items():
+        if not isinstance(name, str) or not SPLIT_NAME.fullmatch(name):
+            raise ValueError(
+                f"split name {name!r}: use letters, digits, '_' and '-' (at most 64, starting with a letter or digit)"
+            )
+        if name.lower() in RESERVED_NAMES:
+            raise ValueError(f"split name {name!r} is taken by the export's {name.lower()} file")
+        if name.lower() in seen:
+            raise ValueError(f"split names {seen[name.lower()]!r} and {name!r} differ only in case")
+        seen[name.lower()] = name
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"split {name!r}: fraction must be a finite number, got {value!r}")
+        if value <= 0:
+            raise ValueError(f"split {name!r}: fraction must be > 0, got {value!r}")
+    total = sum(fractions.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must add up to 1, got {total:g}")
+
+
 class SplitSpec(_Model):
     """Named fractions; a record's split is a pure function of its id and the seed."""
 
@@ -179,16 +218,31 @@ class SplitSpec(_Model):
             return {"fractions": {k: v for k, v in data.items() if k != "seed"}, "seed": seed}
         return data
 
-    @model_validator(mode="after")
-    def _sum_to_one(self) -> SplitSpec:
-        if not self.fractions:
-            raise ValueError("name at least one split")
-        if any(v <= 0 for v in self.fractions.values()):
-            raise ValueError("split fractions must be > 0")
-        total = sum(self.fractions.values())
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"split fractions must add up to 1, got {total:g}")
-        return self
+    @field_validator("fractions", mode="before")
+    @classmethod
+    def _names_and_numbers(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            check_splits(value)
+        return value
+
+
+# The text columns of each task's rows: what length filters may name.
+TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "sft": ("instruction", "context", "response", "prompt", "completion"),
+    "chat": ("messages",),
+    "preference": ("prompt", "chosen", "rejected"),
+    "prompt": ("prompt",),
+}
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """A hint for a mistyped name.
+
+    >>> did_you_mean("respnse", ["instruction", "response"])
+    " (did you mean 'response'?)"
+    """
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class _TaskBase(_Model):
@@ -200,6 +254,36 @@ class _TaskBase(_Model):
     filters: FiltersSpec = Field(default_factory=FiltersSpec)
     split: SplitSpec = Field(default_factory=SplitSpec)
     license: str | None = None
+
+    @model_validator(mode="after")
+    def _filter_columns(self) -> _TaskBase:
+        task = getattr(self, "task", "")
+        allowed = TEXT_COLUMNS.get(task, ())
+        for bound in ("min_chars", "max_chars"):
+            for column, value in getattr(self.filters, bound).items():
+                if column not in allowed:
+                    raise ValueError(
+                        f"filters.{bound}.{column}: not a text column of a {task} row, expected one of "
+                        f"{', '.join(allowed)}{did_you_mean(column, allowed)}"
+                    )
+                if value < 0:
+                    raise ValueError(f"filters.{bound}.{column}: must be >= 0, got {value}")
+        template = getattr(self, "template", None)
+        if template is not None:
+            _check_template_name(template)
+        return self
+
+
+def _check_template_name(name: str) -> None:
+    from curate.templates import TEMPLATES  # lazy: a spec check need not import the renderers
+
+    if name in TEMPLATES or name.endswith((".jinja", ".j2")):
+        return
+    names = sorted(TEMPLATES)
+    raise ValueError(
+        f"template: unknown template {name!r}, expected one of {', '.join(names)} or a .jinja file"
+        f"{did_you_mean(name, names)}"
+    )
 
 
 class SFTColumns(_Model):
@@ -349,7 +433,32 @@ def _format_validation_error(where: str, err: ValidationError) -> str:
     elif first["type"] == "union_tag_not_found":
         msg = "missing key 'task' (one of sft, chat, preference, prompt)"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
+    if loc == "(top level)" and _KEY_PATH_FIRST.match(msg):  # a whole-spec check that names its key
+        return f"{where}: {msg}{more}"
     return f"{where}: {loc}: {msg}{more}"
+
+
+_KEY_PATH_FIRST = re.compile(r"[A-Za-z_][\w.\[\]-]*: ")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML says
+    keys are unique; PyYAML would silently keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_spec(data: Any, where: str = "<spec>") -> Any:
@@ -374,7 +483,9 @@ def load_spec(path: str | Path) -> SpecFile:
     except (OSError, UnicodeDecodeError) as err:
         raise CurateError(f"{path}: cannot read spec ({err.__class__.__name__}: {err})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except RecursionError:
+        raise CurateError(f"{path}: malformed YAML: nested too deeply") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""

@@ -177,7 +177,7 @@ def test_export_replaces_a_previous_export_only(cli, tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     result = cli("export", SPECS / "dolly-prompts.yaml", "--out", out)
-    assert result.exit_code == 2 and "is not a curate export" in result.stderr
+    assert result.exit_code == 2 and "holds files curate did not write there" in result.stderr
     assert (out / "notes.txt").read_text() == "mine"
     shutil.rmtree(out)
     assert cli("export", SPECS / "dolly-prompts.yaml", "--out", out, "-q").exit_code == 0
@@ -209,7 +209,7 @@ def test_failure_midway_leaves_no_partial_output(cli, tmp_path):
         ("unknown_layout", "unknown layout"),
         ("missing_file", "no such file or folder"),
         ("malformed_yaml", "malformed YAML"),
-        ("wrong_type", "split.train: Input should be a valid number"),
+        ("wrong_type", "split: split 'train': fraction must be a finite number, got 'lots'"),
         ("unknown_question", "unknown question 'new-reponse'"),
         ("bad_format", "--format: got 'csv', expected parquet or jsonl"),
         ("bad_split", "--split: 'train' is not NAME=FRACTION"),

@@ -53,7 +53,7 @@ def test_sft_export_with_tokens_and_packing(cli, tmp_path, bpe):
         assert tokenizer.decode(trained) == row["completion"] + tokenizer.eos_token
         assert tokenizer.decode(ids) == row["prompt"] + row["completion"] + tokenizer.eos_token
         total_tokens += len(ids)
-    packed = pq.read_table(out / "train-packed.parquet").to_pylist()
+    packed = pq.read_table(out / "__packed__" / "train.parquet").to_pylist()
     assert sum(sum(p["seq_lengths"]) for p in packed) == total_tokens
     assert sorted(r for p in packed for r in p["record_ids"]) == sorted(r["record_id"] for r in rows)
     for p in packed:
@@ -61,6 +61,11 @@ def test_sft_export_with_tokens_and_packing(cli, tmp_path, bpe):
         starts = [i for i, pos in enumerate(p["position_ids"]) if pos == 0]
         assert len(starts) == len(p["seq_lengths"])
     assert manifest["packing"]["max_length"] == 512
+    # the packed bins stay out of the splits `datasets` finds in the folder
+    from datasets import load_dataset
+
+    loaded = load_dataset("parquet", data_dir=str(out))
+    assert loaded["train"].num_rows == len(rows) and "seq_lengths" not in loaded["train"].column_names
 
 
 def test_tokenized_chat_export_is_reproducible(cli, tmp_path):

@@ -13,7 +13,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curate.errors import CurateError
-from curate.spec import SourceSpec, SpecFile, load_spec, spec_json_schema
+from curate.sinks.files import Format
+from curate.spec import SourceSpec, SpecFile, check_splits, load_spec, spec_json_schema
 
 SpecArg = Annotated[Path, typer.Argument(help="dataset spec (YAML), e.g. datasets_spec/dolly-curated.yaml")]
 # Argilla credentials: flags or the environment; the key is never shown (not even as a default).
@@ -44,12 +45,29 @@ def parse_split(text: str | None) -> dict[str, float] | None:
         try:
             if not sep or not name.strip():
                 raise ValueError
-            out[name.strip()] = float(value)
+            fraction = float(value)
         except ValueError:
             raise CurateError(f"--split: {part!r} is not NAME=FRACTION (e.g. train=0.9,test=0.1)") from None
-    if any(v <= 0 for v in out.values()) or abs(sum(out.values()) - 1.0) > 1e-6:
-        raise CurateError(f"--split: fractions must be > 0 and add up to 1, got {text!r}")
+        if name.strip() in out:
+            raise CurateError(f"--split: split {name.strip()!r} is given twice")
+        out[name.strip()] = fraction
+    try:
+        check_splits(out)
+    except ValueError as err:
+        raise CurateError(f"--split: {err}") from None
     return out
+
+
+def parse_format(text: str) -> Format:
+    """``--format``, any case.
+
+    >>> parse_format("JSONL")
+    'jsonl'
+    """
+    fmt = text.strip().lower()
+    if fmt not in ("parquet", "jsonl"):
+        raise CurateError(f"--format: got {text!r}, expected parquet or jsonl")
+    return fmt  # type: ignore[return-value]
 
 
 @contextmanager
@@ -85,6 +103,11 @@ def open_spec_source(
     return open_source(source_spec, spec_file.base_dir, source, since=since, api_url=api_url, api_key=api_key)
 
 
+def _reads_live(spec_file: SpecFile, source: str | None) -> bool:
+    spec_source = spec_file.spec.source
+    return source is None and spec_source is not None and spec_source.argilla is not None
+
+
 def register(app: typer.Typer) -> None:
     from curate.cli import console, user_errors
 
@@ -115,19 +138,28 @@ def register(app: typer.Typer) -> None:
         ] = None,
         truncation: Annotated[str, typer.Option(help="drop, cut_prompt or cut_completion")] = "drop",
         pack: Annotated[
-            bool, typer.Option(help="also write <split>-packed.parquet (needs --max-length)")
+            bool, typer.Option(help="also write __packed__/<split>.parquet (needs --max-length)")
+        ] = False,
+        allow_empty: Annotated[
+            bool, typer.Option("--allow-empty", help="write the export even when it keeps no record")
         ] = False,
     ) -> None:
         """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""
         from curate.pipeline import ExportOptions, run_export
 
-        if fmt not in ("parquet", "jsonl"):
-            raise CurateError(f"--format: got {fmt!r}, expected parquet or jsonl")
+        options = ExportOptions(
+            out_dir=out, fmt=parse_format(fmt), split_fractions=parse_split(split), allow_empty=allow_empty
+        )
         spec_file = load_spec(spec)
+        if since is not None and not _reads_live(spec_file, source):
+            raise CurateError(
+                "--since: applies to a live Argilla source only; this export reads a file, which has no "
+                "update times to filter on"
+            )
         src = open_spec_source(spec_file, source, since, api_url, api_key)
         for warning in src.warnings:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-        options = ExportOptions(out_dir=out, fmt=fmt, split_fractions=parse_split(split))  # type: ignore[arg-type]
+        options.on_note = lambda note: console.print(f"[yellow]note:[/] {note}", highlight=False)
         if tokenizer is not None:
             from curate.tokenize import build_row_transform
 
@@ -160,7 +192,7 @@ def register(app: typer.Typer) -> None:
             spec_file = load_spec(path)
             checked = "spec only"
             spec_source = spec_file.spec.source
-            live = source is None and spec_source is not None and spec_source.argilla is not None
+            live = _reads_live(spec_file, source)
             if not offline and not live and (spec_source is not None or source is not None):
                 src = open_spec_source(spec_file, source)
                 Builder(spec_file, src.settings, src.name)
@@ -175,29 +207,58 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def stats(
-        target: Annotated[Path, typer.Argument(help="a spec (YAML) or an export file/folder")],
+        target: Annotated[Path, typer.Argument(help="a spec (YAML), an Argilla export file/folder, or a curate export folder or split file")],
         source: SourceOpt = None,
         png: Annotated[Path | None, typer.Option(help="write a histogram of text lengths here")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
     ) -> None:
         """Counts, statuses, annotators per record, agreement and text lengths of a dataset."""
+        from curate.export_stats import export_stats, find_export
         from curate.sources import open_source
         from curate.stats import compute_stats, write_histogram
 
-        if target.suffix in (".yaml", ".yml"):
-            src = open_spec_source(load_spec(target), source)
+        export = None if target.suffix in (".yaml", ".yml") else find_export(target)
+        if export is not None:
+            result, lengths = export_stats(*export)
+            title = f"{result['export']}: text lengths"
         else:
-            src = open_source(SourceSpec(path=str(target)), Path.cwd(), str(target))
-        with progress_bar("reading", src.count(), not as_json) as update:
-            result, lengths = compute_stats(src, src.settings, update)
-        result = {"source": src.describe(), **result}
+            if target.suffix in (".yaml", ".yml"):
+                src = open_spec_source(load_spec(target), source)
+            else:
+                src = open_source(SourceSpec(path=str(target)), Path.cwd(), str(target))
+            with progress_bar("reading", src.count(), not as_json) as update:
+                result, lengths = compute_stats(src, src.settings, update)
+            result = {"source": src.describe(), **result}
+            title = f"{src.name}: text lengths"
         if png is not None:
-            write_histogram(lengths, png, f"{src.name}: text lengths")
+            try:
+                write_histogram(lengths, png, title)
+            except OSError as err:
+                raise CurateError(f"--png {png}: cannot write ({err.strerror or err})") from None
             result["histogram"] = str(png)
         if as_json:
             typer.echo(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
+        elif export is not None:
+            _print_export_stats(result)
         else:
             _print_stats(result)
+
+
+def _print_export_stats(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{result['export']}[/] (curate export of {result['spec']}, task {result['task']})")
+    console.print(f"input records: {result['input_records']}; per split: {result['records_per_split']}")
+    console.print(f"rejects by reason: {result['rejects_by_reason']}")
+    console.print(f"rows per file: {result['rows_per_file']}")
+    lengths = Table("column", "count", "min", "median", "p90", "max", "empty")
+    for c, s in result["column_lengths_chars"].items():
+        lengths.add_row(c, *(str(s.get(k, "-")) for k in ("count", "min", "median", "p90", "max", "empty")))
+    console.print(lengths)
+    if "histogram" in result:
+        console.print(f"histogram: {result['histogram']}")
 
 
 def _print_summary(console: Any, manifest: dict[str, Any], out: Path) -> None:

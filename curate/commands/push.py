@@ -152,7 +152,8 @@ def _exporter(spec: Path, source: str | None, api_url: str | None, api_key: str 
         src = open_spec_source(spec_file, source, since, api_url, api_key)
         for warning in src.warnings:
             _log(f"warning: {warning}")
-        return run_export(spec_file, src, ExportOptions(out_dir=out))
+        # an incremental round may find nothing new: that is not an error
+        return run_export(spec_file, src, ExportOptions(out_dir=out, allow_empty=since is not None))
 
     return export, spec_file.sha256
 

@@ -60,6 +60,12 @@ def open_source(
     path = Path(raw).expanduser()
     if not path.is_absolute() and path_override is None:
         path = base_dir / path
+    source = _open_path(spec, path)
+    source.location = path
+    return source
+
+
+def _open_path(spec: SourceSpec, path: Path) -> Source:
     layout = spec.layout if spec.layout != "auto" else detect_layout(path, spec.split)
     if layout == "argilla_v2_disk":
         return ArgillaV2DiskSource(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 from curate.records import ArgillaRecord, DatasetSettings
@@ -15,6 +16,8 @@ class Source(ABC):
     layout: ClassVar[str]
     #: False where the export lost response statuses (Argilla 2.x ``to_disk``).
     status_known: ClassVar[bool] = True
+    #: The file or folder read (None for a live server): an export may not be written over it.
+    location: Path | None = None
 
     def __init__(self) -> None:
         self.settings = DatasetSettings()
