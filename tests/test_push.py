@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -433,15 +433,20 @@ def test_every_stops_cleanly_on_sigterm(hub: HubStandIn, tmp_path: Path) -> None
     def count(path: str) -> int:
         return sum(p == path for _, p, _ in hub.requests)
 
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and count("/api/datasets/org/dolly/commit/main") < 1:
+    def wait_for(condition: Callable[[], bool]) -> None:
+        # generous bounds for a busy machine: each wait asserts it got there instead of going on
+        deadline = time.monotonic() + 300
+        while not condition() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert condition(), "the push loop did not get there"
+
+    try:
+        wait_for(lambda: count("/api/datasets/org/dolly/commit/main") >= 1)
         reads = count("/api/datasets/org/dolly/revision/main")
-        while time.monotonic() < deadline and count("/api/datasets/org/dolly/revision/main") < reads + 2:
-            time.sleep(0.05)  # the next round has started: the signal lands inside the loop
+        # the next round has started: the signal lands inside the loop
+        wait_for(lambda: count("/api/datasets/org/dolly/revision/main") >= reads + 2)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0, err

@@ -130,7 +130,7 @@ class ArgillaServer:
         )
         return env
 
-    def start(self, timeout: float = 120.0) -> ArgillaServer:
+    def start(self, timeout: float = 300.0) -> ArgillaServer:
         python = server_python()
         if not self._atexit:
             atexit.register(self.stop)
@@ -148,7 +148,7 @@ class ArgillaServer:
             self._worker = self._spawn([str(python), str(LAUNCHER), "worker"], "worker.log")
         return self
 
-    def start_server(self, timeout: float = 120.0, python: Path | None = None) -> None:
+    def start_server(self, timeout: float = 300.0, python: Path | None = None) -> None:
         """(Re)start the server process on the same port and database (bootstrap is idempotent)."""
         python = python or server_python()
         cmd = [str(python), str(LAUNCHER), "serve", "--port", str(self.port), "--password", OWNER_PASSWORD]
@@ -206,7 +206,7 @@ class ArgillaServer:
                 "--dir", str(self.workdir), "--protected-mode", "yes",
             ]  # fmt: skip
             self._redis = self._spawn(cmd, "redis.log")
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60  # a bound for a busy machine, not a timing
             while time.monotonic() < deadline and self._redis.poll() is None:
                 with (
                     contextlib.suppress(OSError),
