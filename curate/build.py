@@ -9,39 +9,26 @@ to the original text would hide the annotators' disagreement.
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from curate.errors import CurateError
 from curate.records import (
     ArgillaRecord,
-    ChatExample,
     DatasetSettings,
     FieldKind,
-    Message,
-    PreferenceExample,
-    PromptExample,
     Provenance,
+    QuestionInfo,
     QuestionKind,
     RankItem,
     Response,
-    SFTExample,
     check_messages,
 )
-from curate.spec import ChatSpec, PairsSpec, PreferenceSpec, PromptSpec, SFTSpec, SpecFile, ValueSource
+from curate.rows import RejectRecord, as_text, blank
+from curate.spec import SpecFile, ValueSource
 from curate.templates import get_template
 from curate.unify import Unified, check_strategy, unify
-
-
-class Reject(Exception):
-    """A record that produces no example; ``reason`` is a stable code counted in the manifest."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(reason)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass
@@ -53,21 +40,9 @@ class StatusPolicy:
         status = response.status
         if status is None:
             if not self.unknown_as_submitted:
-                raise Reject("status_unknown", f"annotator {response.user_id}")
+                raise RejectRecord("status_unknown", f"annotator {response.user_id}")
             status = "submitted"
         return status in self.counted
-
-
-def _blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    if isinstance(value, str):
-        return not value.strip()
-    if isinstance(value, (list, tuple, dict)):
-        return len(value) == 0
-    return False
 
 
 class RecordContext:
@@ -90,7 +65,7 @@ class RecordContext:
             self._unified[key] = unify(counted, kind, strategy)
         result = self._unified[key]
         if result.reason is not None:
-            raise Reject(f"{result.reason}:{question}", f"{len(result.responses)} annotators")
+            raise RejectRecord(f"{result.reason}:{question}", f"{len(result.responses)} annotators")
         if result.responses:
             self.used.append(result)
         return result
@@ -98,7 +73,7 @@ class RecordContext:
     def resolve(self, sources: Sequence[ValueSource]) -> Any:
         for src in sources:
             value = self._one(src)
-            if not _blank(value):
+            if not blank(value):
                 return value
         return None
 
@@ -152,14 +127,6 @@ def _maybe_messages(value: Any) -> Any:
     return value
 
 
-def _text(value: Any, column: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise Reject(f"not_text:{column}", f"got {type(value).__name__}")
-
-
 def _sources_in(spec: Any) -> Iterator[tuple[str, ValueSource]]:
     for column, sources in spec.columns:
         for i, src in enumerate(sources):
@@ -172,10 +139,14 @@ def _sources_in(spec: Any) -> Iterator[tuple[str, ValueSource]]:
 
 
 class Builder:
-    """Turns records into canonical example rows for one spec and one source's settings."""
+    """Turns records into canonical rows for one spec and one source's settings; the spec's task
+    (``curate.tasks``) says what a row is."""
 
     def __init__(self, spec_file: SpecFile, settings: DatasetSettings, source_name: str):
-        self.spec = spec_file.spec
+        from curate.tasks import get_task  # the task modules import this one
+
+        self.spec: Any = spec_file.spec
+        self.task = get_task(self.spec.task)
         self.where = str(spec_file.path) if spec_file.path else "<spec>"
         self.settings = settings
         self.source_name = source_name
@@ -194,21 +165,10 @@ class Builder:
     def _check_names(self) -> None:
         s = self.settings
         for key, src in _sources_in(self.spec):
-            if src.question is not None or src.suggestion is not None:
-                name = str(src.question or src.suggestion)
-                if name not in s.questions:
-                    raise CurateError(
-                        f"{self.where}: {key}: unknown question {name!r}; the dataset has "
-                        f"{', '.join(s.questions) or 'no questions'}"
-                    )
-                if src.question is not None:
-                    check_strategy(
-                        src.strategy or self.strategy_for(name),
-                        s.questions[name].kind,
-                        f"{self.where}: {key}",
-                    )
-                    if name not in self.questions_used:
-                        self.questions_used.append(name)
+            if src.question is not None:
+                self.use_question(src.question, src.strategy, key)
+            elif src.suggestion is not None:
+                self._known_question(src.suggestion, key)
             elif src.field is not None and src.field not in s.fields:
                 raise CurateError(
                     f"{self.where}: {key}: unknown field {src.field!r}; the dataset has {', '.join(s.fields)}"
@@ -217,34 +177,25 @@ class Builder:
             if q not in s.questions:
                 raise CurateError(f"{self.where}: unify.questions.{q}: unknown question {q!r}")
             check_strategy(strategy, s.questions[q].kind, f"{self.where}: unify.questions.{q}")
-        pairs = getattr(self.spec, "pairs", None)
-        if pairs is not None:
-            self._check_pairs(pairs)
+        self.task.check(self)
 
-    def _check_pairs(self, pairs: Any) -> None:
-        s = self.settings
-        if pairs.source == "ranking":
-            q = s.questions.get(pairs.question)
-            if q is None or q.kind is not QuestionKind.RANKING:
-                raise CurateError(
-                    f"{self.where}: pairs.question: {pairs.question!r} is not a ranking question of the dataset"
-                )
-            if q.options:
-                unknown = [c for c in pairs.candidates if c not in q.options]
-                if unknown:
-                    raise CurateError(
-                        f"{self.where}: pairs.candidates: {', '.join(unknown)} not among the ranking's options "
-                        f"({', '.join(map(str, q.options))})"
-                    )
-            self.questions_used.append(pairs.question)
-        else:
-            for name, cand in pairs.candidates.items():
-                q = s.questions.get(cand.rating)
-                if q is None or q.kind is not QuestionKind.RATING:
-                    raise CurateError(
-                        f"{self.where}: pairs.candidates.{name}.rating: {cand.rating!r} is not a rating question"
-                    )
-                self.questions_used.append(cand.rating)
+    def _known_question(self, name: str, key: str) -> QuestionInfo:
+        info = self.settings.questions.get(name)
+        if info is None:
+            raise CurateError(
+                f"{self.where}: {key}: unknown question {name!r}; the dataset has "
+                f"{', '.join(self.settings.questions) or 'no questions'}"
+            )
+        return info
+
+    def use_question(self, name: str, strategy: str | None, key: str) -> QuestionInfo:
+        """Check that the spec may read question ``name`` with ``strategy`` (else the kind's
+        default); it then counts for agreement and provenance."""
+        info = self._known_question(name, key)
+        check_strategy(strategy or self.strategy_for(name), info.kind, f"{self.where}: {key}")
+        if name not in self.questions_used:
+            self.questions_used.append(name)
+        return info
 
     def strategy_for(self, question: str) -> str:
         strategy = self._strategies.get(question)
@@ -265,185 +216,51 @@ class Builder:
 
     @property
     def output_conversational(self) -> bool:
-        """Whether prompts are message lists (chat field source or ``style: conversational``)."""
-        spec = self.spec
-        if isinstance(spec, (PreferenceSpec, PromptSpec)):
-            return self.conversational or self.is_chat_field(spec.columns.prompt)
-        return self.conversational
+        """Whether prompts/completions are message lists (a chat field, or ``style: conversational``)."""
+        return self.task.conversational(self)
 
     # --- building ----------------------------------------------------------------------------------
 
     def build(self, record: ArgillaRecord) -> list[dict[str, Any]]:
-        """Rows for one record (a preference record may give several pairs); raises Reject."""
+        """Rows for one record (a preference record may give several pairs); raises RejectRecord."""
         ctx = RecordContext(self, record)
         spec = self.spec
         if spec.filters.record_status is not None and record.status not in spec.filters.record_status:
-            raise Reject("record_status", f"status {record.status!r}")
-        if isinstance(spec, SFTSpec):
-            rows = [self._sft(ctx, spec)]
-        elif isinstance(spec, ChatSpec):
-            rows = [self._chat(ctx, spec)]
-        elif isinstance(spec, PreferenceSpec):
-            rows = self._preference(ctx, spec)
-        else:
-            rows = [self._prompt_only(ctx, spec)]
+            raise RejectRecord("record_status", f"status {record.status!r}")
+        rows = self.task.build(self, ctx)
         provenance = ctx.provenance().columns()
         return [{**row, **provenance} for row in rows]
 
-    def _required(self, ctx: RecordContext, sources: Sequence[ValueSource], column: str) -> Any:
+    def required(self, ctx: RecordContext, sources: Sequence[ValueSource], column: str) -> Any:
+        """The first non-blank value of ``sources``; a record without one is rejected."""
         value = ctx.resolve(sources)
-        if _blank(value):
-            raise Reject(f"missing:{column}", "no source gave a value")
+        if blank(value):
+            raise RejectRecord(f"missing:{column}", "no source gave a value")
         return value
 
-    def _sft(self, ctx: RecordContext, spec: SFTSpec) -> dict[str, Any]:
-        cols = spec.columns
-        instruction = _text(self._required(ctx, cols.instruction, "instruction"), "instruction")
-        context_value = ctx.resolve(cols.context)
-        context = "" if _blank(context_value) else _text(context_value, "context")
-        response = _text(self._required(ctx, cols.response, "response"), "response")
-        example = SFTExample(instruction, context, response, ctx.provenance())
-        assert self.template is not None
-        if self.conversational:
-            prompt: Any = [{"role": "user", "content": self.template.user_turn(instruction, context)}]
-            completion: Any = [{"role": "assistant", "content": response}]
-        else:
-            prompt = self.template.prompt(instruction, context)
-            completion = self.template.completion(response)
-        return {
-            "instruction": example.instruction,
-            "context": example.context,
-            "response": example.response,
-            "prompt": prompt,
-            "completion": completion,
-        }
-
-    def _chat(self, ctx: RecordContext, spec: ChatSpec) -> dict[str, Any]:
-        cols = spec.columns
-        raw = self._required(ctx, cols.messages, "messages")
-        if not isinstance(raw, list):
-            raise Reject("invalid_messages", f"expected a list of messages, got {type(raw).__name__}")
-        messages: list[Message] = [dict(m) if isinstance(m, Mapping) else m for m in raw]
-        system = ctx.resolve(cols.system)
-        if not _blank(system) and not (
-            messages and isinstance(messages[0], Mapping) and messages[0].get("role") == "system"
-        ):
-            messages.insert(0, {"role": "system", "content": _text(system, "system")})
-        reply = ctx.resolve(cols.reply)
-        if not _blank(reply):
-            reply_text = _text(reply, "reply")
-            # The corrected reply completes the conversation: it replaces a final assistant turn
-            # or follows a final user turn.
-            if messages and isinstance(messages[-1], Mapping) and messages[-1].get("role") == "assistant":
-                messages[-1] = {"role": "assistant", "content": reply_text}
-            else:
-                messages.append({"role": "assistant", "content": reply_text})
-        try:
-            checked = check_messages(messages, "messages")
-        except CurateError as err:
-            raise Reject("invalid_messages", str(err).removeprefix("messages: ")) from None
-        if checked[-1]["role"] != "assistant":
-            raise Reject("no_assistant_reply", "the conversation does not end with an assistant turn")
-        example = ChatExample(checked, ctx.provenance())
-        return {"messages": [dict(m) for m in example.messages]}
-
-    def _prompt_value(
+    def prompt_value(
         self,
         ctx: RecordContext,
         prompt_sources: Sequence[ValueSource],
         context_sources: Sequence[ValueSource],
     ) -> Any:
-        raw = self._required(ctx, prompt_sources, "prompt")
+        """A prompt: a message list as given (ending before the reply being judged), or text
+        rendered with the spec's template (a user turn in the conversational style)."""
+        raw = self.required(ctx, prompt_sources, "prompt")
         context_value = ctx.resolve(context_sources)
-        context = "" if _blank(context_value) else _text(context_value, "context")
+        context = "" if blank(context_value) else as_text(context_value, "context")
         if isinstance(raw, list):
             try:
                 messages = check_messages(raw, "prompt")
             except CurateError as err:
-                raise Reject("invalid_messages", str(err).removeprefix("prompt: ")) from None
+                raise RejectRecord("invalid_messages", str(err).removeprefix("prompt: ")) from None
             if messages[-1]["role"] == "assistant":
                 messages = messages[:-1]  # a prompt ends before the reply being judged
             if not messages:
-                raise Reject("invalid_messages", "prompt has no user turn")
+                raise RejectRecord("invalid_messages", "prompt has no user turn")
             return [dict(m) for m in messages]
-        text = _text(raw, "prompt")
+        text = as_text(raw, "prompt")
         assert self.template is not None
         if self.output_conversational:
             return [{"role": "user", "content": self.template.user_turn(text, context)}]
         return self.template.prompt(text, context)
-
-    def _preference(self, ctx: RecordContext, spec: PreferenceSpec) -> list[dict[str, Any]]:
-        prompt = self._prompt_value(ctx, spec.columns.prompt, spec.columns.context)
-        if spec.pairs is None:
-            chosen = _text(self._required(ctx, spec.columns.chosen, "chosen"), "chosen")
-            rejected = _text(self._required(ctx, spec.columns.rejected, "rejected"), "rejected")
-            pairs: list[tuple[str, str, float | None]] = [(chosen, rejected, None)]
-        else:
-            pairs = self._pairs(ctx, spec.pairs)
-        rows = []
-        for chosen, rejected, margin in pairs:
-            if " ".join(chosen.split()) == " ".join(rejected.split()):
-                if spec.pairs is None:
-                    raise Reject("same_chosen_rejected", "chosen and rejected are the same text")
-                continue
-            example = PreferenceExample(prompt, chosen, rejected, ctx.provenance(), margin)
-            row: dict[str, Any]
-            if self.output_conversational:
-                row = {
-                    "prompt": example.prompt,
-                    "chosen": [{"role": "assistant", "content": chosen}],
-                    "rejected": [{"role": "assistant", "content": rejected}],
-                }
-            else:
-                row = {"prompt": example.prompt, "chosen": chosen, "rejected": rejected}
-            row["margin"] = example.margin
-            rows.append(row)
-        if not rows:
-            raise Reject("no_pairs", "all candidate pairs had equal text")
-        return rows
-
-    def _pairs(self, ctx: RecordContext, pairs_spec: PairsSpec) -> list[tuple[str, str, float | None]]:
-        texts: dict[str, str] = {}
-        for name, cand in pairs_spec.candidates.items():
-            value = ctx.resolve(cand.text)
-            if not _blank(value):
-                texts[name] = _text(value, f"candidates.{name}")
-        # score: higher is better
-        scores: dict[str, float] = {}
-        if pairs_spec.source == "ranking":
-            assert pairs_spec.question is not None  # checked by the spec model
-            unified = ctx.unified(pairs_spec.question, None)
-            if unified.value is None:
-                raise Reject(f"missing:{pairs_spec.question}", "no counted ranking")
-            for pos, item in enumerate(unified.value, 1):
-                rank = item.rank if item.rank is not None else pos
-                scores[item.value] = -float(rank)
-        else:
-            for name, cand in pairs_spec.candidates.items():
-                assert cand.rating is not None  # checked by the spec model
-                unified = ctx.unified(cand.rating, None)
-                if unified.value is not None:
-                    scores[name] = float(unified.value)
-        ranked = sorted((name for name in texts if name in scores), key=lambda n: (-scores[n], n))
-        if len(ranked) < 2:
-            raise Reject("no_pairs", f"{len(ranked)} candidate(s) with both text and a score")
-        combos: list[tuple[str, str]]
-        if pairs_spec.mode == "best_vs_worst":
-            combos = [(ranked[0], ranked[-1])]
-        elif pairs_spec.mode == "best_vs_rest":
-            combos = [(ranked[0], other) for other in ranked[1:]]
-        else:
-            combos = [(a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]]
-        out: list[tuple[str, str, float | None]] = []
-        for better, poorer in combos:
-            margin = scores[better] - scores[poorer]
-            if margin <= 0 or margin < pairs_spec.min_margin:
-                continue
-            out.append((texts[better], texts[poorer], round(margin, 6)))
-        if not out:
-            raise Reject("no_pairs", "no candidates differ by the minimum margin")
-        return out
-
-    def _prompt_only(self, ctx: RecordContext, spec: PromptSpec) -> dict[str, Any]:
-        prompt = self._prompt_value(ctx, spec.columns.prompt, spec.columns.context)
-        return {"prompt": PromptExample(prompt, ctx.provenance()).prompt}

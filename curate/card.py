@@ -9,14 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-#: How the card tells a reader to train on the data; one place to change if the CLI changes.
-TRAIN_STAGES: dict[str, str] = {"sft": "sft", "chat": "sft", "preference": "dpo", "prompt": "ppo"}
-TASK_TAGS: dict[str, list[str]] = {
-    "sft": ["sft", "instruction-tuning"],
-    "chat": ["sft", "conversational"],
-    "preference": ["dpo", "preference", "reward-modeling"],
-    "prompt": ["prompts", "ppo"],
-}
+from curate.tasks import TASKS
+
 CARD_FILE_KEY = "curate"  # the card metadata key holding the fingerprint, read back by `curate push`
 
 
@@ -58,9 +52,9 @@ def card_data(manifest: dict[str, Any], split_paths: dict[str, str]) -> DatasetC
     data = DatasetCardData(
         pretty_name=spec["name"],
         license=resolved.get("license") or "other",
-        task_categories=["text-generation"],
+        task_categories=list(TASKS[task].task_categories if task in TASKS else ("text-generation",)),
         size_categories=[size_category(rows)],
-        tags=["curate", "argilla", "trl", *TASK_TAGS.get(task, [])],
+        tags=["curate", "argilla", "trl", *(TASKS[task].card_tags if task in TASKS else ())],
         configs=[
             {
                 "config_name": "default",
@@ -174,7 +168,7 @@ def _body(manifest: dict[str, Any], repo_id: str) -> str:
         ),
     ]
     out += ["", f"Responses by status: {quality['responses_by_status']}"]
-    stage = TRAIN_STAGES.get(task, "sft")
+    stage = TASKS[task].train_stage if task in TASKS else "sft"
     out += [
         "",
         "## Usage",

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from curate.sinks.files import MANIFEST, _written_by_curate
-from curate.spec import TEXT_COLUMNS
 from curate.stats import _length, _summary
 
 
@@ -36,7 +35,9 @@ def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str,
     fmt = manifest.get("format", "parquet")
     splits = list((manifest.get("splits") or {}).get("fractions") or {})
     files = [f"{s}.{fmt}" for s in splits] if only is None else only
-    columns = TEXT_COLUMNS.get(task, ())
+    from curate.tasks import TASKS
+
+    columns = TASKS[task].text_columns if task in TASKS else ()
     lengths: dict[str, list[int]] = {c: [] for c in columns}
     rows: dict[str, int] = {}
     for name in files:

@@ -11,20 +11,14 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from curate.rows import Rejection
 from curate.spec import FiltersSpec
 
 _SPACE = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
-
-DEDUP_KEYS: dict[str, tuple[str, ...]] = {
-    "sft": ("instruction", "context", "response"),
-    "chat": ("messages",),
-    "preference": ("prompt", "chosen", "rejected"),
-    "prompt": ("prompt",),
-}
 
 
 def normalize_text(text: str) -> str:
@@ -59,15 +53,15 @@ class LengthFilter:
         self.min_chars = min_chars
         self.max_chars = max_chars
 
-    def __call__(self, row: dict[str, Any]) -> tuple[str, str] | None:
+    def __call__(self, row: dict[str, Any]) -> Rejection | None:
         for column, low in self.min_chars.items():
             n = _chars(row.get(column))
             if n < low:
-                return f"too_short:{column}", f"{n} < {low} characters"
+                return Rejection(f"too_short:{column}", f"{n} < {low} characters")
         for column, high in self.max_chars.items():
             n = _chars(row.get(column))
             if n > high:
-                return f"too_long:{column}", f"{n} > {high} characters"
+                return Rejection(f"too_long:{column}", f"{n} > {high} characters")
         return None
 
 
@@ -85,25 +79,31 @@ class DuplicateFilter:
             parts = [normalize_text(p) for p in parts]
         return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).digest()
 
-    def __call__(self, row: dict[str, Any]) -> tuple[str, str] | None:
+    def __call__(self, row: dict[str, Any]) -> Rejection | None:
         exact = self._digest(row, False)
         if exact in self.seen:
-            return "duplicate", f"same as record {self.seen[exact]}"
+            return Rejection("duplicate", f"same as record {self.seen[exact]}")
         keys = [exact]
         if self.normalized:
             norm = self._digest(row, True)
             if norm in self.seen:
-                return "duplicate_normalized", f"same as record {self.seen[norm]} after normalisation"
+                return Rejection(
+                    "duplicate_normalized", f"same as record {self.seen[norm]} after normalisation"
+                )
             keys.append(norm)
         for key in keys:
             self.seen[key] = str(row.get("record_id"))
         return None
 
 
-def build_filters(spec: FiltersSpec, task: str) -> list[Any]:
-    filters: list[Any] = []
+RowFilter = Callable[[dict[str, Any]], "Rejection | None"]
+
+
+def build_filters(spec: FiltersSpec, dedup_keys: Sequence[str]) -> list[RowFilter]:
+    """The spec's filters in order: length bounds, then duplicates over ``dedup_keys`` (the task's)."""
+    filters: list[RowFilter] = []
     if spec.min_chars or spec.max_chars:
         filters.append(LengthFilter(spec.min_chars, spec.max_chars))
     if spec.dedup != "none":
-        filters.append(DuplicateFilter(DEDUP_KEYS[task], normalized=spec.dedup == "normalized"))
+        filters.append(DuplicateFilter(dedup_keys, normalized=spec.dedup == "normalized"))
     return filters

@@ -18,10 +18,11 @@ import pyarrow as pa
 
 import curate
 from curate.agreement import Alpha
-from curate.build import Builder, Reject
+from curate.build import Builder
 from curate.errors import CurateError
 from curate.filters import build_filters
 from curate.records import ArgillaRecord, QuestionKind
+from curate.rows import Rejection, RejectRecord
 from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
 from curate.sources.base import Source
 from curate.spec import SpecFile, spec_summary
@@ -32,18 +33,25 @@ from curate.unify import agreement_key
 class Kept:
     record: ArgillaRecord
     rows: list[dict[str, Any]]
-    dropped: list[tuple[str, str]] = field(default_factory=list)  # pairs filtered out of a kept record
+    dropped: list[Rejection] = field(default_factory=list)  # rows filtered out of a kept record
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
     record: ArgillaRecord
-    reason: str
-    detail: str
+    rejection: Rejection
 
     @property
     def record_id(self) -> str:
         return self.record.id
+
+    @property
+    def reason(self) -> str:
+        return self.rejection.reason
+
+    @property
+    def detail(self) -> str:
+        return self.rejection.detail
 
 
 Outcome = Kept | Rejected
@@ -110,14 +118,15 @@ class QualityStats:
 def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None = None) -> Iterator[Outcome]:
     """Build every record of the source; filters run here too, so preview sees what export writes."""
     builder = builder or Builder(spec_file, source.settings, source.name)
-    filters = build_filters(spec_file.spec.filters, spec_file.spec.task)
+    filters = build_filters(spec_file.spec.filters, builder.task.dedup_keys)
     for record in source:
         try:
             rows = builder.build(record)
-        except Reject as rej:
-            yield Rejected(record, rej.reason, rej.detail)
+        except RejectRecord as rej:
+            yield Rejected(record, rej.rejection)
             continue
-        kept, dropped = [], []
+        kept: list[dict[str, Any]] = []
+        dropped: list[Rejection] = []
         for row in rows:
             verdict = None
             for f in filters:
@@ -131,8 +140,7 @@ def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None =
         if kept:
             yield Kept(record, kept, dropped)
         else:
-            reason, detail = dropped[0]
-            yield Rejected(record, reason, detail)
+            yield Rejected(record, dropped[0])
 
 
 TRANSFORM_BATCH = 1024  # records per batched tokenizer call (bounded memory, fast tokenizer path)
@@ -166,7 +174,7 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
     fractions = options.split_fractions or dict(spec.split.fractions)
     transform = options.row_transform
     extra: list[pa.Field] = transform.fields() if transform is not None else []
-    schema = schema_for(spec.task, builder.output_conversational, extra)
+    schema = schema_for(builder.task.fields(builder.output_conversational), extra)
     stats = QualityStats(builder)
     records_per_split: Counter[str] = Counter({name: 0 for name in fractions})
     rows_per_split: Counter[str] = Counter({name: 0 for name in fractions})
@@ -176,19 +184,18 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
     pending: list[Kept] = []  # kept records waiting for one batched tokenizer call
     first_reject: Rejected | None = None
 
-    def emit(kept: Kept, rows: list[dict[str, Any]], failures: list[tuple[str, str]]) -> None:
+    def emit(kept: Kept, rows: list[dict[str, Any]], failures: list[Rejection]) -> None:
         nonlocal first_reject
         record_id = kept.record.id
         if not rows:  # every row failed the transform: the record is rejected
-            reason, detail = failures[0]
             if first_reject is None:
-                first_reject = Rejected(kept.record, reason, detail)
-            rejects[reason] += 1
-            writer.reject(record_id, reason, detail)
+                first_reject = Rejected(kept.record, failures[0])
+            rejects[failures[0].reason] += 1
+            writer.reject(record_id, failures[0].reason, failures[0].detail)
             return
-        for reason, detail in failures:
-            dropped_rows[reason] += 1
-            writer.reject(record_id, reason, detail, scope="row")
+        for failure in failures:
+            dropped_rows[failure.reason] += 1
+            writer.reject(record_id, failure.reason, failure.detail, scope="row")
         split = assign_split(record_id, fractions, spec.split.seed)
         records_per_split[split] += 1
         for row in rows:
@@ -202,7 +209,7 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
             mine = results[start : start + len(kept.rows)]
             start += len(kept.rows)
             ok = [{**row, **r} for row, r in zip(kept.rows, mine, strict=True) if not isinstance(r, tuple)]
-            emit(kept, ok, [r for r in mine if isinstance(r, tuple)])
+            emit(kept, ok, [Rejection(*r) for r in mine if isinstance(r, tuple)])
         pending.clear()
 
     protected = [*options.protected, *([source.location] if source.location is not None else [])]
@@ -221,9 +228,9 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
                 rejects[outcome.reason] += 1
                 writer.reject(outcome.record_id, outcome.reason, outcome.detail)
                 continue
-            for reason, detail in outcome.dropped:
-                dropped_rows[reason] += 1
-                writer.reject(outcome.record.id, reason, detail, scope="row")
+            for failure in outcome.dropped:
+                dropped_rows[failure.reason] += 1
+                writer.reject(outcome.record.id, failure.reason, failure.detail, scope="row")
             if transform is None:
                 emit(outcome, outcome.rows, [])
                 continue

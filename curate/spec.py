@@ -14,7 +14,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -71,7 +71,7 @@ class ValueSource(_Model):
         return f"{self.kind}:{self.name}"
 
 
-def _as_list(value: Any) -> Any:
+def as_list(value: Any) -> Any:
     # A single source may be written without the list around it.
     if value is None:
         return []
@@ -226,15 +226,6 @@ class SplitSpec(_Model):
         return value
 
 
-# The text columns of each task's rows: what length filters may name.
-TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "sft": ("instruction", "context", "response", "prompt", "completion"),
-    "chat": ("messages",),
-    "preference": ("prompt", "chosen", "rejected"),
-    "prompt": ("prompt",),
-}
-
-
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """A hint for a mistyped name.
 
@@ -245,7 +236,10 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class _TaskBase(_Model):
+class TaskSpec(_Model):
+    """What every task's spec has: name, source, which responses count, unification, filters,
+    splits. Each task module (``curate/tasks/``) adds ``task``, ``columns`` and its own keys."""
+
     name: str
     description: str | None = None
     source: SourceSpec | None = None
@@ -254,11 +248,14 @@ class _TaskBase(_Model):
     filters: FiltersSpec = Field(default_factory=FiltersSpec)
     split: SplitSpec = Field(default_factory=SplitSpec)
     license: str | None = None
+    task: str  # each task's model narrows it to its name (the union's discriminator)
 
     @model_validator(mode="after")
-    def _filter_columns(self) -> _TaskBase:
+    def _filter_columns(self) -> TaskSpec:
+        from curate.tasks import get_task  # the task modules import this one
+
         task = getattr(self, "task", "")
-        allowed = TEXT_COLUMNS.get(task, ())
+        allowed = get_task(task).text_columns
         for bound in ("min_chars", "max_chars"):
             for column, value in getattr(self.filters, bound).items():
                 if column not in allowed:
@@ -286,116 +283,17 @@ def _check_template_name(name: str) -> None:
     )
 
 
-class SFTColumns(_Model):
-    instruction: Required
-    context: Sources
-    response: Required
+class TemplatedSpec(TaskSpec):
+    """A task whose prompts are rendered with a template (text) or given as messages."""
 
-    _lists = field_validator("instruction", "context", "response", mode="before")(_as_list)
-
-
-class SFTSpec(_TaskBase):
-    task: Literal["sft"]
-    columns: SFTColumns
     template: str = "alpaca"
     style: Literal["text", "conversational"] = "text"
-
-
-class ChatColumns(_Model):
-    messages: Required
-    system: Sources
-    reply: Sources
-
-    _lists = field_validator("messages", "system", "reply", mode="before")(_as_list)
-
-
-class ChatSpec(_TaskBase):
-    task: Literal["chat"]
-    columns: ChatColumns
-
-
-class Candidate(_Model):
-    text: Required
-    rating: str | None = Field(
-        None, description="rating question scoring this candidate (pairs from ratings)"
-    )
-
-    _lists = field_validator("text", mode="before")(_as_list)
-
-
-class PairsSpec(_Model):
-    """Better/poorer pairs from a ranking question, or from one rating question per candidate."""
-
-    source: Literal["ranking", "rating"] = Field(alias="from")
-    question: str | None = Field(None, description="the ranking question (source: ranking)")
-    candidates: dict[str, Candidate]
-    mode: Literal["best_vs_worst", "best_vs_rest", "all_pairs"] = "best_vs_worst"
-    min_margin: float = 0.0
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> PairsSpec:
-        if len(self.candidates) < 2:
-            raise ValueError("pairs need at least two candidates")
-        if self.source == "ranking" and not self.question:
-            raise ValueError("pairs from a ranking need `question`")
-        if self.source == "rating":
-            missing = [k for k, c in self.candidates.items() if c.rating is None]
-            if missing:
-                raise ValueError(
-                    f"pairs from ratings need `rating` on every candidate (missing: {', '.join(missing)})"
-                )
-        return self
-
-
-class PreferenceColumns(_Model):
-    prompt: Required
-    context: Sources
-    chosen: Sources
-    rejected: Sources
-
-    _lists = field_validator("prompt", "context", "chosen", "rejected", mode="before")(_as_list)
-
-
-class PreferenceSpec(_TaskBase):
-    task: Literal["preference"]
-    columns: PreferenceColumns
-    pairs: PairsSpec | None = None
-    template: str = "alpaca"
-    style: Literal["text", "conversational"] = "text"
-
-    @model_validator(mode="after")
-    def _pairs_or_columns(self) -> PreferenceSpec:
-        has_columns = bool(self.columns.chosen or self.columns.rejected)
-        if self.pairs is None and not (self.columns.chosen and self.columns.rejected):
-            raise ValueError("give columns.chosen and columns.rejected, or pairs")
-        if self.pairs is not None and has_columns:
-            raise ValueError("give either columns.chosen/rejected or pairs, not both")
-        return self
-
-
-class PromptColumns(_Model):
-    prompt: Required
-    context: Sources
-
-    _lists = field_validator("prompt", "context", mode="before")(_as_list)
-
-
-class PromptSpec(_TaskBase):
-    task: Literal["prompt"]
-    columns: PromptColumns
-    template: str = "alpaca"
-    style: Literal["text", "conversational"] = "text"
-
-
-Spec = Annotated[Union[SFTSpec, ChatSpec, PreferenceSpec, PromptSpec], Field(discriminator="task")]
 
 
 class SpecFile(BaseModel):
     """A validated spec and where it came from (its text's hash goes into every manifest)."""
 
-    spec: Spec
+    spec: TaskSpec
     path: Path | None
     sha256: str
 
@@ -413,7 +311,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("sft", "chat", "preference", "prompt") and not parts:
+        elif item in _task_names() and not parts:
             continue  # the discriminator's branch name is noise for the reader
         else:
             parts.append(("." if parts else "") + str(item))
@@ -429,9 +327,11 @@ def _format_validation_error(where: str, err: ValidationError) -> str:
     elif first["type"] == "literal_error" and "expected" in first.get("ctx", {}):
         msg = f"got {first['input']!r}, expected {first['ctx']['expected']}"
     elif first["type"] == "union_tag_invalid":
-        msg = f"unknown task {first['input'].get('task') if isinstance(first['input'], dict) else first['input']!r}, expected 'sft', 'chat', 'preference' or 'prompt'"
+        given = first["input"].get("task") if isinstance(first["input"], dict) else first["input"]
+        names = _task_names()
+        msg = f"unknown task {given!r}, expected one of {', '.join(names)}{did_you_mean(str(given), names)}"
     elif first["type"] == "union_tag_not_found":
-        msg = "missing key 'task' (one of sft, chat, preference, prompt)"
+        msg = f"missing key 'task' (one of {', '.join(_task_names())})"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
     if loc == "(top level)" and _KEY_PATH_FIRST.match(msg):  # a whole-spec check that names its key
         return f"{where}: {msg}{more}"
@@ -461,14 +361,20 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def parse_spec(data: Any, where: str = "<spec>") -> Any:
-    """Validate a spec mapping; raise :class:`CurateError` naming the key path."""
-    from pydantic import TypeAdapter
+def _task_names() -> tuple[str, ...]:
+    from curate.tasks import TASKS
+
+    return tuple(TASKS)
+
+
+def parse_spec(data: Any, where: str = "<spec>") -> TaskSpec:
+    """Validate a spec mapping into its task's spec model; raise :class:`CurateError` naming the key path."""
+    from curate.tasks import spec_adapter
 
     if not isinstance(data, dict):
         raise CurateError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        return TypeAdapter(Spec).validate_python(data)
+        return spec_adapter().validate_python(data)  # type: ignore[no-any-return]
     except ValidationError as err:
         raise CurateError(_format_validation_error(where, err)) from None
 
@@ -497,9 +403,9 @@ def load_spec(path: str | Path) -> SpecFile:
 
 def spec_json_schema() -> dict[str, Any]:
     """The JSON Schema of a spec file (``curate schema`` prints it)."""
-    from pydantic import TypeAdapter
+    from curate.tasks import spec_adapter
 
-    schema = TypeAdapter(Spec).json_schema(by_alias=True)
+    schema = spec_adapter().json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "curate dataset spec"
     return schema

@@ -207,7 +207,12 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @user_errors
     def stats(
-        target: Annotated[Path, typer.Argument(help="a spec (YAML), an Argilla export file/folder, or a curate export folder or split file")],
+        target: Annotated[
+            Path,
+            typer.Argument(
+                help="a spec (YAML), an Argilla export file/folder, or a curate export folder or split file"
+            ),
+        ],
         source: SourceOpt = None,
         png: Annotated[Path | None, typer.Option(help="write a histogram of text lengths here")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,

@@ -21,7 +21,6 @@ import pyarrow.parquet as pq
 from curate.errors import CurateError
 
 Format = Literal["parquet", "jsonl"]
-MESSAGES = pa.list_(pa.struct([pa.field("role", pa.string()), pa.field("content", pa.string())]))
 PROVENANCE = [
     pa.field("record_id", pa.string()),
     pa.field("source", pa.string()),
@@ -32,30 +31,8 @@ PROVENANCE = [
 BATCH = 1000
 
 
-def schema_for(task: str, conversational: bool, extra: list[pa.Field] | None = None) -> pa.Schema:
-    """The output columns of a task, in TRL's column contract, then provenance."""
-    text = MESSAGES if conversational else pa.string()
-    if task == "sft":
-        fields = [
-            pa.field("instruction", pa.string()),
-            pa.field("context", pa.string()),
-            pa.field("response", pa.string()),
-            pa.field("prompt", text),
-            pa.field("completion", text),
-        ]
-    elif task == "chat":
-        fields = [pa.field("messages", MESSAGES)]
-    elif task == "preference":
-        fields = [
-            pa.field("prompt", text),
-            pa.field("chosen", text),
-            pa.field("rejected", text),
-            pa.field("margin", pa.float64()),
-        ]
-    elif task == "prompt":
-        fields = [pa.field("prompt", text)]
-    else:
-        raise AssertionError(task)
+def schema_for(fields: list[pa.Field], extra: list[pa.Field] | None = None) -> pa.Schema:
+    """A task's output columns (TRL's column contract), then provenance, then any extra columns."""
     return pa.schema([*fields, *PROVENANCE, *(extra or [])])
 
 

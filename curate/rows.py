@@ -1,0 +1,66 @@
+"""Small pieces every row builder shares: the ``Rejection`` value (a stable reason code and a
+detail), the exception that carries it out of a builder, and blank/text checks on values."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a record or a row is not kept; ``reason`` is a stable code counted in the manifest.
+
+    >>> Rejection("too_short:response", "1 < 2 characters").reason
+    'too_short:response'
+    """
+
+    reason: str
+    detail: str = ""
+
+
+class RejectRecord(Exception):
+    """Raised by a row builder for a record that yields no row."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(reason)
+        self.rejection = Rejection(reason, detail)
+
+    @property
+    def reason(self) -> str:
+        return self.rejection.reason
+
+    @property
+    def detail(self) -> str:
+        return self.rejection.detail
+
+
+def blank(value: Any) -> bool:
+    """No usable value: None, NaN, whitespace-only text or an empty list/mapping.
+
+    >>> [blank(v) for v in (None, "  ", [], "x", 0)]
+    [True, True, True, False, False]
+    """
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, tuple, dict)):
+        return len(value) == 0
+    return False
+
+
+def as_text(value: Any, column: str) -> str:
+    """A value as text for ``column``; numbers are written out, anything else rejects the record.
+
+    >>> as_text(3, "rating")
+    '3'
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise RejectRecord(f"not_text:{column}", f"got {type(value).__name__}")

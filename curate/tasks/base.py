@@ -1,0 +1,73 @@
+"""What a task is: its spec model, how a record becomes rows, its output columns (TRL's column
+contract first, then provenance), the columns filters and dedup read, what the tokenizer trains,
+and how the dataset card and the train stages name it. One module per task implements it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from curate.spec import TaskSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from curate.build import Builder, RecordContext
+
+#: What the tokenizer trains in a row of the task:
+#: ``completion`` - prompt masked, completion + EOS trained (``prompt``/``completion``);
+#: ``messages`` - the assistant turns of ``messages``;
+#: ``pair`` - ``chosen`` and ``rejected`` each tokenized after ``prompt``;
+#: ``prompt`` - prompt ids only, nothing trained (generation prompts for online RL);
+#: ``all`` - every token of ``text`` (language modelling).
+Trains = Literal["completion", "messages", "pair", "prompt", "all"]
+
+
+class Task(ABC):
+    """One kind of training data; subclasses are registered in ``curate.tasks.TASKS``."""
+
+    name: ClassVar[str]
+    spec_model: ClassVar[type[TaskSpec]]
+    #: text columns of a row: what length filters may name
+    text_columns: ClassVar[tuple[str, ...]]
+    #: columns two rows must share to be duplicates
+    dedup_keys: ClassVar[tuple[str, ...]]
+    trains: ClassVar[Trains]
+    #: what the dataset card says about the rows
+    card_tags: ClassVar[tuple[str, ...]]
+    task_categories: ClassVar[tuple[str, ...]] = ("text-generation",)
+    #: the `curate train` stage the card suggests for an export of this task
+    train_stage: ClassVar[str]
+
+    def conversational(self, builder: Builder) -> bool:
+        """Whether prompts/completions are ``{role, content}`` lists rather than text."""
+        return getattr(builder.spec, "style", "text") == "conversational"
+
+    @abstractmethod
+    def fields(self, conversational: bool) -> list[pa.Field]:
+        """The task's own output columns, in TRL's column contract (provenance follows)."""
+
+    @abstractmethod
+    def build(self, builder: Builder, ctx: RecordContext) -> list[dict[str, Any]]:
+        """The rows of one record (without provenance); raises ``RejectRecord``."""
+
+    def check(self, builder: Builder) -> None:
+        """Task-specific checks of the spec against the dataset's settings (before any work)."""
+        return None
+
+    def questions(self, spec: Any) -> list[tuple[str, str]]:
+        """``(key path, question)`` pairs the task reads besides its value sources."""
+        return []
+
+
+def message_list() -> pa.DataType:
+    """The Arrow type of a ``[{role, content}, ...]`` column."""
+    import pyarrow as pa
+
+    return pa.list_(pa.struct([pa.field("role", pa.string()), pa.field("content", pa.string())]))
+
+
+def text_or_messages(conversational: bool) -> pa.DataType:
+    import pyarrow as pa
+
+    return message_list() if conversational else pa.string()

@@ -1,0 +1,52 @@
+"""``task: prompt``: prompts only (TRL's prompt-only format), for online RL (PPO, GRPO, RLOO),
+rendered with the same template as the SFT export so the policy sees the format it was tuned on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import field_validator
+
+from curate.records import PromptExample
+from curate.spec import Required, Sources, TemplatedSpec, _Model, as_list
+from curate.tasks.base import Task, text_or_messages
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from curate.build import Builder, RecordContext
+
+
+class PromptColumns(_Model):
+    prompt: Required
+    context: Sources
+
+    _lists = field_validator("prompt", "context", mode="before")(as_list)
+
+
+class PromptSpec(TemplatedSpec):
+    task: Literal["prompt"]
+    columns: PromptColumns
+
+
+class Prompt(Task):
+    name = "prompt"
+    spec_model = PromptSpec
+    text_columns = ("prompt",)
+    dedup_keys = ("prompt",)
+    trains = "prompt"
+    card_tags = ("prompts", "ppo")
+    train_stage = "ppo"
+
+    def conversational(self, builder: Builder) -> bool:
+        return super().conversational(builder) or builder.is_chat_field(builder.spec.columns.prompt)
+
+    def fields(self, conversational: bool) -> list[pa.Field]:
+        import pyarrow as pa
+
+        return [pa.field("prompt", text_or_messages(conversational))]
+
+    def build(self, builder: Builder, ctx: RecordContext) -> list[dict[str, Any]]:
+        cols = builder.spec.columns
+        prompt = builder.prompt_value(ctx, cols.prompt, cols.context)
+        return [{"prompt": PromptExample(prompt, ctx.provenance()).prompt}]

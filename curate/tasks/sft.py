@@ -1,0 +1,81 @@
+"""``task: sft``: instruction, optional context and response, rendered with a prompt template
+into TRL's ``prompt``/``completion`` (text, or ``{role, content}`` lists with
+``style: conversational``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import field_validator
+
+from curate.records import SFTExample
+from curate.rows import as_text, blank
+from curate.spec import Required, Sources, TemplatedSpec, _Model, as_list
+from curate.tasks.base import Task, text_or_messages
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from curate.build import Builder, RecordContext
+
+
+class SFTColumns(_Model):
+    instruction: Required
+    context: Sources
+    response: Required
+
+    _lists = field_validator("instruction", "context", "response", mode="before")(as_list)
+
+
+class SFTSpec(TemplatedSpec):
+    task: Literal["sft"]
+    columns: SFTColumns
+
+
+class SFT(Task):
+    name = "sft"
+    spec_model = SFTSpec
+    text_columns = ("instruction", "context", "response", "prompt", "completion")
+    dedup_keys = ("instruction", "context", "response")
+    trains = "completion"
+    card_tags = ("sft", "instruction-tuning")
+    train_stage = "sft"
+
+    def fields(self, conversational: bool) -> list[pa.Field]:
+        import pyarrow as pa
+
+        text = text_or_messages(conversational)
+        return [
+            pa.field("instruction", pa.string()),
+            pa.field("context", pa.string()),
+            pa.field("response", pa.string()),
+            pa.field("prompt", text),
+            pa.field("completion", text),
+        ]
+
+    def build(self, builder: Builder, ctx: RecordContext) -> list[dict[str, Any]]:
+        cols = builder.spec.columns
+        instruction = as_text(builder.required(ctx, cols.instruction, "instruction"), "instruction")
+        context_value = ctx.resolve(cols.context)
+        context = "" if blank(context_value) else as_text(context_value, "context")
+        response = as_text(builder.required(ctx, cols.response, "response"), "response")
+        example = SFTExample(instruction, context, response, ctx.provenance())
+        template = builder.template
+        assert template is not None
+        prompt: Any
+        completion: Any
+        if self.conversational(builder):
+            prompt = [{"role": "user", "content": template.user_turn(instruction, context)}]
+            completion = [{"role": "assistant", "content": response}]
+        else:
+            prompt = template.prompt(instruction, context)
+            completion = template.completion(response)
+        return [
+            {
+                "instruction": example.instruction,
+                "context": example.context,
+                "response": example.response,
+                "prompt": prompt,
+                "completion": completion,
+            }
+        ]
