@@ -18,6 +18,8 @@ TRL_COLUMNS = {
     "chat": ["messages"],
     "preference": ["prompt", "chosen", "rejected", "margin"],
     "prompt": ["prompt"],
+    "text": ["text"],
+    "unpaired": ["prompt", "completion", "label", "score"],
 }
 PROVENANCE = ["record_id", "source", "annotators", "statuses", "agreement"]
 

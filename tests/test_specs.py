@@ -20,6 +20,7 @@ def test_specs_are_shipped():
     names = {p.stem for p in SHIPPED}
     assert {"dolly-curated", "dolly-curated-preference", "chat-review", "dolly-prompts"} <= names
     assert {"ultrafeedback-ranking", "ultrafeedback-ratings"} <= names
+    assert {"domain-text", "answer-feedback-kto", "answer-feedback-kto-rating", "ultrafeedback-kto"} <= names
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)

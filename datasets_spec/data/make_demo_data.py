@@ -14,6 +14,10 @@ deterministic (seeded), so re-running reproduces the committed files byte for by
   question and one rating per response.
 * ``chat-review-v2-disk/``: an Argilla 2.x ``to_disk`` folder with a ChatField conversation
   and a corrected-reply text question.
+* ``domain-text-v2-disk/``: an Argilla 2.x ``to_disk`` folder of ``content`` records for
+  continued pre-training, with a corrected-content text question.
+* ``answer-feedback-v2-disk/``: an Argilla 2.x ``to_disk`` folder of prompt/response pairs with
+  a thumbs-up/down label question (good/bad) and a 1-5 rating of the response, for KTO.
 
 Several annotators per record, disagreements, draft and discarded responses, records nobody
 annotated, empty contexts and non-ASCII text are all in there on purpose.
@@ -466,6 +470,92 @@ def write_chat_review_v2_disk(out: Path) -> None:
     _write_disk(out, settings, records, "chat-review")
 
 
+def write_domain_text_v2_disk(out: Path) -> None:
+    """Paragraphs to curate for continued pre-training; annotators fix some, a few are empty."""
+    rng = _rng("domain-text")
+    records = []
+    for i in range(120):
+        topic, field, fact = TOPICS[i % len(TOPICS)]
+        content = f"{fact} In {field}, {topic} is studied because it explains how things work (note {i})."
+        if i % 23 == 0:
+            content = ""  # an empty record: rejected for a missing text
+        if i % 17 == 5:
+            content = records[-1]["fields"]["content"] if records else content  # a duplicate paragraph
+        responses: dict[str, list] = {}
+        for user, status in _annotators(rng):
+            if status == "discarded" or rng.random() < 0.5:
+                continue
+            fixed = (content or fact) + " This corrected version adds one precise detail."
+            responses.setdefault("corrected-content", []).append({"value": fixed, "user_id": user})
+        records.append(
+            {
+                "id": f"text-{i:04d}",
+                "fields": {"content": content} if content else {},
+                "metadata": {},
+                "suggestions": {},
+                "responses": responses,
+                "vectors": {},
+                "status": "completed" if responses else "pending",
+                "_server_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"text-{i}")),
+            }
+        )
+    settings = _settings_v2(
+        [_f("content", required=False)],
+        [_q("corrected-content", {"type": "text", "use_markdown": False}, required=False)],
+        [],
+        "Fix factual errors in the paragraph; leave it alone when it is right.",
+    )
+    _write_disk(out, settings, records, "domain-text")
+
+
+def write_answer_feedback_v2_disk(out: Path) -> None:
+    """Model answers judged with a thumbs-up/down label and a 1-5 rating (unpaired feedback)."""
+    rng = _rng("answer-feedback")
+    records = []
+    for i in range(160):
+        topic, _, fact = TOPICS[i % len(TOPICS)]
+        good = rng.random() < 0.6
+        answer = fact if good else f"I am not sure about {topic}; maybe ask someone else."
+        responses: dict[str, list] = {}
+        for user, status in _annotators(rng):
+            if status == "discarded":
+                continue
+            thumbs = "good" if good == (rng.random() < 0.85) else "bad"
+            stars = rng.choice([4, 5]) if thumbs == "good" else rng.choice([1, 2, 3])
+            responses.setdefault("helpful", []).append({"value": thumbs, "user_id": user})
+            responses.setdefault("rating", []).append({"value": stars, "user_id": user})
+        records.append(
+            {
+                "id": f"fb-{i:04d}",
+                "fields": {
+                    "prompt": ASKS[i % len(ASKS)].format(t=topic) + f" (ticket {i})",
+                    "response": answer,
+                },
+                "metadata": {},
+                "suggestions": {},
+                "responses": responses,
+                "vectors": {},
+                "status": "completed" if responses else "pending",
+                "_server_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fb-{i}")),
+            }
+        )
+    labels = {
+        "type": "label_selection",
+        "options": [{"value": v, "text": v, "description": None} for v in ("good", "bad")],
+        "visible_options": None,
+    }
+    settings = _settings_v2(
+        [_f("prompt"), _f("response")],
+        [
+            _q("helpful", labels),
+            _q("rating", {"type": "rating", "options": [{"value": v} for v in range(1, 6)]}),
+        ],
+        [],
+        "Is the response helpful? Thumbs up (good) or down (bad), then rate it from 1 to 5.",
+    )
+    _write_disk(out, settings, records, "answer-feedback")
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -479,6 +569,8 @@ def main(argv: list[str] | None = None) -> None:
         "dolly-curated-v2-disk": lambda out: write_dolly_v2_disk(dolly, out),
         "ultrafeedback-v2": write_ultrafeedback_v2,
         "chat-review-v2-disk": write_chat_review_v2_disk,
+        "domain-text-v2-disk": write_domain_text_v2_disk,
+        "answer-feedback-v2-disk": write_answer_feedback_v2_disk,
     }
     dolly = dolly_records()
     for name, write in targets.items():
