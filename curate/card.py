@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from curate.manifest import Manifest
 from curate.tasks import TASKS
 
 CARD_FILE_KEY = "curate"  # the card metadata key holding the fingerprint, read back by `curate push`
@@ -43,12 +44,12 @@ def public_url(url: str | None) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def card_data(manifest: dict[str, Any], split_paths: dict[str, str]) -> DatasetCardData:
+def card_data(manifest: Manifest, split_paths: dict[str, str]) -> DatasetCardData:
     """Hub metadata: one default config whose splits point at the pushed Parquet files."""
-    spec = manifest["spec"]
+    spec = manifest.spec
     resolved = spec.get("resolved", {})
-    task = manifest["task"]
-    rows = sum(manifest["counts"]["rows_per_split"].values())
+    task = manifest.task
+    rows = sum(manifest.counts.rows_per_split.values())
     data = DatasetCardData(
         pretty_name=spec["name"],
         license=resolved.get("license") or "other",
@@ -67,15 +68,15 @@ def card_data(manifest: dict[str, Any], split_paths: dict[str, str]) -> DatasetC
         data,
         CARD_FILE_KEY,
         {
-            "fingerprint": manifest["fingerprint"],
+            "fingerprint": manifest.fingerprint,
             "spec_sha256": spec["sha256"],
-            "curate_version": manifest["curate_version"],
+            "curate_version": manifest.curate_version,
         },
     )
     return data
 
 
-def render_card(manifest: dict[str, Any], repo_id: str, split_paths: dict[str, str]) -> DatasetCard:
+def render_card(manifest: Manifest, repo_id: str, split_paths: dict[str, str]) -> DatasetCard:
     """The full card (metadata + provenance body) for an export manifest pushed to ``repo_id``."""
     data = card_data(manifest, split_paths)
     content = f"---\n{data.to_yaml()}\n---\n\n{_body(manifest, repo_id)}"
@@ -102,31 +103,31 @@ def _source_lines(source: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _body(manifest: dict[str, Any], repo_id: str) -> str:
-    spec, counts, quality = manifest["spec"], manifest["counts"], manifest["quality"]
+def _body(manifest: Manifest, repo_id: str) -> str:
+    spec, counts, quality = manifest.spec, manifest.counts, manifest.quality
     resolved = spec.get("resolved", {})
-    hub = manifest.get("hub", {})
-    task = manifest["task"]
+    hub = manifest.extra.get("hub", {})
+    task = manifest.task
     out = [f"# {spec['name']}", ""]
     if resolved.get("description"):
         out += [resolved["description"], ""]
     out += [
-        f"Built with curate {manifest['curate_version']} from human annotation in "
-        f"Argilla: task `{task}`, {manifest.get('style', 'text')} style, TRL column names "
-        f"({', '.join(f'`{c}`' for c in manifest['columns'])}).",
+        f"Built with curate {manifest.curate_version} from human annotation in "
+        f"Argilla: task `{task}`, {manifest.style} style, TRL column names "
+        f"({', '.join(f'`{c}`' for c in manifest.columns)}).",
         "",
         "## Provenance",
         "",
         "Source:",
-        *_source_lines(manifest["source"]),
+        *_source_lines(manifest.source),
         "",
         f"- spec: `{spec.get('path')}` (name `{spec['name']}`), sha256 `{spec['sha256']}`",
-        f"- template: `{manifest.get('template')}`",
+        f"- template: `{manifest.template}`",
         f"- unification: {_unify_text(resolved.get('unify', {}))}",
         f"- responses counted: {resolved.get('responses', {}).get('statuses')}",
-        f"- split: {manifest['splits']['fractions']} (seed {manifest['splits']['seed']}, by record id)",
-        f"- content fingerprint: `{manifest['fingerprint']}`",
-        f"- curate version: {manifest['curate_version']}",
+        f"- split: {manifest.splits.fractions} (seed {manifest.splits.seed}, by record id)",
+        f"- content fingerprint: `{manifest.fingerprint}`",
+        f"- curate version: {manifest.curate_version}",
     ]
     if hub:
         mode = hub.get("mode", "full")
@@ -136,24 +137,24 @@ def _body(manifest: dict[str, Any], repo_id: str) -> str:
         out.append(line)
     out += ["", "## Counts", ""]
     out.append(
-        f"{counts['input_records']} records in, {counts['kept_records']} kept, "
-        f"{counts['rejected_records']} rejected (every record is either kept or rejected)."
+        f"{counts.input_records} records in, {counts.kept_records} kept, "
+        f"{counts.rejected_records} rejected (every record is either kept or rejected)."
     )
     out += [
         "",
         _table(
             ("split", "records", "rows"),
-            [(s, n, counts["rows_per_split"].get(s, 0)) for s, n in counts["records_per_split"].items()],
+            [(s, n, counts.rows_per_split.get(s, 0)) for s, n in counts.records_per_split.items()],
         ),
     ]
-    if counts["rejects_by_reason"]:
+    if counts.rejects_by_reason:
         out += ["", "Rejected records by reason (`rejects.jsonl` lists each one):", ""]
-        out.append(_table(("reason", "records"), sorted(counts["rejects_by_reason"].items())))
-    if counts.get("dropped_rows_by_reason"):
+        out.append(_table(("reason", "records"), sorted(counts.rejects_by_reason.items())))
+    if counts.dropped_rows_by_reason:
         out += ["", "Rows dropped from kept records:", ""]
-        out.append(_table(("reason", "rows"), sorted(counts["dropped_rows_by_reason"].items())))
+        out.append(_table(("reason", "rows"), sorted(counts.dropped_rows_by_reason.items())))
     out += ["", "## Annotation quality", ""]
-    scope = manifest.get("quality_scope")
+    scope = manifest.extra.get("quality_scope")
     if scope:
         out += [f"Figures below cover {scope}.", ""]
     out.append(_table(("annotators per record", "records"), list(quality["annotators_per_record"].items())))

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from curate.cli import app
 from curate.errors import CurateError
+from curate.manifest import Manifest
 from curate.pipeline import ExportOptions, run_export
 from curate.records import ArgillaRecord, DatasetSettings, FieldInfo, QuestionInfo, QuestionKind, Response
 from curate.sinks.hub import HubPublisher, HubTarget, PushJob, RetryPolicy, Stopped, push_every, push_once
@@ -124,9 +125,13 @@ class MemoryExport:
         self.records = records
         self.calls: list[tuple[str | None, int]] = []
 
-    def __call__(self, out: Path, since: str | None) -> dict[str, Any]:
-        manifest = run_export(self.spec_file, MemorySource(self.records, since), ExportOptions(out_dir=out))
-        self.calls.append((since, manifest["counts"]["input_records"]))
+    def __call__(self, out: Path, since: str | None) -> Manifest:
+        manifest = run_export(
+            self.spec_file,
+            MemorySource(self.records, since),
+            ExportOptions(out_dir=out, allow_empty=since is not None),
+        )
+        self.calls.append((since, manifest.counts.input_records))
         return manifest
 
 

@@ -479,7 +479,7 @@ def _resolve_data(raw: RawConfig, data: DataArgs, output_dir: Path) -> tuple[Pat
         spec_file = load_spec(data.spec)
         out = output_dir / "data"
         manifest = run_export(spec_file, open_spec_source(spec_file, data.source), ExportOptions(out_dir=out))
-        return out, manifest
+        return out, manifest.to_dict()
     folder = Path(str(data.export))
     if not folder.is_dir():
         raise CurateError(

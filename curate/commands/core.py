@@ -13,6 +13,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curate.errors import CurateError
+from curate.manifest import Manifest
 from curate.sinks.files import Format
 from curate.spec import SourceSpec, SpecFile, check_splits, load_spec, spec_json_schema
 
@@ -266,20 +267,20 @@ def _print_export_stats(result: dict[str, Any]) -> None:
         console.print(f"histogram: {result['histogram']}")
 
 
-def _print_summary(console: Any, manifest: dict[str, Any], out: Path) -> None:
+def _print_summary(console: Any, manifest: Manifest, out: Path) -> None:
     from rich.table import Table
 
-    counts = manifest["counts"]
-    table = Table(title=f"{manifest['spec']['name']} ({manifest['task']})", show_header=True)
+    counts = manifest.counts
+    table = Table(title=f"{manifest.name} ({manifest.task})", show_header=True)
     table.add_column("split / reason")
     table.add_column("records", justify="right")
-    for split, n in counts["records_per_split"].items():
+    for split, n in counts.records_per_split.items():
         table.add_row(split, str(n))
-    for reason, n in counts["rejects_by_reason"].items():
+    for reason, n in counts.rejects_by_reason.items():
         table.add_row(f"[red]rejected: {reason}[/]", str(n))
-    table.add_row("[bold]input[/]", f"[bold]{counts['input_records']}[/]")
+    table.add_row("[bold]input[/]", f"[bold]{counts.input_records}[/]")
     console.print(table)
-    for q, a in manifest["quality"]["agreement"].items():
+    for q, a in manifest.quality["agreement"].items():
         if a["alpha"] is not None:
             console.print(f"agreement {q}: {a['metric']} = {a['alpha']:.3f} over {a['units']} records")
     typer.echo(f"wrote {out}")

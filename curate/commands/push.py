@@ -10,9 +10,12 @@ import threading
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from curate.manifest import Manifest
 
 from curate.commands.core import ApiKeyOpt, ApiUrlOpt
 from curate.errors import CurateError
@@ -148,7 +151,7 @@ def _exporter(spec: Path, source: str | None, api_url: str | None, api_key: str 
 
     spec_file = load_spec(spec)  # checked once, before any Hub call
 
-    def export(out: Path, since: str | None) -> dict[str, Any]:
+    def export(out: Path, since: str | None) -> Manifest:
         src = open_spec_source(spec_file, source, since, api_url, api_key)
         for warning in src.warnings:
             _log(f"warning: {warning}")

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
+from curate.manifest import Manifest
 
 Format = Literal["parquet", "jsonl"]
 PROVENANCE = [
@@ -318,18 +319,15 @@ class ExportWriter:
         h.update(b"rejects\n" + self.rejects_hash.digest())
         return h.hexdigest()
 
-    def finish(self, manifest: dict[str, Any]) -> Path:
+    def finish(self, manifest: Manifest) -> Path:
         """Write the manifest and move the export into place (replacing only curate's own export)."""
         (self.tmp / _TMP_MARK).unlink()
         files = {}
         for path in sorted(p for p in self.tmp.rglob("*") if p.is_file()):
             name = path.relative_to(self.tmp).as_posix()
             files[name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
-        manifest["files"] = files
-        (self.tmp / MANIFEST).write_text(
-            json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False) + "\n",
-            encoding="utf-8",
-        )
+        manifest.files = files
+        (self.tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         old = None
         if self.out_dir.exists() or self.out_dir.is_symlink():
             # checked again: files may have been added while the export ran

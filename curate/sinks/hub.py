@@ -9,6 +9,7 @@ saved ``hf auth login`` and is never printed or written; ``HF_ENDPOINT`` is read
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import json
@@ -28,6 +29,7 @@ from typing import Any, Literal, TypeVar
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
+from curate.manifest import Counts, Manifest
 from curate.sinks.files import ExportWriter
 
 REPO_TYPE = "dataset"
@@ -40,7 +42,7 @@ REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 T = TypeVar("T")
 Log = Callable[[str], None]
 #: ``(out_dir, since_iso_or_None) -> manifest``: writes an export folder (``curate export``'s job).
-ExportFn = Callable[[Path, "str | None"], dict[str, Any]]
+ExportFn = Callable[[Path, "str | None"], Manifest]
 
 
 class Stopped(Exception):
@@ -66,13 +68,13 @@ class RemoteState:
 
     commit: str
     files: frozenset[str]
-    manifest: dict[str, Any] | None
+    manifest: Manifest | None
     fingerprint: str | None  # from manifest.json, else from the card metadata
     private: bool | None = None
 
     @property
     def watermark(self) -> datetime | None:
-        text = ((self.manifest or {}).get("hub") or {}).get("watermark")
+        text = (self.manifest.extra.get("hub") or {}).get("watermark") if self.manifest else None
         return datetime.fromisoformat(text) if text else None
 
 
@@ -199,10 +201,10 @@ class HubPublisher:
             if MANIFEST in files:
                 path = self.download(info.sha, MANIFEST, Path(tmp))
                 try:
-                    manifest = json.loads(path.read_text(encoding="utf-8"))
-                except ValueError:
+                    manifest = Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+                except (ValueError, CurateError):
                     manifest = None  # not ours or damaged: treat as "no previous snapshot"
-                fingerprint = (manifest or {}).get("fingerprint")
+                fingerprint = manifest.fingerprint if manifest else None
             elif CARD in files:
                 from huggingface_hub import DatasetCard
 
@@ -255,16 +257,16 @@ class PushJob:
 @dataclass
 class Prepared:
     folder: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     mode: Literal["full", "incremental"]
     log: list[str] = field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:
-        return str(self.manifest["fingerprint"])
+        return self.manifest.fingerprint
 
     def split_files(self) -> dict[str, str]:
-        return {split: f"{split}.parquet" for split in self.manifest["splits"]["fractions"]}
+        return {split: f"{split}.parquet" for split in self.manifest.split_names}
 
 
 @dataclass(frozen=True)
@@ -281,23 +283,17 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-def read_export(folder: Path) -> dict[str, Any]:
+def read_export(folder: Path) -> Manifest:
     """The manifest of an export folder, checked to be a Parquet export ``push`` can publish."""
     path = folder / MANIFEST
     if not path.is_file():
         raise CurateError(f"--from-export: {path} not found; expected a `curate export` folder")
-    try:
-        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise CurateError(f"{path}: not valid JSON ({err})") from None
-    for key in ("fingerprint", "spec", "counts", "splits", "quality", "task"):
-        if key not in manifest:
-            raise CurateError(f"{path}: key {key!r} missing; expected a manifest written by `curate export`")
-    if manifest.get("format") != "parquet":
+    manifest = Manifest.read(folder)
+    if manifest.format != "parquet":
         raise CurateError(
-            f"{path}: format is {manifest.get('format')!r}; push publishes Parquet, export with --format parquet"
+            f"{path}: format is {manifest.format!r}; push publishes Parquet, export with --format parquet"
         )
-    for split in manifest["splits"]["fractions"]:
+    for split in manifest.split_names:
         if not (folder / f"{split}.parquet").is_file():
             raise CurateError(f"{folder}: split file {split}.parquet listed in the manifest is missing")
     return manifest
@@ -316,7 +312,7 @@ def prepare(job: PushJob, publisher: HubPublisher, remote: RemoteState, work: Pa
     delta = job.export(work / "delta", since)
     previous = work / "previous"
     assert remote.manifest is not None
-    for split in remote.manifest["splits"]["fractions"]:
+    for split in remote.manifest.split_names:
         publisher.download(remote.commit, f"{split}.parquet", previous)
     if REJECTS in remote.files:
         publisher.download(remote.commit, REJECTS, previous)
@@ -338,7 +334,7 @@ def _since(job: PushJob, remote: RemoteState, log: Log) -> str | None:
             )
         log("incremental: no previous curate snapshot on the Hub; exporting everything")
         return None
-    if previous.get("spec", {}).get("sha256") != job.spec_sha256:
+    if previous.spec.get("sha256") != job.spec_sha256:
         if job.since is not None:
             raise CurateError(
                 "--since: the spec changed since the snapshot on the Hub was made (spec sha256 differs); "
@@ -355,9 +351,10 @@ def _since(job: PushJob, remote: RemoteState, log: Log) -> str | None:
     return (watermark - WATERMARK_OVERLAP).isoformat()
 
 
-def _with_hub(manifest: dict[str, Any], mode: str, started: datetime, since: str | None) -> dict[str, Any]:
+def _with_hub(manifest: Manifest, mode: str, started: datetime, since: str | None) -> Manifest:
     # The watermark is the export's start: records updated later are picked up by the next push.
-    return {**manifest, "hub": {"mode": mode, "watermark": started.isoformat(), "since": since}}
+    hub = {"mode": mode, "watermark": started.isoformat(), "since": since}
+    return dataclasses.replace(manifest, extra={**manifest.extra, "hub": hub})
 
 
 # --- incremental merge --------------------------------------------------------------------------
@@ -370,20 +367,20 @@ def _rejects(path: Path) -> list[dict[str, Any]]:
 
 def merge_snapshot(
     previous: Path,
-    previous_manifest: dict[str, Any],
+    previous_manifest: Manifest,
     delta: Path,
-    delta_manifest: dict[str, Any],
+    delta_manifest: Manifest,
     out: Path,
     since: str,
-) -> dict[str, Any]:
+) -> Manifest:
     """A new full snapshot: the previous one with every record the delta exported replaced by its
     new rows (or its new rejection), in place, and records new to the snapshot appended.
 
     Replacing in place keeps an unchanged record's rows where they were, so re-exporting records
     that did not change yields the same content fingerprint (and no commit).
     """
-    splits = list(delta_manifest["splits"]["fractions"])
-    old_splits = sorted(previous_manifest["splits"]["fractions"])
+    splits = delta_manifest.split_names
+    old_splits = sorted(previous_manifest.split_names)
     if old_splits != sorted(splits):
         raise CurateError(
             f"incremental: splits changed from {old_splits} to {sorted(splits)}; push without --since/--incremental"
@@ -428,32 +425,35 @@ def merge_snapshot(
         by_reason = Counter(r["reason"] for r in rejects if r.get("scope") != "row")
         dropped = Counter(r["reason"] for r in rejects if r.get("scope") == "row")
         kept, rejected = sum(records_per_split.values()), sum(by_reason.values())
-        delta_counts = delta_manifest["counts"]
-        manifest = {
-            **delta_manifest,
-            "counts": {
-                "input_records": kept + rejected,
-                "kept_records": kept,
-                "rejected_records": rejected,
-                "records_per_split": records_per_split,
-                "rows_per_split": rows_per_split,
-                "rejects_by_reason": dict(sorted(by_reason.items())),
-                "dropped_rows_by_reason": dict(sorted(dropped.items())),
-            },
-            "fingerprint": writer.content_fingerprint(),
-            "quality_scope": (
-                f"the {delta_counts['input_records']} records updated since {since} (incremental push; "
-                "a full push recomputes them over all records)"
+        delta_counts = delta_manifest.counts
+        manifest = dataclasses.replace(
+            delta_manifest,
+            counts=Counts(
+                input_records=kept + rejected,
+                kept_records=kept,
+                rejected_records=rejected,
+                records_per_split=records_per_split,
+                rows_per_split=rows_per_split,
+                rejects_by_reason=dict(sorted(by_reason.items())),
+                dropped_rows_by_reason=dict(sorted(dropped.items())),
             ),
-            "incremental": {
-                "since": since,
-                "delta_counts": delta_counts,
-                "replaced_records": len(touched & previous_ids),
-                "new_records": len(touched - previous_ids),
-                "previous_fingerprint": previous_manifest.get("fingerprint"),
+            fingerprint=writer.content_fingerprint(),
+            files={},
+            extra={
+                **delta_manifest.extra,
+                "quality_scope": (
+                    f"the {delta_counts.input_records} records updated since {since} (incremental push; "
+                    "a full push recomputes them over all records)"
+                ),
+                "incremental": {
+                    "since": since,
+                    "delta_counts": dataclasses.asdict(delta_counts),
+                    "replaced_records": len(touched & previous_ids),
+                    "new_records": len(touched - previous_ids),
+                    "previous_fingerprint": previous_manifest.fingerprint,
+                },
             },
-        }
-        manifest.pop("files", None)
+        )
         writer.finish(manifest)
     return manifest
 
@@ -509,15 +509,13 @@ def push_once(
     with tempfile.TemporaryDirectory(prefix="curate-push-") as tmp:
         prepared = prepare(job, publisher, remote, Path(tmp), log)
         manifest = prepared.manifest
-        rows = sum(manifest["counts"]["rows_per_split"].values())
+        rows = sum(manifest.counts.rows_per_split.values())
         if not job.always and remote.fingerprint == prepared.fingerprint:
             return PushResult("unchanged", prepared.fingerprint, None, prepared.mode, rows, url)
         files = _payload(prepared, target, remote)
         _refuse_secrets(files, publisher.secrets())
         stale = _stale_paths(remote, files)
-        message = (
-            f"curate push: {manifest['spec']['name']} ({rows} rows, fingerprint {prepared.fingerprint[:12]})"
-        )
+        message = f"curate push: {manifest.name} ({rows} rows, fingerprint {prepared.fingerprint[:12]})"
         description = _description(prepared)
 
         def attempt() -> str:
@@ -544,21 +542,20 @@ def _payload(prepared: Prepared, target: HubTarget, remote: RemoteState) -> dict
 
     split_files = prepared.split_files()
     paths = [*split_files.values(), REJECTS, MANIFEST, CARD]
-    manifest = dict(prepared.manifest)
-    hub = dict(manifest.get("hub") or {"mode": "full", "watermark": None, "since": None})
+    hub = dict(prepared.manifest.extra.get("hub") or {"mode": "full", "watermark": None, "since": None})
     hub.update(repo=target.repo_id, branch=target.branch, paths=paths)
-    manifest["hub"] = hub
+    manifest = dataclasses.replace(prepared.manifest, extra={**prepared.manifest.extra, "hub": hub})
     files: dict[str, Path | bytes] = {name: prepared.folder / name for name in split_files.values()}
     rejects = prepared.folder / REJECTS
     files[REJECTS] = rejects if rejects.exists() else b""
-    files[MANIFEST] = (json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
+    files[MANIFEST] = manifest.to_json().encode()
     files[CARD] = str(render_card(manifest, target.repo_id, split_files)).encode()
     return files
 
 
 def _stale_paths(remote: RemoteState, files: dict[str, Path | bytes]) -> list[str]:
     """Files the previous curate push published that this one no longer does (e.g. a dropped split)."""
-    old = ((remote.manifest or {}).get("hub") or {}).get("paths") or []
+    old = ((remote.manifest.extra.get("hub") if remote.manifest else None) or {}).get("paths") or []
     return sorted(p for p in old if p not in files and p in remote.files)
 
 
@@ -574,15 +571,15 @@ def _refuse_secrets(files: dict[str, Path | bytes], secrets: list[str]) -> None:
 
 
 def _description(prepared: Prepared) -> str:
-    counts = prepared.manifest["counts"]
+    counts = prepared.manifest.counts
     lines = [
-        f"{prepared.mode} snapshot: {counts['input_records']} records in, {counts['kept_records']} kept, "
-        f"{counts['rejected_records']} rejected",
-        f"rows per split: {counts['rows_per_split']}",
+        f"{prepared.mode} snapshot: {counts.input_records} records in, {counts.kept_records} kept, "
+        f"{counts.rejected_records} rejected",
+        f"rows per split: {counts.rows_per_split}",
         f"fingerprint: {prepared.fingerprint}",
     ]
     if prepared.mode == "incremental":
-        inc = prepared.manifest["incremental"]
+        inc = prepared.manifest.extra["incremental"]
         lines.append(
             f"since {inc['since']}: {inc['replaced_records']} records replaced, {inc['new_records']} new"
         )

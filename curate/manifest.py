@@ -1,0 +1,113 @@
+"""The manifest every export writes (``manifest.json``): what was read, how, and where every
+input record went. One typed contract for the pipeline that writes it and the card, the Hub
+sink, ``curate stats`` and ``train/`` that read it back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from curate.errors import CurateError
+
+FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Where the input records went: ``input_records == kept_records + rejected_records``."""
+
+    input_records: int
+    kept_records: int
+    rejected_records: int
+    records_per_split: dict[str, int]
+    rows_per_split: dict[str, int]
+    rejects_by_reason: dict[str, int]
+    dropped_rows_by_reason: dict[str, int]
+
+    def __post_init__(self) -> None:
+        if self.kept_records + self.rejected_records != self.input_records:  # the promise of every export
+            raise AssertionError(
+                f"{self.input_records} input records but {self.kept_records} kept + {self.rejected_records} rejected"
+            )
+
+
+@dataclass(frozen=True)
+class Splits:
+    fractions: dict[str, float]
+    seed: int
+
+
+@dataclass
+class Manifest:
+    """An export's manifest. ``extra`` keeps keys other writers add (the Hub sink's ``hub``,
+    ``incremental``, ``quality_scope``) as they are."""
+
+    curate_version: str
+    spec: dict[str, Any]  # name, task, path, sha256, the resolved spec
+    source: dict[str, Any]  # layout, name, and what the source says about itself
+    task: str
+    template: str | None
+    style: str
+    format: str
+    columns: list[str]
+    splits: Splits
+    counts: Counts
+    quality: dict[str, Any]
+    warnings: list[str]
+    fingerprint: str
+    tokenization: dict[str, Any] | None = None
+    packing: dict[str, Any] | None = None
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.spec.get("name", ""))
+
+    @property
+    def split_names(self) -> list[str]:
+        return list(self.splits.fractions)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value is None and f.name in ("tokenization", "packing"):
+                continue
+            out[f.name] = asdict(value) if f.name in ("splits", "counts") else value
+        if not self.files:
+            out.pop("files")
+        return {**out, **self.extra}
+
+    def to_json(self) -> str:
+        return (
+            json.dumps(self.to_dict(), ensure_ascii=False, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = FILE) -> Manifest:
+        known = {f.name for f in fields(cls)} - {"extra"}
+        try:
+            values = {k: v for k, v in data.items() if k in known}
+            values["splits"] = Splits(**data["splits"])
+            values["counts"] = Counts(**data["counts"])
+            return cls(**values, extra={k: v for k, v in data.items() if k not in known})
+        except (KeyError, TypeError, AssertionError) as err:
+            raise CurateError(f"{where}: not a manifest written by `curate export` ({err})") from None
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        path = folder / FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CurateError(f"{folder}: no {FILE}; expected a folder written by `curate export`") from None
+        except (OSError, ValueError) as err:
+            raise CurateError(f"{path}: cannot read ({err})") from None
+        if not isinstance(data, dict):
+            raise CurateError(f"{path}: expected a JSON object")
+        return cls.from_dict(data, str(path))
