@@ -9,8 +9,8 @@ import pytest
 from _paths import SPECS
 
 from curate.build import Builder
-from curate.commands.core import open_spec_source
 from curate.errors import CurateError
+from curate.sources.open import open_spec_source
 from curate.spec import load_spec, spec_json_schema
 
 SHIPPED = sorted(SPECS.glob("*.yaml"))

@@ -25,7 +25,7 @@ CONFIGS = REPO / "train" / "configs"
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from curate.commands.core import open_spec_source
+    from curate.sources.open import open_spec_source
 
     root = tmp_path_factory.mktemp("exports")
     out = {}

@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("trl")
 
-from curate.commands.core import open_spec_source
 from curate.pipeline import ExportOptions, run_export
+from curate.sources.open import open_spec_source
 from curate.spec import load_spec
 from train import dpo, ppo, reward, sft
 from train.generate import ChatSession, Sampling, generate, load_for_generation, render_prompt

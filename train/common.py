@@ -472,8 +472,8 @@ def _check_model_options(raw: RawConfig, model_args: Any) -> None:
 
 def _resolve_data(raw: RawConfig, data: DataArgs, output_dir: Path) -> tuple[Path, dict[str, Any]]:
     if data.spec:
-        from curate.commands.core import open_spec_source
         from curate.pipeline import ExportOptions, run_export
+        from curate.sources.open import open_spec_source
         from curate.spec import load_spec
 
         spec_file = load_spec(data.spec)

@@ -15,7 +15,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from curate.errors import CurateError
 from curate.manifest import Manifest
 from curate.sinks.files import Format
+from curate.sources.open import open_spec_source
 from curate.spec import SourceSpec, SpecFile, check_splits, load_spec, spec_json_schema
+
+__all__ = ["open_spec_source"]  # command modules take it from here with the shared options
 
 SpecArg = Annotated[Path, typer.Argument(help="dataset spec (YAML), e.g. datasets_spec/dolly-curated.yaml")]
 # Argilla credentials: flags or the environment; the key is never shown (not even as a default).
@@ -86,22 +89,6 @@ def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterato
                 progress.update(task, completed=n)
 
         yield update
-
-
-def open_spec_source(
-    spec_file: SpecFile,
-    source: str | None,
-    since: str | None = None,
-    api_url: str | None = None,
-    api_key: str | None = None,
-) -> Any:
-    from curate.sources import open_source
-
-    spec = spec_file.spec
-    if spec.source is None and source is None:
-        raise CurateError(f"{spec_file.path}: the spec has no source; pass --source PATH")
-    source_spec = spec.source or SourceSpec(path=source)
-    return open_source(source_spec, spec_file.base_dir, source, since=since, api_url=api_url, api_key=api_key)
 
 
 def _reads_live(spec_file: SpecFile, source: str | None) -> bool:

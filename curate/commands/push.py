@@ -145,8 +145,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _exporter(spec: Path, source: str | None, api_url: str | None, api_key: str | None) -> tuple[Any, str]:
-    from curate.commands.core import open_spec_source
     from curate.pipeline import ExportOptions, run_export
+    from curate.sources.open import open_spec_source
     from curate.spec import load_spec
 
     spec_file = load_spec(spec)  # checked once, before any Hub call

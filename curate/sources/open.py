@@ -1,0 +1,28 @@
+"""Opening the source a spec names: its own ``source:``, or a path given instead (``--source``)."""
+
+from __future__ import annotations
+
+from curate.errors import CurateError
+from curate.sources.base import Source
+from curate.spec import SourceSpec, SpecFile
+
+
+def open_spec_source(
+    spec_file: SpecFile,
+    source: str | None,
+    since: str | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+) -> Source:
+    """The spec's source, or the export file/folder ``source`` read instead of it.
+
+    ``since``, ``api_url`` and ``api_key`` apply to a live Argilla server only (arguments override
+    the spec and the ``ARGILLA_API_URL`` / ``ARGILLA_API_KEY`` environment).
+    """
+    from curate.sources import open_source
+
+    spec = spec_file.spec
+    if spec.source is None and source is None:
+        raise CurateError(f"{spec_file.path}: the spec has no source; pass --source PATH")
+    source_spec = spec.source or SourceSpec(path=source)
+    return open_source(source_spec, spec_file.base_dir, source, since=since, api_url=api_url, api_key=api_key)
