@@ -23,7 +23,7 @@ from curate.errors import CurateError
 from curate.filters import build_filters
 from curate.records import ArgillaRecord, QuestionKind
 from curate.sinks.files import ExportWriter, Format, schema_for
-from curate.sources.base import Source
+from curate.sources.base import Source, Unreadable
 from curate.spec import SpecFile, spec_summary
 from curate.unify import agreement_key
 
@@ -37,13 +37,13 @@ class Kept:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    record: ArgillaRecord
+    """A record that ends in rejects.jsonl; ``record`` is None where the input row could not be
+    read into a record (``record_id`` is then its id or a ``file:line`` locator)."""
+
+    record_id: str
     reason: str
     detail: str
-
-    @property
-    def record_id(self) -> str:
-        return self.record.id
+    record: ArgillaRecord | None = None
 
 
 Outcome = Kept | Rejected
@@ -79,7 +79,9 @@ class QualityStats:
             for q in builder.questions_used
         }
 
-    def add(self, record: ArgillaRecord) -> None:
+    def add(self, record: ArgillaRecord | None) -> None:
+        if record is None:  # an unreadable row: no annotators or answers to count
+            return
         users = record.annotator_statuses()
         self.by_status.update(users.values())
         self.annotators_per_record[len(users)] += 1
@@ -112,10 +114,13 @@ def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None =
     builder = builder or Builder(spec_file, source.settings, source.name)
     filters = build_filters(spec_file.spec.filters, spec_file.spec.task)
     for record in source:
+        if isinstance(record, Unreadable):
+            yield Rejected(record.record_id, record.reason, record.detail)
+            continue
         try:
             rows = builder.build(record)
         except Reject as rej:
-            yield Rejected(record, rej.reason, rej.detail)
+            yield Rejected(record.id, rej.reason, rej.detail, record)
             continue
         kept, dropped = [], []
         for row in rows:
@@ -132,7 +137,7 @@ def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None =
             yield Kept(record, kept, dropped)
         else:
             reason, detail = dropped[0]
-            yield Rejected(record, reason, detail)
+            yield Rejected(record.id, reason, detail, record)
 
 
 TRANSFORM_BATCH = 1024  # records per batched tokenizer call (bounded memory, fast tokenizer path)

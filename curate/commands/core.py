@@ -227,6 +227,8 @@ def _print_stats(result: dict[str, Any]) -> None:
     console.print(
         f"[bold]{result['source']['name']}[/] ({result['source']['layout']}): {result['records']} records"
     )
+    if result.get("unreadable"):  # rows the source could not read: counted, never skipped silently
+        console.print(f"[red]unreadable rows:[/] {result['unreadable']} of {result['rows']} rows read")
     console.print(f"record status: {result['record_status']}")
     console.print(f"annotator responses by status: {result['annotator_responses_by_status']}")
     console.print(f"annotators per record: {result['annotators_per_record']}")
