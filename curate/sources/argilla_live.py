@@ -153,6 +153,8 @@ class _Http:
                 resp = self._client.request(method, path, timeout=timeout, **kwargs)
             except httpx.TimeoutException as err:
                 last = f"{type(err).__name__}, no answer within {timeout:.3g} s"
+                if timeout < self.timeout:  # the deadline cut this wait short: it is spent
+                    raise self._past_deadline(what, attempt, last) from None
             except httpx.TransportError as err:
                 last = type(err).__name__
             else:
