@@ -390,6 +390,33 @@ def test_pages_count_rows_and_records_are_checked_one_by_one() -> None:
     }
 
 
+def test_text_no_file_can_hold_is_rejected_per_record() -> None:
+    deep: list[Any] = []
+    for _ in range(150):
+        deep = [deep]
+    records = [
+        record(0, fix="ok"),
+        record(1, fix="broken \ud800 text"),  # valid JSON (an escape), not valid Unicode
+        record(2, fix="ok", metadata={"trace": deep}),
+        record(3, fix="ok"),
+    ]
+    with FakeArgilla(records, {}) as fake:
+        source = open_live(fake.url)
+        items = list(source)
+    assert source.rows_read == 4 and source.rows_unreadable == 2
+    bad = {i.record_id: i for i in items if isinstance(i, Unreadable)}
+    assert set(bad) == {"r1", "r2"} and {i.reason for i in bad.values()} == {"unreadable_row"}
+    assert "lone surrogate (\\ud800)" in bad["r1"].detail
+    assert "nested deeper than 100 levels" in bad["r2"].detail
+
+
+def test_an_answer_nested_past_the_recursion_limit_is_one_error() -> None:
+    nested = b'{"items": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with FakeArgilla(RECORDS, {"records": body(nested)}) as fake, pytest.raises(CurateError) as err:
+        list(open_live(fake.url))
+    assert "returned JSON nested too deeply to read" in str(err.value) and fake.url in str(err.value)
+
+
 def write_spec(tmp: Path, url: str, **argilla: Any) -> Path:
     spec = tmp / "live.yaml"
     settings = ", ".join(f"{k}: {v}" for k, v in {"dataset": "sft", "api_url": url, **argilla}.items())

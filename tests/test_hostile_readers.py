@@ -523,7 +523,9 @@ def test_v1_jsonl_values_are_typed_per_question(tmp_path):
     rows[2]["prompt"] = 7
     path = tmp_path / "v1.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    items = list(open_source(SourceSpec(path=str(path)), tmp_path))
+    source = open_source(SourceSpec(path=str(path)), tmp_path)
+    items = list(source)
+    assert source.rows_read == 3 and source.rows_unreadable == 2
     bad = [i for i in items if isinstance(i, Unreadable)]
     assert [(b.record_id, b.reason) for b in bad] == [("e1", "bad_value:fix"), ("e2", "bad_value:prompt")]
     assert "response 0 (u1): expected text, found list ['a', 'b']" in bad[0].detail

@@ -109,7 +109,13 @@ def find_data_files(path: Path, split: str | None = None) -> DataFiles:
         info = path / "dataset_info.json"
         for candidate in (info, files[0].parent / "dataset_info.json"):
             if candidate.exists():
-                features = json.loads(candidate.read_text(encoding="utf-8")).get("features") or {}
+                try:
+                    info_data = json.loads(candidate.read_text(encoding="utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    raise CurateError(
+                        f"{candidate}: not valid JSON (a `datasets` dataset_info.json)"
+                    ) from None
+                features = (info_data.get("features") if isinstance(info_data, dict) else None) or {}
                 break
     return DataFiles(path, files, features)
 

@@ -58,10 +58,30 @@ def problem_in(obj: Any, text: str) -> str | None:
     if text.count("[") + text.count("{") > MAX_DEPTH and _depth(obj) > MAX_DEPTH:
         return f"nested deeper than {MAX_DEPTH} levels"
     if _SURROGATE_ESCAPE.search(text):
-        where = _surrogate_at(obj)
-        if where is not None:
-            path, char = where
-            return f"text at {path!r} holds a lone surrogate (\\u{ord(char):04x}), not valid Unicode"
+        return problem_in_value(obj, depth=False)
+    return None
+
+
+def problem_in_value(obj: Any, depth: bool = True) -> str | None:
+    """:func:`problem_in` for a value decoded elsewhere (an HTTP answer): walks it whole.
+
+    >>> problem_in_value({"a": [["x"]]}) is None
+    True
+    """
+    if depth and _depth(obj) > MAX_DEPTH:
+        return f"nested deeper than {MAX_DEPTH} levels"
+    where = _surrogate_at(obj)
+    if where is not None:
+        path, char = where
+        return f"text at {path!r} holds a lone surrogate (\\u{ord(char):04x}), not valid Unicode"
+    return None
+
+
+def _bad_char(text: str) -> str | None:
+    try:
+        text.encode("utf-8")  # C speed; fails exactly on surrogates
+    except UnicodeEncodeError as err:
+        return text[err.start]
     return None
 
 
@@ -88,12 +108,12 @@ def _surrogate_at(obj: Any) -> tuple[str, str] | None:
     while stack:
         value, path = stack.pop()
         if isinstance(value, str):
-            bad = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+            bad = _bad_char(value)
             if bad is not None:
                 return path or "(value)", bad
         elif isinstance(value, dict):
             for key, child in value.items():
-                bad = next((c for c in key if "\ud800" <= c <= "\udfff"), None)
+                bad = _bad_char(str(key))
                 if bad is not None:
                     return f"{path}.{key!a}".lstrip("."), bad
                 stack.append((child, f"{path}.{key}".lstrip(".")))

@@ -44,6 +44,7 @@ from curate.sources._argilla import (
     make_suggestion,
     settings_from_dict,
 )
+from curate.sources._text import BadRow, problem_in_value
 from curate.sources.base import RowSource
 from curate.spec import ArgillaServerRef
 
@@ -192,6 +193,10 @@ class _Http:
             raise CurateError(f"{self.url}: {what} failed with HTTP {resp.status_code}: {detail}")
         try:
             return resp.json()
+        except RecursionError:
+            raise CurateError(
+                f"{self.url}: {what} ({method} {path.split('?')[0]}) returned JSON nested too deeply to read"
+            ) from None
         except ValueError:
             raise CurateError(
                 f"{self.url}: {what} ({method} {path.split('?')[0]}) returned non-JSON "
@@ -467,7 +472,7 @@ class ArgillaServerSource(RowSource):
                 if not more:
                     return
 
-    def _raw_rows(self) -> Iterator[Mapping[str, Any]]:
+    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
         self.pulled = 0
         for items in self.pages():
             for raw in items:
@@ -475,6 +480,12 @@ class ArgillaServerSource(RowSource):
                 if self.since is not None and not self._changed_since(raw):
                     continue  # not input: the server cannot filter on response times, so we do
                 self.pulled += 1
+                # valid JSON can still hold text no file can take (a lone surrogate) or nest
+                # deeper than anything downstream should recurse into: that record is rejected
+                problem = problem_in_value(raw)
+                if problem is not None:
+                    yield BadRow(str(raw.get("external_id") or raw["id"]), f"record: {problem}")
+                    continue
                 yield raw
 
     def _raw_id(self, row: Mapping[str, Any]) -> Any:

@@ -51,8 +51,9 @@ class Source(ABC):
     """A stream of feedback records plus what is known about the dataset.
 
     ``rows_read`` is the number of raw input rows the last iteration read (records and unreadable
-    rows alike): ``input_records == rows_read`` once the stream is consumed. Sources that override
-    ``__iter__`` themselves must keep it.
+    rows alike): ``input_records == rows_read`` once the stream is consumed; ``rows_unreadable``
+    how many of them came out as :class:`Unreadable`. Sources that override ``__iter__``
+    themselves must keep both.
     """
 
     layout: ClassVar[str]
@@ -63,6 +64,7 @@ class Source(ABC):
         self.settings = DatasetSettings()
         self.warnings: list[str] = []
         self.rows_read = 0
+        self.rows_unreadable = 0
         self.unnamed_ids = 0
 
     @property
@@ -113,7 +115,21 @@ class RowSource(Source):
 
     def __iter__(self) -> Iterator[Item]:
         self.rows_read = 0
+        self.rows_unreadable = 0
         self.unnamed_ids = 0
+        for item in self._items():
+            if isinstance(item, Unreadable):
+                self.rows_unreadable += 1
+            yield item
+        if self.unnamed_ids:
+            note = (
+                f"{self.name}: {self.unnamed_ids} record(s) without an id were named row-<n> "
+                "(their 0-based position in the source)"
+            )
+            if note not in self.warnings:
+                self.warnings.append(note)
+
+    def _items(self) -> Iterator[Item]:
         first_at: dict[str, int] = {}
         for item in self._raw_rows():
             position = self.rows_read  # 0-based over all shards: what row-<n> names
@@ -145,10 +161,3 @@ class RowSource(Source):
                 yield self._build(item, record_id)
             except BadValue as err:
                 yield Unreadable(record_id, err.reason, err.detail)
-        if self.unnamed_ids:
-            note = (
-                f"{self.name}: {self.unnamed_ids} record(s) without an id were named row-<n> "
-                "(their 0-based position in the source)"
-            )
-            if note not in self.warnings:
-                self.warnings.append(note)
