@@ -1,7 +1,10 @@
 """Streaming row readers for the files Argilla and ``datasets`` write: Parquet, JSON Lines, JSON
 arrays, CSV, Arrow (``save_to_disk``), and folders of them (Hub snapshots, ``data/`` shards).
 
-Rows come out one dict at a time, read in bounded batches, so memory stays flat.
+Rows come out one at a time, read in bounded batches, so memory stays flat. ``read_rows`` gives
+every raw row, a dict or a ``BadRow`` (what the sources turn into rejects); ``iter_rows`` and
+``iter_file_rows`` are for callers with no reject file: a row they cannot read is an error. A folder
+is read whole (one split, one format, shards with one set of columns) or is an error, never partly.
 """
 
 from __future__ import annotations

@@ -29,20 +29,19 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from curate.errors import CurateError
-from curate.records import ArgillaRecord, DatasetSettings, Response, Suggestion
-from curate.sources._argilla import (
-    check_field,
-    describe_value,
-    make_responses,
-    make_suggestion,
-    settings_from_dict,
+from curate.records import ArgillaRecord, DatasetSettings
+from curate.sources._argilla import describe_value, settings_from_dict
+from curate.sources._live_records import (
+    changed_since,
+    parse_since,
+    public_url,
+    record_from_raw,
+    record_shape_problem,
 )
 from curate.sources._text import BadRow, problem_in_value
 from curate.sources.base import RowSource
@@ -54,43 +53,6 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
 TIMEOUT_S = 30.0
 RETRY_STATUS = {429, 500, 502, 503, 504}
-
-
-def public_url(url: str) -> str:
-    """The URL without credentials, query or fragment (safe for messages and manifests).
-
-    >>> public_url("https://user:secret@argilla.example.com:6900/?token=x")
-    'https://argilla.example.com:6900'
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-def parse_since(value: str, where: str) -> datetime:
-    """An ISO 8601 time as naive UTC (how the server writes its timestamps).
-
-    >>> parse_since("2026-01-02T03:04:05+01:00", "--since")
-    datetime.datetime(2026, 1, 2, 2, 4, 5)
-    """
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise CurateError(f"{where}: {value!r} is not an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-    return moment
-
-
-def _stamp(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _to_stderr(line: str) -> None:
@@ -495,78 +457,17 @@ class ArgillaServerSource(RowSource):
         return self.to_record(row)
 
     def _check_record(self, raw: Mapping[str, Any]) -> None:
-        """A record of the shape the server's API documents, else one error naming the endpoint."""
-        endpoint = self._endpoint
-        if raw.get("id") in (None, ""):
-            raise self._http.unexpected(endpoint, "each record to have an 'id'", raw)
-        for key in ("fields", "metadata"):
-            if raw.get(key) is not None and not isinstance(raw[key], Mapping):
-                raise self._http.unexpected(endpoint, f"record {raw['id']} '{key}' to be an object", raw[key])
-        for key in ("responses", "suggestions"):
-            value = raw.get(key)
-            if value is None:
-                continue
-            if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-                raise self._http.unexpected(
-                    endpoint, f"record {raw['id']} '{key}' to be a list of objects", value
-                )
-        for resp in raw.get("responses") or ():
-            values = resp.get("values")
-            if values is not None and not isinstance(values, Mapping):
-                raise self._http.unexpected(
-                    endpoint, f"record {raw['id']} response 'values' to be an object", values
-                )
+        problem = record_shape_problem(raw)
+        if problem is not None:
+            expected, found = problem
+            raise self._http.unexpected(self._endpoint, expected, found)
 
     def _changed_since(self, raw: Mapping[str, Any]) -> bool:
         assert self.since is not None
-        stamps = [raw.get("updated_at")]
-        stamps += [r.get("updated_at") for r in raw.get("responses") or ()]
-        stamps += [s.get("updated_at") for s in raw.get("suggestions") or ()]
-        return any((moment := _stamp(s)) is not None and moment > self.since for s in stamps)
+        return changed_since(raw, self.since)
 
-    # --- one record -----------------------------------------------------------------------------
     def to_record(self, raw: Mapping[str, Any]) -> ArgillaRecord:
         record_id = str(raw.get("external_id") or raw["id"])
-        where = f"{self.url}: dataset {self.name}, record {record_id}"
-        questions = self.settings.questions
-        items: dict[str, list[Mapping[str, Any]]] = {}
-        for resp in raw.get("responses") or ():
-            base = {
-                "user_id": resp.get("user_id"),
-                "status": resp.get("status"),
-                "updated_at": resp.get("updated_at"),
-            }
-            values = resp.get("values") or {}
-            if not values:
-                for q in questions:
-                    items.setdefault(q, []).append({**base, "value": None})
-                continue
-            for q, answer in values.items():
-                if q not in questions:
-                    raise CurateError(f"{where}: response to unknown question {q!r}")
-                value = answer.get("value") if isinstance(answer, Mapping) else answer
-                items.setdefault(q, []).append({**base, "value": value})
-        responses: dict[str, tuple[Response, ...]] = {
-            q: make_responses(lst, questions[q].kind, f"{where}, question {q}", q) for q, lst in items.items()
-        }
-        suggestions: dict[str, Suggestion] = {}
-        for s in raw.get("suggestions") or ():
-            qname: str | None = self._question_names.get(str(s.get("question_id")))
-            if qname is None:
-                raise CurateError(f"{where}: suggestion for unknown question id {s.get('question_id')}")
-            sug = make_suggestion(
-                s.get("value"), s.get("score"), s.get("agent"), s.get("type"), questions[qname].kind, qname
-            )
-            if sug is not None:
-                suggestions[qname] = sug
-        fields = raw.get("fields") or {}
-        return ArgillaRecord(
-            id=record_id,
-            fields={k: check_field(self.settings.fields.get(k), v, k) for k, v in fields.items()},
-            metadata=dict(raw.get("metadata") or {}),
-            suggestions=suggestions,
-            responses=responses,
-            status=raw.get("status"),
-            server_id=str(raw["id"]),
-            updated_at=raw.get("updated_at"),
+        return record_from_raw(
+            raw, self.settings, self._question_names, f"{self.url}: dataset {self.name}, record {record_id}"
         )
