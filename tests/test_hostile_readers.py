@@ -314,6 +314,11 @@ def _broken_header(tmp: Path) -> str:
     return "data.csv"
 
 
+def _markup_in_header(tmp: Path) -> str:
+    (tmp / "data.csv").write_text("id,[/x],[/x],instruction,response,fix\nr0,a,b,c,d,\n")
+    return "data.csv"
+
+
 def _latin1_jsonl(tmp: Path) -> str:
     (tmp / "data.jsonl").write_bytes(
         b'{"id": "a", "instruction": "ok", "response": "r", "fix": null}\n'
@@ -350,6 +355,7 @@ FILE_ERRORS = {
         ["the CSV header names column 'instruction' twice"],
     ),
     "CSV header with an open quote": (_broken_header, True, ["data.csv", "cannot read the CSV header"]),
+    "a column name that looks like markup": (_markup_in_header, True, ["names column '[/x]' twice"]),
     "JSON Lines not UTF-8": (_latin1_jsonl, True, ["data.jsonl:2: not UTF-8 text"]),
     "a table shard missing a mapped column": (
         _shard_missing_column,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curate.errors import CurateError
@@ -126,7 +127,7 @@ def register(app: typer.Typer) -> None:
         spec_file = load_spec(spec)
         src = open_spec_source(spec_file, source, since, api_url, api_key)
         for warning in src.warnings:
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         options = ExportOptions(out_dir=out, fmt=fmt, split_fractions=parse_split(split))  # type: ignore[arg-type]
         if tokenizer is not None:
             from curate.tokenize import build_row_transform
@@ -228,7 +229,9 @@ def _print_stats(result: dict[str, Any]) -> None:
         f"[bold]{result['source']['name']}[/] ({result['source']['layout']}): {result['records']} records"
     )
     if result.get("unreadable"):  # rows the source could not read: counted, never skipped silently
-        console.print(f"[red]unreadable rows:[/] {result['unreadable']} of {result['rows']} rows read")
+        console.print(
+            f"[red]unreadable rows:[/] {escape(str(result['unreadable']))} of {result['rows']} rows read"
+        )
     console.print(f"record status: {result['record_status']}")
     console.print(f"annotator responses by status: {result['annotator_responses_by_status']}")
     console.print(f"annotators per record: {result['annotators_per_record']}")
