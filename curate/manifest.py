@@ -25,11 +25,18 @@ class Counts:
     rows_per_split: dict[str, int]
     rejects_by_reason: dict[str, int]
     dropped_rows_by_reason: dict[str, int]
+    #: raw rows the source counted as it read them, apart from record building (None: not read
+    #: from a source, e.g. a merged Hub snapshot)
+    source_rows: int | None = None
 
     def __post_init__(self) -> None:
         if self.kept_records + self.rejected_records != self.input_records:  # the promise of every export
             raise AssertionError(
                 f"{self.input_records} input records but {self.kept_records} kept + {self.rejected_records} rejected"
+            )
+        if self.source_rows is not None and self.source_rows != self.input_records:
+            raise AssertionError(
+                f"the source read {self.source_rows} rows but {self.input_records} reached the export"
             )
 
 

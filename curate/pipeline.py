@@ -25,7 +25,7 @@ from curate.manifest import Counts, Manifest, Splits
 from curate.records import ArgillaRecord, QuestionKind
 from curate.rows import Rejection, RejectRecord
 from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
-from curate.sources.base import Source
+from curate.sources.base import Source, Unreadable
 from curate.spec import SpecFile, spec_summary
 from curate.unify import agreement_key
 
@@ -39,12 +39,12 @@ class Kept:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    record: ArgillaRecord
-    rejection: Rejection
+    """A record that ends in rejects.jsonl; ``record`` is None where the input row could not be
+    read into a record (``record_id`` is then its id or a ``file:line`` locator)."""
 
-    @property
-    def record_id(self) -> str:
-        return self.record.id
+    record_id: str
+    rejection: Rejection
+    record: ArgillaRecord | None = None
 
     @property
     def reason(self) -> str:
@@ -88,7 +88,9 @@ class QualityStats:
             for q in builder.questions_used
         }
 
-    def add(self, record: ArgillaRecord) -> None:
+    def add(self, record: ArgillaRecord | None) -> None:
+        if record is None:  # an unreadable row: no annotators or answers to count
+            return
         users = record.annotator_statuses()
         self.by_status.update(users.values())
         self.annotators_per_record[len(users)] += 1
@@ -121,10 +123,13 @@ def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None =
     builder = builder or Builder(spec_file, source.settings, source.name)
     filters = build_filters(spec_file.spec.filters, builder.task.dedup_keys)
     for record in source:
+        if isinstance(record, Unreadable):
+            yield Rejected(record.record_id, Rejection(record.reason, record.detail))
+            continue
         try:
             rows = builder.build(record)
         except RejectRecord as rej:
-            yield Rejected(record, rej.rejection)
+            yield Rejected(record.id, rej.rejection, record)
             continue
         kept: list[dict[str, Any]] = []
         dropped: list[Rejection] = []
@@ -141,7 +146,7 @@ def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None =
         if kept:
             yield Kept(record, kept, dropped)
         else:
-            yield Rejected(record, dropped[0])
+            yield Rejected(record.id, dropped[0], record)
 
 
 TRANSFORM_BATCH = 1024  # records per batched tokenizer call (bounded memory, fast tokenizer path)
@@ -190,7 +195,7 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
         record_id = kept.record.id
         if not rows:  # every row failed the transform: the record is rejected
             if first_reject is None:
-                first_reject = Rejected(kept.record, failures[0])
+                first_reject = Rejected(kept.record.id, failures[0], kept.record)
             rejects[failures[0].reason] += 1
             writer.reject(record_id, failures[0].reason, failures[0].detail)
             return
@@ -266,6 +271,7 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
                 rows_per_split=dict(rows_per_split),
                 rejects_by_reason=dict(sorted(rejects.items())),
                 dropped_rows_by_reason=dict(sorted(dropped_rows.items())),
+                source_rows=source.rows_read,
             ),
             quality=stats.summary(),
             # Sources word warnings without absolute paths: manifests match across checkouts.

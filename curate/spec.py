@@ -107,6 +107,15 @@ class ArgillaServerRef(_Model):
         "(records not pulled are not counted as input)",
     )
     since: str | None = Field(None, description="ISO 8601 time: pull only records updated after it")
+    timeout: float = Field(
+        30.0, gt=0, description="seconds to wait for one answer from the server before retrying it"
+    )
+    deadline: float | None = Field(
+        None,
+        gt=0,
+        description="seconds the whole read from the server may take, retries included; "
+        "past it curate stops with an error (default: no overall limit)",
+    )
 
 
 class SourceSpec(_Model):

@@ -11,6 +11,7 @@ from typing import Any
 
 from curate.agreement import Alpha
 from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind
+from curate.sources.base import Unreadable
 from curate.unify import agreement_key
 
 
@@ -38,12 +39,18 @@ def _summary(lengths: list[int]) -> dict[str, float | int]:
 
 
 def compute_stats(
-    records: Iterable[ArgillaRecord],
+    records: Iterable[ArgillaRecord | Unreadable],
     settings: DatasetSettings,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[int]]]:
-    """Stream records once; returns the stats and the raw length lists (for the histogram)."""
+    """Stream records once; returns the stats and the raw length lists (for the histogram).
+
+    Rows the source could not read are counted by reason (``unreadable``), never skipped
+    silently: ``rows == records + sum(unreadable.values())``.
+    """
     n = 0
+    rows = 0
+    unreadable: Counter[str] = Counter()
     record_status: Counter[str] = Counter()
     by_status: Counter[str] = Counter()
     annotators: Counter[int] = Counter()
@@ -55,9 +62,13 @@ def compute_stats(
     text_fields = [f for f, info in settings.fields.items() if info.kind in (FieldKind.TEXT, FieldKind.CHAT)]
     lengths: dict[str, list[int]] = {f: [] for f in text_fields}
     for record in records:
-        n += 1
+        rows += 1
         if progress is not None:
-            progress(n)
+            progress(rows)
+        if isinstance(record, Unreadable):
+            unreadable[record.reason] += 1
+            continue
+        n += 1
         record_status[record.status or "unknown"] += 1
         users = record.annotator_statuses()
         for q, responses in record.responses.items():
@@ -75,7 +86,9 @@ def compute_stats(
             if length is not None:
                 lengths[f].append(length)
     stats = {
+        "rows": rows,
         "records": n,
+        "unreadable": dict(sorted(unreadable.items())),
         "record_status": dict(sorted(record_status.items())),
         "annotator_responses_by_status": dict(sorted(by_status.items())),
         "annotators_per_record": {str(k): v for k, v in sorted(annotators.items())},

@@ -407,10 +407,13 @@ def test_spec_path_is_a_folder(cli, tmp_path):
 # ---------------------------------------------------------------- flags
 
 
-def test_since_on_a_file_source_is_refused(cli, table, tmp_path):
-    for since in ("yesterday", "2026-01-01T00:00:00Z"):
-        line = one_error(cli("export", table, "--out", tmp_path / "out", "--since", since))
-        assert "--since: applies to a live Argilla source only" in line
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--since", "yesterday"), ("--since", "2026-01-01T00:00:00Z"), ("--timeout", "5"), ("--deadline", "60")],
+)
+def test_live_only_flags_on_a_file_source_are_refused(cli, table, tmp_path, flag, value):
+    line = one_error(cli("export", table, "--out", tmp_path / "out", flag, value))
+    assert f"{flag}: applies to a live Argilla source only" in line
     assert not (tmp_path / "out").exists()
 
 
@@ -505,6 +508,10 @@ def test_an_api_key_never_shows_when_the_server_is_unreachable(cli, tmp_path, mo
     )
     url = f"http://127.0.0.1:{free_port()}"
     result = cli("export", spec, "--out", tmp_path / "out", "--api-url", url, "--api-key", key)
-    line = one_error(result)
-    assert url in line and key not in result.stdout + result.stderr
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == [lines[-1]] and url in errors[0]  # retries are announced, then one error line
+    assert all(line.startswith("Argilla at ") and "retrying" in line for line in lines[:-1])
+    assert key not in result.stdout + result.stderr
     assert not (tmp_path / "out").exists()

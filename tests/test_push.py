@@ -112,8 +112,10 @@ class MemorySource(Source):
         return "memory"
 
     def __iter__(self) -> Iterator[ArgillaRecord]:
+        self.rows_read = 0  # a source counts what it reads (the manifest checks it)
         for r in self.records:
             if self.since is None or datetime.fromisoformat(r.updated_at or "") > self.since:
+                self.rows_read += 1
                 yield r
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curate.errors import CurateError
@@ -29,6 +30,13 @@ ApiUrlOpt = Annotated[
 ApiKeyOpt = Annotated[
     str | None,
     typer.Option("--api-key", envvar="ARGILLA_API_KEY", help="Argilla API key", show_default=False),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--timeout", help="live Argilla only: seconds to wait for each answer (default 30)"),
+]
+DeadlineOpt = Annotated[
+    float | None, typer.Option("--deadline", help="live Argilla only: seconds for the whole read")
 ]
 SourceOpt = Annotated[
     str | None, typer.Option("--source", help="export file or folder to read instead of the spec's source")
@@ -114,6 +122,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         api_url: ApiUrlOpt = None,
         api_key: ApiKeyOpt = None,
+        timeout: TimeoutOpt = None,
+        deadline: DeadlineOpt = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")] = False,
         tokenizer: Annotated[
             Path | None, typer.Option(help="add input_ids/attention_mask/labels with this tokenizer folder")
@@ -139,15 +149,18 @@ def register(app: typer.Typer) -> None:
             out_dir=out, fmt=parse_format(fmt), split_fractions=parse_split(split), allow_empty=allow_empty
         )
         spec_file = load_spec(spec)
-        if since is not None and not _reads_live(spec_file, source):
-            raise CurateError(
-                "--since: applies to a live Argilla source only; this export reads a file, which has no "
-                "update times to filter on"
-            )
-        src = open_spec_source(spec_file, source, since, api_url, api_key)
+        if not _reads_live(spec_file, source):
+            for flag, value in (("--since", since), ("--timeout", timeout), ("--deadline", deadline)):
+                if value is not None:
+                    raise CurateError(
+                        f"{flag}: applies to a live Argilla source only; this export reads a file"
+                        + (", which has no update times to filter on" if flag == "--since" else "")
+                    )
+        src = open_spec_source(spec_file, source, since, api_url, api_key, timeout=timeout, deadline=deadline)
         for warning in src.warnings:
-            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
-        options.on_note = lambda note: console.print(f"[yellow]note:[/] {note}", highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        shown = set(src.warnings)
+        options.on_note = lambda note: console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
         if tokenizer is not None:
             from curate.tokenize import build_row_transform
 
@@ -163,6 +176,9 @@ def register(app: typer.Typer) -> None:
         with progress_bar("exporting", src.count(), not quiet) as update:
             options.progress = update
             manifest = run_export(spec_file, src, options)
+        for warning in src.warnings:  # found while reading (e.g. records without an id)
+            if warning not in shown:
+                console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         if not quiet:
             _print_summary(console, manifest, out)
 
@@ -281,6 +297,10 @@ def _print_stats(result: dict[str, Any]) -> None:
     console.print(
         f"[bold]{result['source']['name']}[/] ({result['source']['layout']}): {result['records']} records"
     )
+    if result.get("unreadable"):  # rows the source could not read: counted, never skipped silently
+        console.print(
+            f"[red]unreadable rows:[/] {escape(str(result['unreadable']))} of {result['rows']} rows read"
+        )
     console.print(f"record status: {result['record_status']}")
     console.print(f"annotator responses by status: {result['annotator_responses_by_status']}")
     console.print(f"annotators per record: {result['annotators_per_record']}")

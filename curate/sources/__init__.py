@@ -7,16 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.sources._rows import find_data_files, peek_columns
+from curate.sources._rows import file_columns, find_data_files, peek_columns
 from curate.sources.argilla_v1 import ArgillaV1Source, looks_like_v1
 from curate.sources.argilla_v2 import ArgillaV2DiskSource, ArgillaV2FlatSource, looks_like_v2_flat
-from curate.sources.base import Source
+from curate.sources.base import Source, Unreadable
 from curate.sources.table import TableSource
 from curate.spec import SourceSpec
 
 LAYOUTS: tuple[str, ...] = ("argilla_v1", "argilla_v2_disk", "argilla_v2_flat", "table")
 
-__all__ = ["LAYOUTS", "Source", "detect_layout", "open_source"]
+__all__ = ["LAYOUTS", "Source", "Unreadable", "detect_layout", "open_source"]
 
 
 def detect_layout(path: Path, split: str | None = None) -> str:
@@ -25,6 +25,11 @@ def detect_layout(path: Path, split: str | None = None) -> str:
         return "argilla_v2_disk"
     files = find_data_files(path, split)
     columns = peek_columns(files)
+    if not columns and all(not file_columns(f) for f in files.files):
+        raise CurateError(
+            f"{path}: empty: no rows and no columns to tell the layout from (nothing to export); "
+            "with source.layout set, an empty file reads as zero records"
+        )
     if looks_like_v2_flat(columns):
         return "argilla_v2_flat"
     if looks_like_v1(columns):
@@ -45,16 +50,21 @@ def open_source(
     since: str | None = None,
     api_url: str | None = None,
     api_key: str | None = None,
+    timeout: float | None = None,
+    deadline: float | None = None,
 ) -> Source:
     """Open the source a spec names (``path_override`` is ``--source``).
 
-    ``since``, ``api_url`` and ``api_key`` apply to a live Argilla server only (flags override
-    the spec and the ``ARGILLA_API_URL`` / ``ARGILLA_API_KEY`` environment).
+    ``since``, ``api_url``, ``api_key``, ``timeout`` (seconds per request) and ``deadline``
+    (seconds for the whole read) apply to a live Argilla server only (flags override the spec
+    and the ``ARGILLA_API_URL`` / ``ARGILLA_API_KEY`` environment).
     """
     if path_override is None and spec.argilla is not None:
         from curate.sources.argilla_live import ArgillaServerSource
 
-        return ArgillaServerSource(spec.argilla, api_url=api_url, api_key=api_key, since=since)
+        return ArgillaServerSource(
+            spec.argilla, api_url=api_url, api_key=api_key, since=since, timeout=timeout, deadline=deadline
+        )
     raw = path_override if path_override is not None else spec.path
     assert raw is not None
     path = Path(raw).expanduser()

@@ -25,6 +25,7 @@ from curate.records import (
     Span,
     Suggestion,
 )
+from curate.sources.base import BadValue
 
 _KIND_ALIASES = {k.value: k for k in QuestionKind}
 _FIELD_ALIASES = {k.value: k for k in FieldKind}
@@ -153,53 +154,159 @@ def dict_of_lists_to_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def normalize_value(kind: QuestionKind | None, value: Any, where: str) -> Any:
+def describe_value(value: Any) -> str:
+    """A value's type as the JSON world names it, with a short preview (for reject details).
+
+    >>> describe_value(["a", "b"]), describe_value(True), describe_value(3)
+    ("list ['a', 'b']", 'boolean True', 'number 3')
+    """
+    if isinstance(value, str):
+        kind = "text"
+    elif isinstance(value, bool):
+        kind = "boolean"
+    elif isinstance(value, (int, float)):
+        kind = "number"
+    elif isinstance(value, (list, tuple)):
+        kind = "list"
+    elif isinstance(value, Mapping):
+        kind = "object"
+    else:
+        kind = type(value).__name__
+    preview = repr(list(value) if isinstance(value, tuple) else value)
+    return f"{kind} {preview[:60]}{'...' if len(preview) > 60 else ''}"
+
+
+_EXPECTED = {
+    QuestionKind.TEXT: "text",
+    QuestionKind.LABEL: "a label (text)",
+    QuestionKind.RATING: "a number",
+    QuestionKind.MULTI_LABEL: "a list of labels (text)",
+    QuestionKind.RANKING: "a ranking (option names, or {value, rank} items)",
+    QuestionKind.SPAN: "spans ({label, start, end} items)",
+}
+
+
+def _listed(value: Any) -> Any:
+    """A list held as JSON text (how CSV cells carry lists), else the value itself."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, float) and value.is_integer()
+    )
+
+
+def normalize_value(kind: QuestionKind | None, value: Any, question: str, what: str) -> Any:
     """Bring an answer or suggestion value to the canonical Python form for its question kind.
 
-    text/label -> str, rating -> int, multi-label -> sorted tuple of str, ranking -> tuple of
-    RankItem in rank order (position order where ranks are missing), span -> tuple of Span.
+    text/label -> str, rating -> int (float where not whole), multi-label -> sorted tuple of str,
+    ranking -> tuple of RankItem in rank order (position order where ranks are missing), span ->
+    tuple of Span. A value of another type raises :class:`BadValue` (``bad_value:<question>``):
+    a list or number in a text question is never turned into text.
+
+    >>> normalize_value(QuestionKind.RATING, "4", "q", "response 0")
+    4
+    >>> normalize_value(QuestionKind.TEXT, ["a", "b"], "q", "response 0")
+    Traceback (most recent call last):
+    ...
+    curate.sources.base.BadValue: response 0: expected text, found list ['a', 'b']
     """
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isnan(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if kind is None:
         kind = kind_from_value(value)
-    try:
-        if kind in (QuestionKind.TEXT, QuestionKind.LABEL):
-            return value if isinstance(value, str) else str(value)
-        if kind is QuestionKind.RATING:
-            if isinstance(value, str):
-                value = float(value)
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
+
+    def bad() -> BadValue:
+        return BadValue(
+            f"bad_value:{question}", f"{what}: expected {_EXPECTED[kind]}, found {describe_value(value)}"
+        )
+
+    if kind in (QuestionKind.TEXT, QuestionKind.LABEL):
+        if isinstance(value, str):
             return value
-        if kind is QuestionKind.MULTI_LABEL:
-            if isinstance(value, str):
-                value = json.loads(value) if value.startswith("[") else [value]
-            return tuple(sorted(str(v) for v in value))
-        if kind is QuestionKind.RANKING:
-            items = dict_of_lists_to_list(value)
-            ranked = []
-            for pos, item in enumerate(items):
-                if isinstance(item, Mapping):
-                    rank = item.get("rank")
-                    ranked.append(RankItem(str(item["value"]), int(rank) if rank is not None else None))
-                else:
-                    ranked.append(RankItem(str(item), None))
-                _ = pos
-            if all(r.rank is not None for r in ranked):
-                ranked.sort(key=lambda r: (r.rank, r.value))  # type: ignore[arg-type,return-value]
-            return tuple(ranked)
-        if kind is QuestionKind.SPAN:
-            return tuple(
-                Span(str(s["label"]), int(s["start"]), int(s["end"])) for s in dict_of_lists_to_list(value)
-            )
-    except (ValueError, TypeError, KeyError) as err:
-        raise CurateError(
-            f"{where}: value {value!r:.80} is not a valid {kind.value} answer ({err})"
-        ) from None
+        raise bad()
+    if kind is QuestionKind.RATING:
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise bad() from None
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise bad()
+        return int(number) if isinstance(number, float) and number.is_integer() else number
+    if kind is QuestionKind.MULTI_LABEL:
+        labels = _listed(value)
+        if isinstance(labels, str):
+            labels = [labels]
+        if not isinstance(labels, (list, tuple)) or not all(isinstance(v, str) for v in labels):
+            raise bad()
+        return tuple(sorted(labels))
+    if kind is QuestionKind.RANKING:
+        items = _listed(value)
+        if not isinstance(items, (list, tuple, Mapping)):
+            raise bad()
+        ranked = []
+        for item in dict_of_lists_to_list(items):
+            if isinstance(item, str):
+                ranked.append(RankItem(item, None))
+                continue
+            if not isinstance(item, Mapping) or not isinstance(item.get("value"), str):
+                raise bad()
+            rank = item.get("rank")
+            if rank is not None and not _is_int(rank):
+                raise bad()
+            ranked.append(RankItem(item["value"], int(rank) if rank is not None else None))
+        if all(r.rank is not None for r in ranked):
+            ranked.sort(key=lambda r: (r.rank, r.value))  # type: ignore[arg-type,return-value]
+        return tuple(ranked)
+    if kind is QuestionKind.SPAN:
+        items = _listed(value)
+        if not isinstance(items, (list, tuple, Mapping)):
+            raise bad()
+        spans = []
+        for s in dict_of_lists_to_list(items):
+            if not (
+                isinstance(s, Mapping)
+                and isinstance(s.get("label"), str)
+                and _is_int(s.get("start"))
+                and _is_int(s.get("end"))
+            ):
+                raise bad()
+            spans.append(Span(s["label"], int(s["start"]), int(s["end"])))
+        return tuple(spans)
     raise AssertionError(kind)
+
+
+def check_field(info: FieldInfo | None, value: Any, name: str) -> Any:
+    """A field value as the record keeps it, or :class:`BadValue` where its type does not fit
+    the field (text and image fields hold text; chat fields a list of messages; custom anything).
+
+    >>> check_field(FieldInfo("prompt"), "Hi", "prompt")
+    'Hi'
+    """
+    value = field_value(value)
+    if value is None or info is None:
+        return value
+    if info.kind in (FieldKind.TEXT, FieldKind.IMAGE):
+        ok = isinstance(value, str)
+        expected = "text"
+    elif info.kind is FieldKind.CHAT:
+        ok = isinstance(value, (list, str))
+        expected = "a list of {role, content} messages"
+    else:
+        ok, expected = True, ""
+    if not ok:
+        raise BadValue(
+            f"bad_value:{name}", f"field {name!r}: expected {expected}, found {describe_value(value)}"
+        )
+    return value
 
 
 def normalize_status(raw: Any, where: str) -> str | None:
@@ -212,7 +319,7 @@ def normalize_status(raw: Any, where: str) -> str | None:
 
 
 def make_responses(
-    items: Sequence[Mapping[str, Any]], kind: QuestionKind | None, where: str
+    items: Sequence[Mapping[str, Any]], kind: QuestionKind | None, where: str, question: str
 ) -> tuple[Response, ...]:
     """Responses from ``[{user_id, value, status, updated_at?}]`` items, one per annotator."""
     out: list[Response] = []
@@ -220,10 +327,13 @@ def make_responses(
         if not isinstance(item, Mapping):
             raise CurateError(f"{where}: response {i} is {type(item).__name__}, expected a mapping")
         user = item.get("user_id")
+        user_id = str(user) if user not in (None, "") else "anonymous"
         out.append(
             Response(
-                user_id=str(user) if user not in (None, "") else "anonymous",
-                value=normalize_value(kind, item.get("value"), f"{where} response {i}"),
+                user_id=user_id,
+                value=normalize_value(
+                    kind, item.get("value"), question, f"question {question!r}, response {i} ({user_id})"
+                ),
                 status=normalize_status(item.get("status"), f"{where} response {i}"),  # type: ignore[arg-type]
                 updated_at=str(item["updated_at"]) if item.get("updated_at") else None,
             )
@@ -232,19 +342,25 @@ def make_responses(
 
 
 def make_suggestion(
-    value: Any, score: Any, agent: Any, type_: Any, kind: QuestionKind | None, where: str
+    value: Any, score: Any, agent: Any, type_: Any, kind: QuestionKind | None, question: str
 ) -> Suggestion | None:
-    value = normalize_value(kind, value, f"{where} suggestion")
+    value = normalize_value(kind, value, question, f"question {question!r}, suggestion")
     if value is None or value == () or value == "":
         return None
-    if isinstance(score, (list, tuple)):
-        # ranking / multi-label suggestions may carry one score per option; keep the best
-        numbers = [float(s) for s in score if s is not None]
-        score = max(numbers) if numbers else None
-    elif score is not None:
-        score = float(score)
-        if math.isnan(score):
-            score = None
+    try:
+        if isinstance(score, (list, tuple)):
+            # ranking / multi-label suggestions may carry one score per option; keep the best
+            numbers = [float(s) for s in score if s is not None]
+            score = max(numbers) if numbers else None
+        elif score is not None:
+            score = float(score)
+            if math.isnan(score):
+                score = None
+    except (TypeError, ValueError):
+        raise BadValue(
+            f"bad_value:{question}",
+            f"question {question!r}, suggestion score: expected a number, found {describe_value(score)}",
+        ) from None
     return Suggestion(value=value, score=score, agent=agent or None, type=type_ or None)
 
 

@@ -1,12 +1,14 @@
 """Streaming row readers for the files Argilla and ``datasets`` write: Parquet, JSON Lines, JSON
 arrays, CSV, Arrow (``save_to_disk``), and folders of them (Hub snapshots, ``data/`` shards).
 
-Rows come out one dict at a time, read in bounded batches, so memory stays flat.
+Rows come out one at a time, read in bounded batches, so memory stays flat. ``read_rows`` gives
+every raw row, a dict or a ``BadRow`` (what the sources turn into rejects); ``iter_rows`` and
+``iter_file_rows`` are for callers with no reject file: a row they cannot read is an error. A folder
+is read whole (one split, one format, shards with one set of columns) or is an error, never partly.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,10 +19,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
+from curate.sources._text import BadRow, csv_header, read_csv, read_json, read_json_array
+
+__all__ = ["BadRow", "DataFiles", "find_data_files", "iter_file_rows", "iter_rows", "read_rows"]
 
 BATCH_ROWS = 1000
 DATA_SUFFIXES = (".parquet", ".jsonl", ".ndjson", ".json", ".csv", ".arrow")
-_SKIP_JSON = {"dataset_info.json", "state.json", "dataset_dict.json", "settings.json", "dataset.json"}
+# Metadata `datasets` and Argilla write beside the data (older `datasets` pushes: dataset_infos.json).
+_SKIP_JSON = {
+    "dataset_info.json",
+    "dataset_infos.json",
+    "state.json",
+    "dataset_dict.json",
+    "settings.json",
+    "dataset.json",
+}
 
 
 @dataclass
@@ -34,6 +47,13 @@ class DataFiles:
     @property
     def label(self) -> str:
         return self.root.name
+
+    def relative(self, path: Path) -> str:
+        """A file's name relative to the export (what reject locators use: no absolute paths)."""
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.name
 
 
 def _split_of(path: Path, root: Path) -> str:
@@ -72,10 +92,6 @@ def find_data_files(path: Path, split: str | None = None) -> DataFiles:
     )
     if not candidates:
         raise CurateError(f"{path}: no data files found (expected {', '.join(DATA_SUFFIXES)})")
-    # One format per folder: the same rows are sometimes saved twice (Parquet and JSON Lines).
-    suffixes = {p.suffix.lower() for p in candidates}
-    preferred = next(s for s in (".parquet", ".arrow", ".jsonl", ".ndjson", ".json", ".csv") if s in suffixes)
-    candidates = [p for p in candidates if p.suffix.lower() == preferred]
     by_split: dict[str, list[Path]] = {}
     for p in candidates:
         by_split.setdefault(_split_of(p, path), []).append(p)
@@ -90,14 +106,41 @@ def find_data_files(path: Path, split: str | None = None) -> DataFiles:
     if split not in by_split:
         raise CurateError(f"{path}: no split {split!r}; found {', '.join(sorted(by_split)[:8])}")
     files = by_split[split]
+    _one_format(path, files)
     features = _features_of(files[0])
     if not features:
         info = path / "dataset_info.json"
         for candidate in (info, files[0].parent / "dataset_info.json"):
             if candidate.exists():
-                features = json.loads(candidate.read_text(encoding="utf-8")).get("features") or {}
+                try:
+                    info_data = json.loads(candidate.read_text(encoding="utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    raise CurateError(
+                        f"{candidate}: not valid JSON (a `datasets` dataset_info.json)"
+                    ) from None
+                features = (info_data.get("features") if isinstance(info_data, dict) else None) or {}
                 break
     return DataFiles(path, files, features)
+
+
+def _one_format(root: Path, files: list[Path]) -> None:
+    """Data in several formats in one folder is an error, never a choice made in silence: no
+    Argilla or `datasets` writer puts two formats side by side (Hub snapshots, ``save_to_disk``
+    and ``to_disk`` folders each hold one), so either the rows are there twice or one of the sets
+    would go unread."""
+    by_suffix: dict[str, list[Path]] = {}
+    for p in files:
+        by_suffix.setdefault(p.suffix.lower(), []).append(p)
+    if len(by_suffix) > 1:
+        listing = "; ".join(
+            f"{len(ps)} {suffix} ({', '.join(p.relative_to(root).as_posix() for p in ps[:3])}"
+            f"{', ...' if len(ps) > 3 else ''})"
+            for suffix, ps in sorted(by_suffix.items())
+        )
+        raise CurateError(
+            f"{root}: data files in several formats: {listing}; curate reads one export at a time, "
+            "so point source.path (or --source) at one file or at a folder holding one format"
+        )
 
 
 def _features_of(path: Path) -> dict[str, Any]:
@@ -117,26 +160,77 @@ def _features_of(path: Path) -> dict[str, Any]:
         return {}
 
 
-def peek_columns(files: DataFiles) -> list[str]:
-    """Column names of the first file (the first row's keys for JSON and CSV)."""
-    first = files.files[0]
-    suffix = first.suffix.lower()
-    if suffix == ".parquet":
-        return list(pq.read_schema(first).names)
-    if suffix == ".arrow":
-        with pa.memory_map(str(first)) as source:
-            return list(_open_arrow(source, first).schema.names)
-    for row in iter_file_rows(first):
-        return list(row.keys())
+def file_columns(path: Path) -> list[str]:
+    """Column names of one data file: the schema for Parquet and Arrow, the header for CSV, the
+    first readable object's keys for JSON ([] for a file without rows)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return list(pq.read_schema(path).names)
+        if suffix == ".arrow":
+            with pa.memory_map(str(path)) as source:
+                return list(_open_arrow(source, path).schema.names)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise CurateError(f"{path}: cannot read ({err})") from None
+    if suffix == ".csv":
+        return csv_header(path)
+    for row in read_json(path, path.name):
+        if not isinstance(row, BadRow):
+            return list(row.keys())
     return []
 
 
+def peek_columns(files: DataFiles) -> list[str]:
+    """Column names of the first file."""
+    return file_columns(files.files[0])
+
+
+def shard_columns(files: DataFiles) -> list[str]:
+    """The columns every shard shares, or an error naming the first shard that differs: reading
+    shards of different shapes with one file's columns would lose what the others hold."""
+    columns = file_columns(files.files[0])
+    for path in files.files[1:]:
+        other = file_columns(path)
+        if set(other) != set(columns):
+            missing = [c for c in columns if c not in other]
+            extra = [c for c in other if c not in columns]
+            parts = ([f"lacks {', '.join(missing[:8])}"] if missing else []) + (
+                [f"adds {', '.join(extra[:8])}"] if extra else []
+            )
+            raise CurateError(
+                f"{path}: its columns differ from {files.relative(files.files[0])} ({'; '.join(parts)}); "
+                "the shards of one export share one schema: read them one at a time (--source FILE)"
+            )
+    return columns
+
+
+def read_rows(files: DataFiles) -> Iterator[dict[str, Any] | BadRow]:
+    """Every raw row of every file, in order: a dict, or a ``BadRow`` where it cannot be read."""
+    for path in files.files:
+        yield from read_file_rows(path, files.relative(path))
+
+
+def sample_rows(files: DataFiles) -> Iterator[dict[str, Any]]:
+    """The readable rows only (for guessing kinds; never for the record stream)."""
+    for row in read_rows(files):
+        if not isinstance(row, BadRow):
+            yield row
+
+
 def iter_rows(files: DataFiles) -> Iterator[dict[str, Any]]:
+    """Every row, where a row that cannot be read is an error (for callers with no reject file)."""
     for path in files.files:
         yield from iter_file_rows(path)
 
 
 def iter_file_rows(path: Path) -> Iterator[dict[str, Any]]:
+    for row in read_file_rows(path, path.name):
+        if isinstance(row, BadRow):
+            raise CurateError(f"{path}: {row.detail}")
+        yield row
+
+
+def read_file_rows(path: Path, label: str) -> Iterator[dict[str, Any] | BadRow]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
@@ -144,9 +238,9 @@ def iter_file_rows(path: Path) -> Iterator[dict[str, Any]]:
         elif suffix == ".arrow":
             yield from _iter_arrow(path)
         elif suffix == ".csv":
-            yield from _iter_csv(path)
+            yield from read_csv(path, label)
         else:
-            yield from _iter_json(path)
+            yield from read_json(path, label)
     except (pa.ArrowInvalid, pa.ArrowIOError) as err:
         raise CurateError(f"{path}: cannot read ({err})") from None
     except UnicodeDecodeError:
@@ -181,74 +275,12 @@ def _iter_arrow(path: Path) -> Iterator[dict[str, Any]]:
                 yield from batch.to_pylist()
 
 
-def _iter_csv(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        yield from csv.DictReader(fh)
-
-
-def _iter_json(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        head = fh.read(1)
-        while head and head.isspace():
-            head = fh.read(1)
-        if not head:
-            return
-        if head == "[":
-            yield from _iter_json_array(fh, path)
-            return
-        fh.seek(0)
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise CurateError(f"{path}:{lineno}: invalid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise CurateError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            yield row
-
-
-def _iter_json_array(fh: Any, path: Path, chunk: int = 1 << 20) -> Iterator[dict[str, Any]]:
-    """Stream the objects of a top-level JSON array (``records.json``) without loading it whole."""
-    decoder = json.JSONDecoder()
-    buf = ""
-    pos = 0
-    index = 0
-    eof = False
-    while True:
-        # skip separators
-        while True:
-            while pos < len(buf) and (buf[pos].isspace() or buf[pos] == ","):
-                pos += 1
-            if pos < len(buf) or eof:
-                break
-            more = fh.read(chunk)
-            if not more:
-                eof = True
-            buf, pos = buf[pos:] + more, 0
-        if pos >= len(buf):
-            raise CurateError(f"{path}: JSON array is not closed (file truncated?)")
-        if buf[pos] == "]":
-            return
-        while True:
-            try:
-                obj, end = decoder.raw_decode(buf, pos)
-                break
-            except json.JSONDecodeError as err:
-                if eof:
-                    raise CurateError(f"{path}: invalid JSON in array element {index} ({err.msg})") from None
-                more = fh.read(chunk)
-                if not more:
-                    eof = True
-                buf, pos = buf[pos:] + more, 0
-        if not isinstance(obj, dict):
-            raise CurateError(f"{path}: array element {index} is {type(obj).__name__}, expected an object")
-        yield obj
-        index += 1
-        pos = end
-        if pos > chunk:
-            buf, pos = buf[pos:], 0
+def _iter_json_array(fh: Any, path: Path | str, chunk: int = 1 << 20) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON array whose ``[`` was already read; any unusable element is an error."""
+    for row in read_json_array(fh, path, str(path), chunk, opened=True):
+        if isinstance(row, BadRow):
+            raise CurateError(f"{path}: {row.detail}")
+        yield row
 
 
 def count_rows(files: DataFiles) -> int | None:

@@ -13,10 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError
-from curate.records import ArgillaRecord, DatasetSettings, FieldInfo, QuestionInfo, QuestionKind, Suggestion
+from curate.records import (
+    ArgillaRecord,
+    DatasetSettings,
+    FieldInfo,
+    FieldKind,
+    QuestionInfo,
+    QuestionKind,
+    Suggestion,
+)
 from curate.sources._argilla import (
+    check_field,
     dict_of_lists_to_list,
-    field_value,
     kind_from_hf_feature,
     kind_from_value,
     load_settings_file,
@@ -24,8 +32,8 @@ from curate.sources._argilla import (
     make_suggestion,
     parse_metadata,
 )
-from curate.sources._rows import DataFiles, count_rows, iter_rows, peek_columns
-from curate.sources.base import Source
+from curate.sources._rows import BadRow, DataFiles, count_rows, read_rows, sample_rows, shard_columns
+from curate.sources.base import RowSource
 
 RESERVED = {"external_id", "metadata", "vectors", "id"}
 SUGGESTION = "-suggestion"
@@ -46,13 +54,13 @@ def _find_config(files: DataFiles) -> Path | None:
     return None
 
 
-class ArgillaV1Source(Source):
+class ArgillaV1Source(RowSource):
     layout = "argilla_v1"
 
     def __init__(self, files: DataFiles):
         super().__init__()
         self.files = files
-        columns = peek_columns(files)
+        columns = shard_columns(files)
         config = _find_config(files)
         if config is not None:
             self.settings = load_settings_file(config)
@@ -66,7 +74,13 @@ class ArgillaV1Source(Source):
             raise CurateError(
                 f"{files.files[0]}: question column(s) {', '.join(missing)} named in the settings are missing"
             )
+        missing = [f for f in self.settings.fields if f not in columns]
+        if missing and columns:
+            raise CurateError(
+                f"{files.files[0]}: field column(s) {', '.join(missing)} named in the settings are missing"
+            )
         self._columns = columns
+        self.source_label = str(files.files[0] if len(files.files) == 1 else files.root)
 
     @property
     def name(self) -> str:
@@ -78,7 +92,7 @@ class ArgillaV1Source(Source):
     def _infer_settings(self, columns: list[str]) -> DatasetSettings:
         questions = [c[: -len(SUGGESTION_META)] for c in columns if c.endswith(SUGGESTION_META)]
         # Columns holding lists of {user_id, value, status} are questions even without suggestions.
-        first: dict[str, Any] = next(iter_rows(self.files), {})
+        first: dict[str, Any] = next(sample_rows(self.files), {})
         for c in columns:
             v = first.get(c)
             items = dict_of_lists_to_list(v) if isinstance(v, (list, Mapping)) else []
@@ -96,10 +110,15 @@ class ArgillaV1Source(Source):
             if kind is None:
                 kind = self._kind_from_rows(q)
             infos[q] = QuestionInfo(q, kind)
-        return DatasetSettings(fields={f: FieldInfo(f) for f in fields}, questions=infos)
+        # A column of text (or empty) is a text field; anything else is kept as it is, unchecked.
+        kinds = {
+            f: FieldKind.TEXT if isinstance(first.get(f), (str, type(None))) else FieldKind.CUSTOM
+            for f in fields
+        }
+        return DatasetSettings(fields={f: FieldInfo(f, kinds[f]) for f in fields}, questions=infos)
 
     def _kind_from_rows(self, question: str) -> QuestionKind:
-        for i, row in enumerate(iter_rows(self.files)):
+        for i, row in enumerate(sample_rows(self.files)):
             for item in dict_of_lists_to_list(row.get(question)):
                 if isinstance(item, Mapping) and item.get("value") is not None:
                     return kind_from_value(item["value"])
@@ -110,37 +129,40 @@ class ArgillaV1Source(Source):
                 break
         return QuestionKind.TEXT
 
-    def __iter__(self) -> Iterator[ArgillaRecord]:
+    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
+        return read_rows(self.files)
+
+    def _raw_id(self, row: Mapping[str, Any]) -> Any:
+        return row.get("external_id")
+
+    def _build(self, row: Mapping[str, Any], record_id: str) -> ArgillaRecord:
         settings = self.settings
-        source_label = str(self.files.files[0] if len(self.files.files) == 1 else self.files.root)
-        for index, row in enumerate(iter_rows(self.files)):
-            external_id = row.get("external_id")
-            record_id = str(external_id) if external_id not in (None, "") else f"row-{index}"
-            where = f"{source_label}: record {record_id}"
-            fields = {name: field_value(row.get(name)) for name in settings.fields}
-            responses = {}
-            suggestions: dict[str, Suggestion] = {}
-            for q, info in settings.questions.items():
-                raw = row.get(q)
-                items = dict_of_lists_to_list(raw)
-                responses[q] = make_responses(items, info.kind, f"{where}, question {q}")
-                meta = row.get(f"{q}{SUGGESTION_META}") or {}
-                if isinstance(meta, Mapping):
-                    meta = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in meta.items()}
-                s = make_suggestion(
-                    row.get(f"{q}{SUGGESTION}"),
-                    meta.get("score"),
-                    meta.get("agent"),
-                    meta.get("type"),
-                    info.kind,
-                    f"{where}, question {q}",
-                )
-                if s is not None:
-                    suggestions[q] = s
-            yield ArgillaRecord(
-                id=record_id,
-                fields=fields,
-                metadata=parse_metadata(row.get("metadata"), where),
-                suggestions=suggestions,
-                responses=responses,
+        where = f"{self.source_label}: record {record_id}"
+        fields = {name: check_field(info, row.get(name), name) for name, info in settings.fields.items()}
+        responses = {}
+        suggestions: dict[str, Suggestion] = {}
+        for q, info in settings.questions.items():
+            items = dict_of_lists_to_list(row.get(q))
+            responses[q] = make_responses(items, info.kind, f"{where}, question {q}", q)
+            meta = row.get(f"{q}{SUGGESTION_META}") or {}
+            if isinstance(meta, Mapping):
+                meta = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in meta.items()}
+            else:
+                meta = {}
+            s = make_suggestion(
+                row.get(f"{q}{SUGGESTION}"),
+                meta.get("score"),
+                meta.get("agent"),
+                meta.get("type"),
+                info.kind,
+                q,
             )
+            if s is not None:
+                suggestions[q] = s
+        return ArgillaRecord(
+            id=record_id,
+            fields=fields,
+            metadata=parse_metadata(row.get("metadata"), where),
+            suggestions=suggestions,
+            responses=responses,
+        )

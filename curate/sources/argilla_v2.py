@@ -27,14 +27,22 @@ from curate.records import (
     Suggestion,
 )
 from curate.sources._argilla import (
-    field_value,
+    check_field,
     kind_from_value,
     load_settings_file,
     make_responses,
     make_suggestion,
 )
-from curate.sources._rows import DataFiles, count_rows, iter_file_rows, iter_rows, peek_columns
-from curate.sources.base import Source
+from curate.sources._rows import (
+    BadRow,
+    DataFiles,
+    count_rows,
+    read_rows,
+    sample_rows,
+    shard_columns,
+)
+from curate.sources._text import read_json
+from curate.sources.base import RowSource
 
 RESERVED_FLAT = {"id", "status", "_server_id", "score"}
 
@@ -46,7 +54,7 @@ def _settings_near(folder: Path) -> DatasetSettings | None:
     return None
 
 
-class ArgillaV2DiskSource(Source):
+class ArgillaV2DiskSource(RowSource):
     """A ``Dataset.to_disk`` folder."""
 
     layout = "argilla_v2_disk"
@@ -71,44 +79,69 @@ class ArgillaV2DiskSource(Source):
     def name(self) -> str:
         return self.folder.name
 
-    def __iter__(self) -> Iterator[ArgillaRecord]:
-        settings = self.settings
-        for index, raw in enumerate(iter_file_rows(self.records_path)):
-            record_id = str(raw.get("id") or raw.get("_server_id") or f"row-{index}")
-            where = f"{self.records_path}: record {record_id}"
-            fields = raw.get("fields") or {}
-            if not isinstance(fields, Mapping):
-                raise CurateError(f"{where}: fields is {type(fields).__name__}, expected an object")
-            responses: dict[str, Any] = {}
-            for q, items in (raw.get("responses") or {}).items():
-                info = settings.questions.get(q)
-                if info is None:
-                    raise CurateError(f"{where}: response to unknown question {q!r}")
-                responses[q] = make_responses(list(items or []), info.kind, f"{where}, question {q}")
-            suggestions: dict[str, Suggestion] = {}
-            for q, s in (raw.get("suggestions") or {}).items():
-                info = settings.questions.get(q)
-                if info is None:
-                    raise CurateError(f"{where}: suggestion for unknown question {q!r}")
-                sug = make_suggestion(
-                    s.get("value"),
-                    s.get("score"),
-                    s.get("agent"),
-                    s.get("type"),
-                    info.kind,
-                    f"{where}, question {q}",
+    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
+        empty = True
+        for row in read_json(self.records_path, "records.json", array_only=True):
+            empty = False
+            if isinstance(row, BadRow):
+                yield row
+            elif not isinstance(row.get("fields"), Mapping):
+                # Argilla writes every record with a "fields" object; anything else is not a record.
+                index = self.rows_read
+                yield BadRow(
+                    f"records.json[{index}]",
+                    f"element {index}: no 'fields' object ({', '.join(sorted(map(str, row))) or 'empty'}), "
+                    "not an Argilla record",
                 )
-                if sug is not None:
-                    suggestions[q] = sug
-            yield ArgillaRecord(
-                id=record_id,
-                fields={k: field_value(v) for k, v in fields.items()},
-                metadata=dict(raw.get("metadata") or {}),
-                suggestions=suggestions,
-                responses=responses,
-                status=raw.get("status"),
-                server_id=raw.get("_server_id"),
-            )
+            else:
+                yield row
+        if empty:
+            note = f"{self.folder.name}/records.json holds no records"
+            if note not in self.warnings:
+                self.warnings.append(note)
+
+    def _raw_id(self, row: Mapping[str, Any]) -> Any:
+        return row.get("id") or row.get("_server_id")
+
+    def _build(self, raw: Mapping[str, Any], record_id: str) -> ArgillaRecord:
+        settings = self.settings
+        where = f"{self.records_path}: record {record_id}"
+        responses: dict[str, Any] = {}
+        for q, items in _mapping(raw, "responses", where).items():
+            info = settings.questions.get(q)
+            if info is None:
+                raise CurateError(f"{where}: response to unknown question {q!r}")
+            if not isinstance(items, (list, type(None))):
+                raise CurateError(f"{where}: responses to {q!r} are {type(items).__name__}, expected a list")
+            responses[q] = make_responses(list(items or []), info.kind, f"{where}, question {q}", q)
+        suggestions: dict[str, Suggestion] = {}
+        for q, s in _mapping(raw, "suggestions", where).items():
+            info = settings.questions.get(q)
+            if info is None:
+                raise CurateError(f"{where}: suggestion for unknown question {q!r}")
+            if not isinstance(s, Mapping):
+                raise CurateError(f"{where}: suggestion for {q!r} is {type(s).__name__}, expected an object")
+            sug = make_suggestion(s.get("value"), s.get("score"), s.get("agent"), s.get("type"), info.kind, q)
+            if sug is not None:
+                suggestions[q] = sug
+        return ArgillaRecord(
+            id=record_id,
+            fields={k: check_field(settings.fields.get(k), v, k) for k, v in raw["fields"].items()},
+            metadata=_mapping(raw, "metadata", where),
+            suggestions=suggestions,
+            responses=responses,
+            status=raw.get("status"),
+            server_id=raw.get("_server_id"),
+        )
+
+
+def _mapping(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = raw.get(key)
+    if not value:
+        return {}
+    if not isinstance(value, Mapping):
+        raise CurateError(f"{where}: {key} is {type(value).__name__}, expected an object")
+    return dict(value)
 
 
 def looks_like_v2_flat(columns: list[str]) -> bool:
@@ -140,6 +173,13 @@ def _is_chat(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and isinstance(value[0], Mapping) and "role" in value[0]
 
 
+def _field_kind(sample: Any) -> FieldKind:
+    """Text where the column holds text; a non-text column (numbers, vectors) is kept unchecked."""
+    if _is_chat(sample):
+        return FieldKind.CHAT
+    return FieldKind.TEXT if isinstance(sample, (str, type(None))) else FieldKind.CUSTOM
+
+
 def _class_label_names(features: Mapping[str, Any], column: str) -> list[str] | None:
     feature = features.get(column)
     if isinstance(feature, Mapping) and feature.get("_type") == "ClassLabel":
@@ -147,7 +187,7 @@ def _class_label_names(features: Mapping[str, Any], column: str) -> list[str] | 
     return None
 
 
-class ArgillaV2FlatSource(Source):
+class ArgillaV2FlatSource(RowSource):
     """The flat ``to_datasets()`` / Hub layout, as Parquet, JSON Lines or a ``datasets`` folder."""
 
     layout = "argilla_v2_flat"
@@ -155,7 +195,7 @@ class ArgillaV2FlatSource(Source):
     def __init__(self, files: DataFiles):
         super().__init__()
         self.files = files
-        columns = peek_columns(files)
+        columns = shard_columns(files)
         settings = _settings_near(files.root) or _settings_near(files.files[0].parent)
         questions = sorted(
             {c.split(".")[0] for c in columns if c.endswith((".responses", ".suggestion"))}
@@ -169,6 +209,9 @@ class ArgillaV2FlatSource(Source):
             settings = self._infer_settings(columns, questions)
         self.settings = settings
         self._columns = set(columns)
+        self.label = str(files.files[0] if len(files.files) == 1 else files.root)
+        self._field_names = list(settings.fields)
+        self._meta_names = [m for m in settings.metadata if m in self._columns]
         self._label_names = {
             q: names
             for q in settings.questions
@@ -188,7 +231,7 @@ class ArgillaV2FlatSource(Source):
         fields = [c for c in columns if c not in q_columns and c not in RESERVED_FLAT]
         answers: dict[str, list[Any]] = {q: [] for q in questions}
         field_sample: dict[str, Any] = {}
-        for i, row in enumerate(iter_rows(self.files)):
+        for i, row in enumerate(sample_rows(self.files)):
             for q in questions:
                 values = [v for v in row.get(f"{q}.responses") or [] if v is not None]
                 answers[q].extend(
@@ -200,56 +243,49 @@ class ArgillaV2FlatSource(Source):
             if i >= INFER_ROWS:
                 break
         infos = {q: QuestionInfo(q, _infer_kind(answers[q])) for q in questions}
-        field_infos = {
-            f: FieldInfo(f, FieldKind.CHAT if _is_chat(field_sample.get(f)) else FieldKind.TEXT)
-            for f in fields
-        }
+        field_infos = {f: FieldInfo(f, _field_kind(field_sample.get(f))) for f in fields}
         return DatasetSettings(fields=field_infos, questions=infos, metadata=tuple(fields))
 
-    def __iter__(self) -> Iterator[ArgillaRecord]:
+    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
+        return read_rows(self.files)
+
+    def _raw_id(self, row: Mapping[str, Any]) -> Any:
+        return row.get("id") or row.get("_server_id")
+
+    def _build(self, row: Mapping[str, Any], record_id: str) -> ArgillaRecord:
         settings = self.settings
-        label = str(self.files.files[0] if len(self.files.files) == 1 else self.files.root)
-        field_names = list(settings.fields)
-        meta_names = [m for m in settings.metadata if m in self._columns]
-        for index, row in enumerate(iter_rows(self.files)):
-            record_id = str(row.get("id") or row.get("_server_id") or f"row-{index}")
-            where = f"{label}: record {record_id}"
-            responses = {}
-            suggestions: dict[str, Suggestion] = {}
-            for q, info in settings.questions.items():
-                values = row.get(f"{q}.responses") or []
-                users = row.get(f"{q}.responses.users") or []
-                statuses = row.get(f"{q}.responses.status") or []
-                if len(users) != len(values) or (statuses and len(statuses) != len(values)):
-                    raise CurateError(
-                        f"{where}, question {q}: {len(values)} responses but {len(users)} users "
-                        f"and {len(statuses)} statuses"
-                    )
-                items = [
-                    {"value": v, "user_id": u, "status": statuses[i] if statuses else None}
-                    for i, (v, u) in enumerate(zip(values, users, strict=False))
-                ]
-                responses[q] = make_responses(items, info.kind, f"{where}, question {q}")
-                value = row.get(f"{q}.suggestion")
-                names = self._label_names.get(q)
-                if names is not None and isinstance(value, int) and not isinstance(value, bool):
-                    value = names[value] if 0 <= value < len(names) else None
-                sug = make_suggestion(
-                    value,
-                    row.get(f"{q}.suggestion.score"),
-                    row.get(f"{q}.suggestion.agent"),
-                    None,
-                    info.kind,
-                    f"{where}, question {q}",
+        where = f"{self.label}: record {record_id}"
+        responses = {}
+        suggestions: dict[str, Suggestion] = {}
+        for q, info in settings.questions.items():
+            values = row.get(f"{q}.responses") or []
+            users = row.get(f"{q}.responses.users") or []
+            statuses = row.get(f"{q}.responses.status") or []
+            if len(users) != len(values) or (statuses and len(statuses) != len(values)):
+                raise CurateError(
+                    f"{where}, question {q}: {len(values)} responses but {len(users)} users "
+                    f"and {len(statuses)} statuses"
                 )
-                if sug is not None:
-                    suggestions[q] = sug
-            yield ArgillaRecord(
-                id=record_id,
-                fields={f: field_value(row.get(f)) for f in field_names},
-                metadata={m: row.get(m) for m in meta_names},
-                suggestions=suggestions,
-                responses=responses,
-                status=row.get("status"),
-                server_id=row.get("_server_id"),
+            items = [
+                {"value": v, "user_id": u, "status": statuses[i] if statuses else None}
+                for i, (v, u) in enumerate(zip(values, users, strict=False))
+            ]
+            responses[q] = make_responses(items, info.kind, f"{where}, question {q}", q)
+            value = row.get(f"{q}.suggestion")
+            names = self._label_names.get(q)
+            if names is not None and isinstance(value, int) and not isinstance(value, bool):
+                value = names[value] if 0 <= value < len(names) else None
+            sug = make_suggestion(
+                value, row.get(f"{q}.suggestion.score"), row.get(f"{q}.suggestion.agent"), None, info.kind, q
             )
+            if sug is not None:
+                suggestions[q] = sug
+        return ArgillaRecord(
+            id=record_id,
+            fields={f: check_field(settings.fields.get(f), row.get(f), f) for f in self._field_names},
+            metadata={m: row.get(m) for m in self._meta_names},
+            suggestions=suggestions,
+            responses=responses,
+            status=row.get("status"),
+            server_id=row.get("_server_id"),
+        )

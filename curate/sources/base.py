@@ -1,17 +1,61 @@
-"""What every source gives the pipeline: dataset settings and a stream of ArgillaRecords."""
+"""What every source gives the pipeline: dataset settings and a stream in which each raw input row
+is either an :class:`ArgillaRecord` or an :class:`Unreadable` saying why it could not become one.
+"""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from curate.errors import CurateError
 from curate.records import ArgillaRecord, DatasetSettings
+from curate.sources._rows import BadRow
+
+#: Reject reasons a source gives (the pipeline writes them to rejects.jsonl as they are).
+UNREADABLE_ROW = "unreadable_row"  # the row itself is malformed (CSV/JSON syntax, encoding, nesting)
+DUPLICATE_ID = "duplicate_id"  # a later row with an id already taken (the first one stands)
+BAD_ID = "bad_id"  # an id that is a list, mapping or boolean
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An input row that did not become a record.
+
+    ``record_id`` is the row's id where known, else a deterministic locator such as
+    ``"data.csv:17"`` (file and line) or ``"records.json[3]"`` (array element), relative to the
+    export, never an absolute path.
+    """
+
+    record_id: str
+    reason: str
+    detail: str
+
+
+class BadValue(CurateError):
+    """A value whose type does not fit its question or field: the record is rejected with
+    ``reason`` (``bad_value:<name>``), never stringified."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+Item = ArgillaRecord | Unreadable
 
 
 class Source(ABC):
-    """A stream of feedback records plus what is known about the dataset."""
+    """A stream of feedback records plus what is known about the dataset.
+
+    ``rows_read`` is the number of raw input rows the last iteration read (records and unreadable
+    rows alike): ``input_records == rows_read`` once the stream is consumed; ``rows_unreadable``
+    how many of them came out as :class:`Unreadable`. Sources that override ``__iter__``
+    themselves must keep both.
+    """
 
     layout: ClassVar[str]
     #: False where the export lost response statuses (Argilla 2.x ``to_disk``).
@@ -22,6 +66,9 @@ class Source(ABC):
     def __init__(self) -> None:
         self.settings = DatasetSettings()
         self.warnings: list[str] = []
+        self.rows_read = 0
+        self.rows_unreadable = 0
+        self.unnamed_ids = 0
 
     @property
     @abstractmethod
@@ -29,7 +76,7 @@ class Source(ABC):
         """A short label for provenance columns (never contains credentials)."""
 
     @abstractmethod
-    def __iter__(self) -> Iterator[ArgillaRecord]: ...
+    def __iter__(self) -> Iterator[Item]: ...
 
     def count(self) -> int | None:
         """Number of records where cheap to know (for progress bars); None otherwise."""
@@ -38,3 +85,82 @@ class Source(ABC):
     def describe(self) -> dict[str, Any]:
         """What the manifest and the dataset card record about this source."""
         return {"layout": self.layout, "name": self.name}
+
+
+def _is_blank(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+class RowSource(Source):
+    """A source read row by row: counts every raw row, names rows without an id ``row-<n>``,
+    rejects later rows whose id is taken, and turns malformed rows and ill-typed values into
+    :class:`Unreadable` items instead of losing or bending them.
+
+    Subclasses give ``_raw_rows`` (one item per raw row, a dict or a ``BadRow``), ``_raw_id`` and
+    ``_build``.
+    """
+
+    #: False where rows have no id column at all (every row is named by position, no warning).
+    has_ids: bool = True
+
+    @abstractmethod
+    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]: ...
+
+    @abstractmethod
+    def _raw_id(self, row: Mapping[str, Any]) -> Any: ...
+
+    @abstractmethod
+    def _build(self, row: Mapping[str, Any], record_id: str) -> ArgillaRecord: ...
+
+    def __iter__(self) -> Iterator[Item]:
+        self.rows_read = 0
+        self.rows_unreadable = 0
+        self.unnamed_ids = 0
+        for item in self._items():
+            if isinstance(item, Unreadable):
+                self.rows_unreadable += 1
+            yield item
+        if self.unnamed_ids:
+            note = (
+                f"{self.name}: {self.unnamed_ids} record(s) without an id were named row-<n> "
+                "(their 0-based position in the source)"
+            )
+            if note not in self.warnings:
+                self.warnings.append(note)
+
+    def _items(self) -> Iterator[Item]:
+        first_at: dict[str, int] = {}
+        for item in self._raw_rows():
+            position = self.rows_read  # 0-based over all shards: what row-<n> names
+            self.rows_read += 1
+            if isinstance(item, BadRow):
+                yield Unreadable(item.locator, UNREADABLE_ROW, item.detail)
+                continue
+            raw_id = self._raw_id(item) if self.has_ids else None
+            if isinstance(raw_id, (bool, list, tuple, dict)):
+                yield Unreadable(
+                    f"row-{position}", BAD_ID, f"id is {type(raw_id).__name__} {raw_id!r:.60}, expected text"
+                )
+                continue
+            if _is_blank(raw_id):
+                record_id = f"row-{position}"
+                if self.has_ids:
+                    self.unnamed_ids += 1
+            else:
+                record_id = str(raw_id)
+            first = first_at.setdefault(record_id, position)
+            if first != position:
+                yield Unreadable(
+                    record_id,
+                    DUPLICATE_ID,
+                    f"id {record_id!r} already used by row {first} (0-based over the source); the first is kept",
+                )
+                continue
+            try:
+                yield self._build(item, record_id)
+            except BadValue as err:
+                yield Unreadable(record_id, err.reason, err.detail)

@@ -13,11 +13,14 @@ def open_spec_source(
     since: str | None = None,
     api_url: str | None = None,
     api_key: str | None = None,
+    *,
+    timeout: float | None = None,
+    deadline: float | None = None,
 ) -> Source:
     """The spec's source, or the export file/folder ``source`` read instead of it.
 
-    ``since``, ``api_url`` and ``api_key`` apply to a live Argilla server only (arguments override
-    the spec and the ``ARGILLA_API_URL`` / ``ARGILLA_API_KEY`` environment).
+    ``since``, ``api_url``, ``api_key``, ``timeout`` and ``deadline`` apply to a live Argilla server
+    only (arguments override the spec and the ``ARGILLA_API_URL`` / ``ARGILLA_API_KEY`` environment).
     """
     from curate.sources import open_source
 
@@ -25,4 +28,13 @@ def open_spec_source(
     if spec.source is None and source is None:
         raise CurateError(f"{spec_file.path}: the spec has no source; pass --source PATH")
     source_spec = spec.source or SourceSpec(path=source)
-    return open_source(source_spec, spec_file.base_dir, source, since=since, api_url=api_url, api_key=api_key)
+    return open_source(
+        source_spec,
+        spec_file.base_dir,
+        source,
+        since=since,
+        api_url=api_url,
+        api_key=api_key,
+        timeout=timeout,
+        deadline=deadline,
+    )
