@@ -22,7 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from curate.errors import CurateError
 
 Strategy = Literal["first_submitted", "latest", "majority", "unanimous", "mean", "median", "mean_rank"]
-Layout = Literal["auto", "argilla_v1", "argilla_v2_disk", "argilla_v2_flat", "table"]
 Status = Literal["submitted", "discarded", "draft"]
 
 
@@ -118,12 +117,32 @@ class ArgillaServerRef(_Model):
     )
 
 
+def _layout_names() -> list[str]:
+    from curate.sources.layouts import LAYOUTS  # the registry of readers; light to import
+
+    return list(LAYOUTS)
+
+
 class SourceSpec(_Model):
     path: str | None = None
-    layout: Layout = "auto"
+    layout: str = Field(
+        "auto",
+        description="auto (detected) or a layout name (curate/sources/layouts.py)",
+        json_schema_extra=lambda schema: schema.update(enum=["auto", *_layout_names()]),
+    )
     split: str | None = Field(None, description="which split of a multi-split folder to read")
     columns: TableColumns | None = None
     argilla: ArgillaServerRef | None = None
+
+    @field_validator("layout")
+    @classmethod
+    def _known_layout(cls, value: str) -> str:
+        names = _layout_names()
+        if value != "auto" and value not in names:
+            raise ValueError(
+                f"got {value!r}, expected auto or one of {', '.join(names)}{did_you_mean(value, names)}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> SourceSpec:

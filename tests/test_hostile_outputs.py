@@ -515,3 +515,10 @@ def test_an_api_key_never_shows_when_the_server_is_unreachable(cli, tmp_path, mo
     assert all(line.startswith("Argilla at ") and "retrying" in line for line in lines[:-1])
     assert key not in result.stdout + result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_unknown_layout_name_is_caught_with_a_hint(cli, tmp_path):
+    spec = make_table(tmp_path / "src")
+    spec.write_text(spec.read_text().replace("layout: table", "layout: tabel"))
+    line = one_error(cli("validate", "--offline", spec))
+    assert "source.layout: got 'tabel', expected auto or one of" in line and "(did you mean 'table'?)" in line

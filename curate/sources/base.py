@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from curate.errors import CurateError
 from curate.records import ArgillaRecord, DatasetSettings
-from curate.sources._rows import BadRow
+from curate.sources._text import BadRow
 
 #: Reject reasons a source gives (the pipeline writes them to rejects.jsonl as they are).
 UNREADABLE_ROW = "unreadable_row"  # the row itself is malformed (CSV/JSON syntax, encoding, nesting)
