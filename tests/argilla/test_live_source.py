@@ -239,7 +239,7 @@ def test_unreachable_server_is_retried_then_one_error(monkeypatch: pytest.Monkey
         CurateError, match=rf"{url}: read the server version failed after 5 attempts \(ConnectError\)"
     ):
         ArgillaServerSource(ArgillaServerRef(dataset="x"), api_url=url, api_key="secret-key-xyz")
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 60  # retried quickly, not for minutes (a bound, not a timing)
 
 
 def test_server_killed_mid_read(
