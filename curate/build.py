@@ -35,6 +35,20 @@ from curate.templates import get_template
 from curate.unify import Unified, check_strategy, unify
 
 
+def each_turn_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A chat row as one row per assistant turn, each ending with that turn (``train_on:
+    each_turn_as_row``: every turn is trained against the history its template shows there).
+
+    >>> rows = each_turn_rows({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+    ...                                     {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]})
+    >>> [len(r["messages"]) for r in rows]
+    [2, 4]
+    """
+    messages = row["messages"]
+    ends = [i + 1 for i, m in enumerate(messages) if m["role"] == "assistant"]
+    return [{**row, "messages": messages[:end]} for end in ends] or [row]
+
+
 class Reject(Exception):
     """A record that produces no example; ``reason`` is a stable code counted in the manifest."""
 
@@ -283,6 +297,8 @@ class Builder:
             rows = [self._sft(ctx, spec)]
         elif isinstance(spec, ChatSpec):
             rows = [self._chat(ctx, spec)]
+            if spec.train_on == "each_turn_as_row":
+                rows = each_turn_rows(rows[0])
         elif isinstance(spec, PreferenceSpec):
             rows = self._preference(ctx, spec)
         else:

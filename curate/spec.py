@@ -210,11 +210,19 @@ class SFTColumns(_Model):
     _lists = field_validator("instruction", "context", "response", mode="before")(_as_list)
 
 
+TrainOnField = Literal["all_assistant", "last_assistant", "each_turn_as_row"]
+_TRAIN_ON_HELP = (
+    "which assistant turns train (with --tokenizer): all_assistant, last_assistant, or "
+    "each_turn_as_row (one row per assistant turn, trained against the history shown at that turn)"
+)
+
+
 class SFTSpec(_TaskBase):
     task: Literal["sft"]
     columns: SFTColumns
     template: str = "alpaca"
     style: Literal["text", "conversational"] = "text"
+    train_on: TrainOnField = Field("all_assistant", description=_TRAIN_ON_HELP)
 
 
 class ChatColumns(_Model):
@@ -228,6 +236,7 @@ class ChatColumns(_Model):
 class ChatSpec(_TaskBase):
     task: Literal["chat"]
     columns: ChatColumns
+    train_on: TrainOnField = Field("all_assistant", description=_TRAIN_ON_HELP)
 
 
 class Candidate(_Model):

@@ -211,21 +211,21 @@ class _HFJinja(ChatTemplate):
         self._variables.setdefault("eos_token", getattr(tokenizer, "eos_token", None) or "")
         user = [{"role": "user", "content": _PROBE}]
         pair = [*user, {"role": "assistant", "content": _PROBE + " reply"}]
-        try:
-            plain = self.render(pair)
-            self.render(user, True)
-        except TemplateError as err:
-            raise CurateError(
-                f"{self.origin}: the chat template fails on a one-turn user/assistant chat: {err}"
-            ) from None
-        if _PROBE not in plain:
-            self._content_parts = True
+        failure: TemplateError | None = None
+        for parts in (False, True):  # text content first; multimodal templates read a list of parts
+            self._content_parts = parts
             try:
-                parts_ok = _PROBE in self.render(pair)
-            except TemplateError:
-                parts_ok = False
-            if not parts_ok:
-                raise CurateError(f"{self.origin}: the chat template does not render message content")
+                if _PROBE in self.render(pair) and self.render(user, True):
+                    failure = None
+                    break
+            except TemplateError as err:
+                failure = failure or err
+        else:
+            if failure is not None:
+                raise CurateError(
+                    f"{self.origin}: the chat template fails on a one-turn user/assistant chat: {failure}"
+                ) from None
+            raise CurateError(f"{self.origin}: the chat template does not render message content")
         eos = getattr(tokenizer, "eos_token", None) or ""
         stops = [eos] if eos else []
         stops += _generation_stops(tokenizer)
