@@ -228,6 +228,11 @@ class RowTransform:
 
     # --- preview ----------------------------------------------------------------------------------
 
+    @property
+    def chat_template(self) -> ChatTemplate | None:
+        """The chat template rows are rendered with (None for text-only rows)."""
+        return self._chat
+
     def inspect(self, row: dict[str, Any]) -> list[Inspection] | Reject:
         """Tokens of one row with what is trained, for display (does not change the counts)."""
         plan = self._segments(row)

@@ -394,3 +394,68 @@ def test_hand_written_refusals_name_the_cause(tokdir: Path) -> None:
         assert "drops the system message when the conversation ends with an assistant turn" in detail
         runs, _ = _trained(tokdir, name, CHATS["multi"])  # without a system message: exact
         assert [r.strip() for r in runs] == ["Hello, what can I do?</s>", "Bye now.</s>", "Bye again.</s>"]
+
+
+# --- against TRL's assistant-only loss ({% generation %} training templates TRL ships) ----------
+
+# TRL's training template renders a different conversation than the model's own template
+# (prefix-preserving patches keep earlier reasoning; GLM's appends the stop token <|user|>).
+TRL_RENDERS_DIFFERENTLY = {
+    "trl/glm4moe",
+    "trl/qwen3",
+    "trl/qwen3_5_think",
+    "trl/qwen3_5_nothink",
+    "trl/qwen3_6",
+}
+
+
+def _trl_training_templates() -> list[str]:
+    import trl
+
+    folder = Path(trl.__file__).parent / "chat_templates"
+    return sorted(f"trl/{p.stem.removesuffix('_training')}" for p in folder.glob("*_training.jinja"))
+
+
+@pytest.mark.parametrize("name", _trl_training_templates())
+def test_against_trl_assistant_only_loss(tokdir: Path, name: str) -> None:
+    """Same ids as TRL's training template; everything curate trains TRL trains too; each token
+    only TRL trains is explained: whitespace after the end marker, text the template appends
+    after the last turn (Phi-3's EOS), or the generation prompt the model is given (DeepSeek's
+    <｜Assistant｜> header, Nemotron's and Qwen3.8's "<think>\\n" prefill)."""
+    tok = tokenizer_for(tokdir, name)
+    chat = CHATS["multi"][:4]
+    ours = RowTransform("chat", tok)({"messages": chat})
+    assert isinstance(ours, dict), ours
+    training = template_source(name + "_training")
+    theirs = tok.apply_chat_template(
+        reference_messages(tok, chat),
+        chat_template=training,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+    )
+    if name in TRL_RENDERS_DIFFERENTLY:
+        assert theirs["input_ids"] != ours["input_ids"]
+        return
+    assert theirs["input_ids"] == ours["input_ids"]
+    ids, mine = ours["input_ids"], [lab != IGNORE_INDEX for lab in ours["labels"]]
+    trl_mask = [bool(m) for m in theirs["assistant_masks"]]
+    assert all(t for t, o in zip(trl_mask, mine, strict=True) if o)  # ours within theirs
+    text = reference_render(tok, chat)
+    offsets = tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    gen_regions = []
+    for i in (1, 3):
+        history, prompt = reference_render(tok, chat[:i]), reference_render(tok, chat[:i], gen=True)
+        first_trained = next(k for k, (a, _) in enumerate(offsets) if mine[k] and a >= len(history))
+        gen_regions.append(
+            (len(history), max(offsets[first_trained][0], len(prompt) if text.startswith(prompt) else 0))
+        )
+    last_trained_end = max(b for (_, b), o in zip(offsets, mine, strict=True) if o)
+    for k, (tid, t, o) in enumerate(zip(ids, trl_mask, mine, strict=True)):
+        if not t or o:
+            continue
+        a, b = offsets[k]
+        whitespace = not text[a:b].strip()
+        trailer = a >= last_trained_end
+        given = any(lo <= a and b <= hi for lo, hi in gen_regions)
+        assert whitespace or trailer or given, (name, tok.decode([tid]))

@@ -222,8 +222,9 @@ class _HFJinja(ChatTemplate):
                 failure = failure or err
         else:
             if failure is not None:
+                cause = str(failure).removeprefix(f"{self.origin}: ")
                 raise CurateError(
-                    f"{self.origin}: the chat template fails on a one-turn user/assistant chat: {failure}"
+                    f"{self.origin}: the chat template fails on a one-turn user/assistant chat: {cause}"
                 ) from None
             raise CurateError(f"{self.origin}: the chat template does not render message content")
         eos = getattr(tokenizer, "eos_token", None) or ""

@@ -137,6 +137,16 @@ def find_turns(
             )
             continue
         end, stopped = continuation_end(continuation, reply, stops)
+        leak = _prompt_text_in(continuation[:end], reply, messages[:i])
+        if leak is not None:
+            masked.append(
+                (
+                    i,
+                    "prompt_text_in_turn",
+                    f"{describe} writes message {leak}'s text into assistant turn {i}, which would train it",
+                )
+            )
+            continue
         if not full.startswith(through[: start + end]):
             masked.append(
                 (
@@ -174,6 +184,34 @@ def find_turns(
     )
 
 
+def _marker_boundary(text: str, at: int) -> int:
+    r"""``at``, moved back so that it does not cut a marker such as ``<|START_RESPONSE|>`` or
+    ``</think>`` (the shared header of two texts can end inside one: ``<|START_`` / ``<``).
+
+    >>> _marker_boundary("<|START_RESPONSE|>Hi", 8)
+    0
+    >>> _marker_boundary("<|turn>model\nHi", 13)
+    13
+    """
+    for opening, closing in (("<", ">"), ("[", "]")):
+        k = text.rfind(opening, 0, at)
+        if k >= 0 and closing not in text[k:at]:
+            at = k
+    return at
+
+
+def _prompt_text_in(trained: str, reply: str, history: Sequence[Message]) -> int | None:
+    """The index of a system/user message whose text the template repeats in the trained part
+    of a turn, outside the reply (never train prompt text)."""
+    at = trained.find(reply) if reply else -1
+    fixed = trained[:at] + "\x00" + trained[at + len(reply) :] if at >= 0 else trained
+    for k, m in enumerate(history):
+        content = m["content"].strip()
+        if m["role"] != "assistant" and content and content in fixed:
+            return k
+    return None
+
+
 def _continuation_start(
     render: Render, messages: Sequence[Message], i: int, prompt: str, through: str, describe: str
 ) -> int:
@@ -191,6 +229,7 @@ def _continuation_start(
         shared = next(
             (j for j, (a, b) in enumerate(zip(gen, turn, strict=False)) if a != b), min(len(gen), len(turn))
         )
+        shared = _marker_boundary(turn, shared)
         if shared > 0:
             return len(history) + shared
     reason, detail = _diagnose(render, messages, i, prompt, through, describe)
