@@ -459,3 +459,61 @@ def test_against_trl_assistant_only_loss(tokdir: Path, name: str) -> None:
         trailer = a >= last_trained_end
         given = any(lo <= a and b <= hi for lo, hi in gen_regions)
         assert whitespace or trailer or given, (name, tok.decode([tid]))
+
+
+# --- end to end: `curate export` -----------------------------------------------------------------
+
+
+def test_export_each_turn_as_row_keeps_multi_turn_records(cli: Any, tmp_path: Path, tokdir: Path) -> None:
+    """A history-rewriting template (Qwen3) with ``train_on: each_turn_as_row``: every assistant
+    turn becomes a row trained against the history shown at that turn; no record is lost."""
+    import json
+
+    import pyarrow.parquet as pq
+    import yaml
+    from _paths import SPECS
+
+    spec = yaml.safe_load((SPECS / "chat-review.yaml").read_text())
+    spec["source"]["path"] = str(SPECS / spec["source"]["path"])
+    spec["train_on"] = "each_turn_as_row"
+    spec_path = tmp_path / "chat-each-turn.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    tok_path = tokdir / "trl-qwen3"
+    tok = tokenizer_for(tokdir, "trl/qwen3")
+    out = tmp_path / "out"
+    result = cli("export", spec_path, "--out", out, "-q", "--tokenizer", tok_path)
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    counts = manifest["counts"]
+    # The only rejects are the demo data's own malformed conversations, none from tokenizing.
+    assert set(counts["rejects_by_reason"]) <= {"invalid_messages", "no_assistant_reply"}
+    assert set(counts["dropped_rows_by_reason"]) <= {"duplicate"}  # the spec's dedup of shared openings
+    rows = [
+        r for split in counts["rows_per_split"] for r in pq.read_table(out / f"{split}.parquet").to_pylist()
+    ]
+    assert len(rows) > counts["kept_records"]  # multi-turn records give several rows
+    for row in rows:
+        (run,) = trained_runs(tok, row["input_ids"], row["labels"])
+        assert run.startswith("<think>\n\n</think>\n\n") and run.endswith(
+            row["messages"][-1]["content"] + "<|im_end|>"
+        )
+    assert manifest["tokenization"]["train_on"] == "each_turn_as_row"
+
+
+def test_export_sft_with_tokenizer_template_says_what_was_tokenized(
+    cli: Any, tmp_path: Path, tokdir: Path
+) -> None:
+    import pyarrow.parquet as pq
+    from _paths import SPECS
+
+    tok = tokenizer_for(tokdir, "axolotl/command_a")
+    out = tmp_path / "out"
+    args = ("--out", out, "-q", "--tokenizer", tokdir / "axolotl-command_a", "--template", "tokenizer")
+    result = cli("export", SPECS / "dolly-curated.yaml", *args)
+    assert result.exit_code == 0, result.stderr
+    for row in pq.read_table(out / "train.parquet").to_pylist()[:20]:
+        assert "### Instruction" not in row["prompt"]
+        assert row["prompt"].endswith("<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>")
+        assert tok.decode(row["input_ids"]) == row["prompt"] + row["completion"]
+        (run,) = trained_runs(tok, row["input_ids"], row["labels"])
+        assert run == row["response"].strip() + "<|END_RESPONSE|><|END_OF_TURN_TOKEN|>"
