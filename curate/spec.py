@@ -311,6 +311,13 @@ def _check_template_name(name: str) -> None:
     )
 
 
+TrainOn = Literal["all_assistant", "last_assistant", "each_turn_as_row"]
+TRAIN_ON_HELP = (
+    "which assistant turns train (with --tokenizer): all_assistant, last_assistant, or "
+    "each_turn_as_row (one row per assistant turn, trained against the history shown at that turn)"
+)
+
+
 class TemplatedSpec(TaskSpec):
     """A task whose prompts are rendered with a template (text) or given as messages."""
 

@@ -1,14 +1,9 @@
 """Token ids and ``labels`` for export rows. This is the ONLY place that builds ``labels``.
 
 A row becomes one or more *segments*: a text and the character spans the model is trained on
-(a prompt/completion row: the completion and the EOS; a chat: every assistant turn with its
-end-of-turn marker). :class:`Labeler` tokenizes the text once with the fast tokenizer and marks
-exactly the tokens whose character offsets fall in a span. That is right by construction where
-TRL's "tokenize the prompt alone, count its tokens" is not: a tokenizer that merges across the
-boundary, or tokenizes ``### Assistant:`` differently with and without context (Llama-2).
-
-Every trained run is decoded back and compared with the text it covers (the self-check); a row
-that fails is rejected with a reason, never trained silently.
+(a prompt/completion row: the completion and the EOS; a chat: what each assistant turn must
+generate, through its end-of-turn marker, as :mod:`curate.templates.turns` finds it). The
+:class:`~curate.labels.Labeler` turns spans into labels and self-checks them.
 
 Pre-tokenized columns TRL 1.12 uses as is:
 
@@ -32,16 +27,15 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from curate.errors import CurateError
+from curate.labels import IGNORE_INDEX, Encoded, Labeler, Reject, Segment
 from curate.templates import ChatTemplate, PromptTemplate, TemplateError, get_template
-from curate.templates.chat import TokenizerTemplate, TrainOn
+from curate.templates.chat import TokenizerTemplate
+from curate.templates.turns import TRAIN_ON, TrainOn
 
-IGNORE_INDEX = -100
+__all__ = ["IGNORE_INDEX", "TRAIN_ON", "Inspection", "RowTransform", "build_row_transform", "load_tokenizer"]
+
 Truncation = Literal["drop", "cut_prompt", "cut_completion"]
 TRUNCATIONS: tuple[str, ...] = ("drop", "cut_prompt", "cut_completion")
-TRAIN_ON: tuple[str, ...] = ("all_assistant", "last_assistant")
-TASKS: tuple[str, ...] = ("sft", "chat", "preference", "prompt")
-Reject = tuple[str, str]
-Span = tuple[int, int]
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -62,150 +56,11 @@ def load_tokenizer(path: str | Path) -> Any:
         raise CurateError(
             f"{path}: the tokenizer has no fast (Rust) backend; exact labels need character offsets"
         )
+    if not getattr(tokenizer, "eos_token", None):
+        raise CurateError(
+            f"{path}: the tokenizer has no EOS token (eos_token); a model trained on its rows could not learn to stop"
+        )
     return tokenizer
-
-
-# --- labels from character spans -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One sequence to tokenize: a text and the character spans to train on."""
-
-    text: str
-    spans: tuple[Span, ...]
-    add_special_tokens: bool
-
-
-@dataclass
-class Encoded:
-    """A tokenized segment with its labels (``IGNORE_INDEX`` on tokens not trained)."""
-
-    input_ids: list[int]
-    labels: list[int]
-    boundary_merged: int = 0
-    offsets: list[tuple[int, int]] | None = None
-
-
-@dataclass(frozen=True)
-class _Run:
-    start: int  # token index, inclusive
-    stop: int  # token index, exclusive
-    expected: str  # the text these tokens must decode to
-    merged: bool  # a token carries whitespace from outside the span
-
-
-class Labeler:
-    """Tokenizes segments and labels exactly the tokens that cover their spans, then self-checks.
-
-    A token is trained when its character offsets overlap a span. Where a token straddles a
-    span edge (``"▁Paris"`` after a prompt ending in a space) it is trained if the outside part
-    is whitespace only, and rejected (``boundary_merge``) otherwise: training it would teach the
-    model to produce prompt text.
-    """
-
-    def __init__(self, tokenizer: Any, keep_offsets: bool = False):
-        self.tokenizer = tokenizer
-        self.backend = tokenizer.backend_tokenizer
-        self.keep_offsets = keep_offsets
-
-    def encode(self, segments: Sequence[Segment]) -> list[Encoded | Reject]:
-        out: list[Encoded | Reject | None] = [None] * len(segments)
-        encodings: list[Any] = [None] * len(segments)
-        for flag in (True, False):
-            idx = [i for i, s in enumerate(segments) if s.add_special_tokens is flag]
-            if idx:
-                batch = self.backend.encode_batch([segments[i].text for i in idx], add_special_tokens=flag)
-                for i, enc in zip(idx, batch, strict=True):
-                    encodings[i] = enc
-        runs: list[list[_Run]] = []
-        ids_of: list[list[int]] = []
-        for i, (seg, enc) in enumerate(zip(segments, encodings, strict=True)):
-            ids = enc.ids
-            ids_of.append(ids)
-            row_runs: list[_Run] = []
-            for span in seg.spans:
-                run = _locate(enc, seg.text, span)
-                if isinstance(run, tuple):
-                    out[i] = run
-                    break
-                row_runs.append(run)
-            runs.append(row_runs)
-        # Self-check: each trained run decodes to exactly the text it covers.
-        flat = [(i, r) for i, rs in enumerate(runs) if out[i] is None for r in rs]
-        decoded = self.backend.decode_batch(
-            [ids_of[i][r.start : r.stop] for i, r in flat], skip_special_tokens=False
-        )
-        for (i, run), text in zip(flat, decoded, strict=True):
-            if out[i] is None and text != run.expected and not self._decodes_in_context(ids_of[i], run):
-                got = text if text.strip() != run.expected.strip() else self._in_context(ids_of[i], run)
-                out[i] = (
-                    "decode_mismatch",
-                    f"trained tokens decode to {_clip(got)}, expected {_clip(run.expected)} "
-                    "(the tokenizer does not round-trip this text)",
-                )
-        for i, enc in enumerate(encodings):
-            if out[i] is not None:
-                continue
-            ids = ids_of[i]
-            labels = [IGNORE_INDEX] * len(ids)
-            for run in runs[i]:
-                labels[run.start : run.stop] = ids[run.start : run.stop]
-            out[i] = Encoded(
-                ids,
-                labels,
-                boundary_merged=sum(r.merged for r in runs[i]),
-                offsets=list(enc.offsets) if self.keep_offsets else None,
-            )
-        return out  # type: ignore[return-value]
-
-    def _in_context(self, ids: list[int], run: _Run) -> str:
-        before = self.backend.decode(ids[: run.start], skip_special_tokens=False)
-        through = self.backend.decode(ids[: run.stop], skip_special_tokens=False)
-        return str(through[len(before) :]) if through.startswith(before) else str(through)
-
-    def _decodes_in_context(self, ids: list[int], run: _Run) -> bool:
-        # Decoders like Llama-2's strip the first token's leading space; decoding with the tokens
-        # before the run and taking the difference shows what the run adds in its real context.
-        before = self.backend.decode(ids[: run.start], skip_special_tokens=False)
-        through = self.backend.decode(ids[: run.stop], skip_special_tokens=False)
-        return bool(through.startswith(before) and through[len(before) :] == run.expected)
-
-
-def _clip(text: str, n: int = 60) -> str:
-    return repr(text if len(text) <= n else text[: n // 2] + "…" + text[-n // 2 :])
-
-
-def _locate(enc: Any, text: str, span: Span) -> _Run | Reject:
-    """The tokens covering characters ``[s, e)`` of ``text``."""
-    s, e = span
-    first = enc.char_to_token(s)
-    last = enc.char_to_token(e - 1)
-    if first is None or last is None:
-        # A character the tokenizer produced no token for (a normalizer dropped it): scan.
-        covering = [t for t, (a, b) in enumerate(enc.offsets) if a < e and b > s and b > a]
-        if not covering:
-            return ("empty_completion", f"no token covers characters {s}..{e} ({_clip(text[s:e])})")
-        first, last = covering[0], covering[-1]
-    # Byte-level tokenizers split one character over several tokens, all with its offsets.
-    while first > 0 and (prev := enc.token_to_chars(first - 1)) is not None and prev[1] > s and prev[0] < e:
-        first -= 1
-    n = len(enc.ids)
-    while (
-        last + 1 < n and (nxt := enc.token_to_chars(last + 1)) is not None and nxt[0] < e and nxt[1] > nxt[0]
-    ):
-        last += 1
-    lo = min(enc.token_to_chars(first)[0], s)
-    hi = max(enc.token_to_chars(last)[1], e)
-    outside = text[lo:s] + text[e:hi]
-    if outside.strip():
-        where = "before" if text[lo:s].strip() else "after"
-        return (
-            "boundary_merge",
-            f"a token spans the edge of the trained text and carries {_clip(text[lo:s] or text[e:hi])} from "
-            f"{where} it; the template should end the prompt with a separator (newline or marker)",
-        )
-    return _Run(first, last + 1, text[lo:hi], bool(outside))
 
 
 # --- rows -> segments ----------------------------------------------------------------------------
@@ -228,7 +83,21 @@ class _Counts:
     over_max_length: int = 0
     truncated: int = 0
     boundary_merged: int = 0
+    turns_trained: int = 0
+    turns_open_ended: int = 0
+    turns_not_trained: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class _Plan:
+    """One row before tokenizing: its segments, the turns left out, and text columns to replace."""
+
+    segments: list[Segment]
+    turns: int = 0
+    masked: list[str] = field(default_factory=list)
+    open_ended: int = 0
+    columns: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -262,8 +131,9 @@ class RowTransform:
         train_on: TrainOn = "all_assistant",
         tokenizer_name: str | None = None,
     ):
-        if task not in TASKS:
-            raise CurateError(f"unknown task {task!r}, expected one of {', '.join(TASKS)}")
+        from curate.tasks import get_task
+
+        self.trains = get_task(task).trains  # what a row of this task trains (the task module says)
         if truncation not in TRUNCATIONS:
             raise CurateError(f"--truncation: got {truncation!r}, expected one of {', '.join(TRUNCATIONS)}")
         if train_on not in TRAIN_ON:
@@ -283,7 +153,7 @@ class RowTransform:
         self.bos = tokenizer.bos_token or ""
         self.bos_id = tokenizer.bos_token_id
         self._chat: ChatTemplate | None = self.template if isinstance(self.template, ChatTemplate) else None
-        if self._chat is None and task == "chat":
+        if self._chat is None and self.trains == "messages":
             self._chat = TokenizerTemplate().bind(tokenizer)
         if isinstance(self._chat, ChatTemplate):
             _check_markers(self._chat, tokenizer, self.tokenizer_name)
@@ -294,9 +164,9 @@ class RowTransform:
 
     def fields(self) -> list[pa.Field]:
         ints = pa.list_(pa.int32())
-        if self.task == "preference":
+        if self.trains == "pair":
             return [pa.field("chosen_ids", ints), pa.field("rejected_ids", ints)]
-        if self.task == "prompt":
+        if self.trains == "prompt":
             return [pa.field("input_ids", ints), pa.field("attention_mask", ints)]
         return [pa.field("input_ids", ints), pa.field("attention_mask", ints), pa.field("labels", ints)]
 
@@ -318,15 +188,15 @@ class RowTransform:
 
     def batch(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any] | Reject]:
         planned = [self._segments(row) for row in rows]
-        segments = [s for p in planned if isinstance(p, list) for s in p]
+        segments = [s for p in planned if isinstance(p, _Plan) for s in p.segments]
         encoded = iter(self.labeler.encode(segments))
         results: list[dict[str, Any] | Reject] = []
         for plan in planned:
             if isinstance(plan, tuple):
                 results.append(self._count(plan))
                 continue
-            sequences = [next(encoded) for _ in plan]
-            results.append(self._finish(sequences))
+            sequences = [next(encoded) for _ in plan.segments]
+            results.append(self._finish(sequences, plan))
         return results
 
     def summary(self) -> dict[str, Any]:
@@ -348,11 +218,20 @@ class RowTransform:
             "truncated": c.truncated,
             "fully_masked": c.rejected.get("fully_masked", 0),
             "boundary_merged": c.boundary_merged,
+            "stop_markers": list(self._chat.stop_markers()) if self._chat is not None else None,
+            "assistant_turns_trained": c.turns_trained,
+            "assistant_turns_not_trained": dict(sorted(c.turns_not_trained.items())),
+            "assistant_turns_without_end_marker": c.turns_open_ended,
             "rejected": sum(c.rejected.values()),
             "rejected_by_reason": dict(sorted(c.rejected.items())),
         }
 
     # --- preview ----------------------------------------------------------------------------------
+
+    @property
+    def chat_template(self) -> ChatTemplate | None:
+        """The chat template rows are rendered with (None for text-only rows)."""
+        return self._chat
 
     def inspect(self, row: dict[str, Any]) -> list[Inspection] | Reject:
         """Tokens of one row with what is trained, for display (does not change the counts)."""
@@ -360,9 +239,9 @@ class RowTransform:
         if isinstance(plan, tuple):
             return plan
         labeler = Labeler(self.tokenizer, keep_offsets=True)
-        names = ["chosen", "rejected"] if self.task == "preference" else [self.task]
+        names = ["chosen", "rejected"] if self.trains == "pair" else [self.task]
         out: list[Inspection] = []
-        for name, seg, enc in zip(names, plan, labeler.encode(plan), strict=True):
+        for name, seg, enc in zip(names, plan.segments, labeler.encode(plan.segments), strict=True):
             if isinstance(enc, tuple):
                 return enc
             assert enc.offsets is not None
@@ -393,42 +272,58 @@ class RowTransform:
             self._chat = TokenizerTemplate().bind(self.tokenizer)
         return self._chat
 
-    def _segments(self, row: dict[str, Any]) -> list[Segment] | Reject:
+    def _segments(self, row: dict[str, Any]) -> _Plan | Reject:
+        plan = _Plan([])
         try:
-            if self.task == "chat":
+            if self.trains == "messages":
                 if "messages" in row:
-                    return [self._chat_segment(row["messages"], 0)]
-                return [self._pair_segment(row["prompt"], row["completion"])]
-            if self.task == "sft":
-                return [self._sft_segment(row)]
-            if self.task == "preference":
-                return [self._pair_segment(row["prompt"], row[k]) for k in ("chosen", "rejected")]
-            return [self._prompt_segment(row["prompt"])]
+                    plan.segments = [self._chat_segment(row["messages"], 0, plan)]
+                else:
+                    plan.segments = [self._pair_segment(row["prompt"], row["completion"], plan)]
+            elif self.trains == "completion":
+                if self.task == "sft":  # re-rendered from instruction/context/response when asked
+                    plan.segments = [self._sft_segment(row, plan)]
+                else:
+                    plan.segments = [self._pair_segment(row["prompt"], row["completion"], plan)]
+            elif self.trains == "pair":
+                plan.segments = [
+                    self._pair_segment(row["prompt"], row[k], plan) for k in ("chosen", "rejected")
+                ]
+            elif self.trains == "all":
+                plan.segments = [self._text_segment("", row["text"])]
+            else:
+                plan.segments = [self._prompt_segment(row["prompt"])]
         except TemplateError as err:
-            return ("template_error", str(err))
+            return (err.reason, str(err))
         except KeyError as err:
             raise CurateError(f"{self.task} row {row.get('record_id', '?')}: missing column {err}") from None
+        return plan
 
-    def _sft_segment(self, row: dict[str, Any]) -> Segment:
+    def _sft_segment(self, row: dict[str, Any], plan: _Plan) -> Segment:
         template = self.template
         if isinstance(template, ChatTemplate):
             user = template.user_turn(row["instruction"], row.get("context") or "")
             messages = [{"role": "user", "content": user}, {"role": "assistant", "content": row["response"]}]
-            return self._chat_segment(messages, 1)
+            seg = self._chat_segment(messages, 1, plan)
+            if isinstance(row.get("prompt"), str):
+                # The text columns say what was tokenized: the rendered prompt and what follows it.
+                cut = plan.columns.pop("_prompt_end")
+                plan.columns.update(prompt=seg.text[:cut], completion=seg.text[cut:])
+            return seg
         if template is not None:
             context = row.get("context") or ""
             return self._text_segment(
                 template.prompt(row["instruction"], context), template.completion(row["response"])
             )
-        return self._pair_segment(row["prompt"], row["completion"])
+        return self._pair_segment(row["prompt"], row["completion"], plan)
 
-    def _pair_segment(self, prompt: Any, completion: Any) -> Segment:
+    def _pair_segment(self, prompt: Any, completion: Any, plan: _Plan) -> Segment:
         if isinstance(prompt, str) and isinstance(completion, str):
             return self._text_segment(prompt, completion)
         if isinstance(completion, str):  # conversational prompt, plain answer (preference rows)
             completion = [{"role": "assistant", "content": completion}]
         prompt_messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-        return self._chat_segment([*prompt_messages, *completion], len(prompt_messages))
+        return self._chat_segment([*prompt_messages, *completion], len(prompt_messages), plan)
 
     def _text_segment(self, prompt: str, completion: str) -> Segment:
         if self.eos and not completion.endswith(self.eos):
@@ -437,9 +332,13 @@ class RowTransform:
         add_special = not (self.bos and text.startswith(self.bos))
         return Segment(text, ((len(prompt), len(text)),) if completion else (), add_special)
 
-    def _chat_segment(self, messages: Sequence[dict[str, str]], first_turn: int) -> Segment:
-        train_on: TrainOn = self.train_on if self.task in ("chat", "sft") else "all_assistant"
+    def _chat_segment(self, messages: Sequence[dict[str, str]], first_turn: int, plan: _Plan) -> Segment:
+        train_on: TrainOn = self.train_on if self.task in ("chat", "sft") else "last_assistant"
         rendered = self._chat_template().assistant_spans(list(messages), train_on, first_turn)
+        plan.turns += len(rendered.turns)
+        plan.masked.extend(reason for _, reason, _ in rendered.masked)
+        plan.open_ended += len(rendered.open_ended)
+        plan.columns["_prompt_end"] = rendered.prompt_ends[0]
         return Segment(rendered.text, rendered.spans, False)
 
     def _prompt_segment(self, prompt: Any) -> Segment:
@@ -455,7 +354,7 @@ class RowTransform:
         if self.truncation == "drop":
             return ("too_long", f"{n} tokens > --max-length {limit}")
         if self.truncation == "cut_completion":
-            if self.task == "prompt":
+            if self.trains == "prompt":
                 return (
                     "too_long",
                     f"{n} tokens > --max-length {limit}; prompt rows can only be cut with cut_prompt",
@@ -465,14 +364,14 @@ class RowTransform:
         head = 1 if keep_bos and self.bos_id is not None and ids and ids[0] == self.bos_id else 0
         first_trained = next((i for i, lab in enumerate(labels) if lab != IGNORE_INDEX), n)
         tail = n - (limit - head)
-        if self.task != "prompt" and tail > first_trained:
+        if self.trains != "prompt" and tail > first_trained:
             return (
                 "too_long",
                 f"{n} tokens > --max-length {limit}, and the trained part alone has {n - first_trained}",
             )
         return _Cut(ids[:head] + ids[tail:], labels[:head] + labels[tail:], (head, tail, n))
 
-    def _finish(self, sequences: list[Encoded | Reject]) -> dict[str, Any] | Reject:
+    def _finish(self, sequences: list[Encoded | Reject], plan: _Plan) -> dict[str, Any] | Reject:
         for enc in sequences:
             if isinstance(enc, tuple):
                 return self._count(enc)
@@ -485,7 +384,7 @@ class RowTransform:
                 self.counts.over_max_length += over
                 return self._count(cut)
             ids, labels = cut.ids, cut.labels
-            if self.task != "prompt" and labels.count(IGNORE_INDEX) == len(labels):
+            if self.trains != "prompt" and labels.count(IGNORE_INDEX) == len(labels):
                 self.counts.over_max_length += over
                 return self._count(("fully_masked", f"no trained token left in {len(ids)} tokens"))
             out.append((ids, labels))
@@ -496,16 +395,20 @@ class RowTransform:
         c.truncated += over
         c.sequences += len(out)
         c.boundary_merged += sum(e.boundary_merged for e in encs)
+        c.turns_trained += plan.turns
+        c.turns_open_ended += plan.open_ended
+        c.turns_not_trained.update(plan.masked)
         for ids, labels in out:
             c.tokens += len(ids)
-            if self.task != "prompt":
+            if self.trains != "prompt":
                 c.trainable_tokens += len(labels) - labels.count(IGNORE_INDEX)
-        if self.task == "preference":
+        if self.trains == "pair":
             return {"chosen_ids": out[0][0], "rejected_ids": out[1][0]}
         ids, labels = out[0]
-        if self.task == "prompt":
+        if self.trains == "prompt":
             return {"input_ids": ids, "attention_mask": [1] * len(ids)}
-        return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+        columns = {k: v for k, v in plan.columns.items() if not k.startswith("_")}
+        return {**columns, "input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
 
 def _check_markers(template: ChatTemplate, tokenizer: Any, name: str) -> None:

@@ -17,3 +17,13 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def bpe_tokenizer(tmp_path_factory):
+    """A byte-level BPE tokenizer built once per test session (saved with save_pretrained)."""
+    from curate.testing.tiny import byte_level_bpe
+
+    path = tmp_path_factory.mktemp("bpe-session")
+    byte_level_bpe(path, vocab_size=600, n_lines=1500)
+    return path

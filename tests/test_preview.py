@@ -50,6 +50,7 @@ def test_report_counts_and_examples(char: Any) -> None:
         "nothing_to_train": 0,
         "rejected_by_reason": {"decode_mismatch": 1},
         "records_rejected_before_tokenizing": 0,
+        "template_check": None,
         "examples": [
             {
                 "record_id": "a",
@@ -132,3 +133,45 @@ def test_cli_error_is_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "tokenizer folder not found" in result.output
+
+
+def test_template_check_shows_the_rule_on_a_multi_turn_chat(tmp_path: Path) -> None:
+    """With a chat template, preview shows what each assistant turn of a built-in 3-turn chat
+    trains, or why it does not (Qwen3 rewrites history; each_turn_as_row trains every turn)."""
+    tok = tiny.chat_tokenizer(tmp_path / "qwen3", "qwen3")
+    report = preview([], RowTransform("chat", tok), n=0)
+    check = json_report(report)["template_check"]
+    assert check["stop_markers"] == ["<|im_end|>"]
+    assert [t["status"] for t in check["turns"]] == ["not trained", "not trained", "trained"]
+    assert check["turns"][0]["reason"] == "history_rewritten"
+    assert check["turns"][2]["text"] == "<think>\n\n</think>\n\nYou are welcome.<|im_end|>"
+    each = json_report(preview([], RowTransform("chat", tok, train_on="each_turn_as_row"), n=0))
+    assert [t["text"] for t in each["template_check"]["turns"]] == [
+        "<think>\n\n</think>\n\nParis.<|im_end|>",
+        "<think>\n\n</think>\n\nRome.<|im_end|>",
+        "<think>\n\n</think>\n\nYou are welcome.<|im_end|>",
+    ]
+    console = Console(record=True, width=120, color_system="truecolor", force_terminal=True)
+    render(report, console)
+    text = console.export_text()
+    assert "template check: tokenizer (chat_template sha256" in text
+    assert "turn 2: not trained (history_rewritten" in text and "turn 6: trains" in text
+
+
+def test_cli_train_on_each_turn_as_row(tmp_path: Path) -> None:
+    tok = tmp_path / "qwen3"
+    tiny.chat_tokenizer(tok, "qwen3")
+    args = [
+        "preview",
+        str(ROOT / "datasets_spec" / "chat-review.yaml"),
+        "--tokenizer",
+        str(tok),
+        "-n",
+        "1",
+        "--json",
+    ]
+    result = CliRunner().invoke(app, [*args, "--train-on", "each_turn_as_row"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["template_check"]["train_on"] == "each_turn_as_row"
+    assert report["rows_ok"] >= report["examples"].__len__() and report["rejected_by_reason"] == {}

@@ -161,3 +161,40 @@ def test_unpaired_pairs_refuse_all_pairs_and_a_completion_column(cli, tmp_path):
         spec.write_text(text)
         result = cli("validate", "--offline", spec)
         assert result.exit_code == 2 and expected in result.stderr, result.stderr
+
+
+def test_text_rows_train_every_token_and_pack(cli, tmp_path, bpe_tokenizer):
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "tok"
+    args = ("export", SPECS / "domain-text.yaml", "--out", out, "-q", "--tokenizer", bpe_tokenizer)
+    result = cli(*args, "--max-length", "256", "--truncation", "cut_completion", "--pack")
+    assert result.exit_code == 0, result.stderr
+    tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer)
+    rows = pq.read_table(out / "train.parquet").to_pylist()
+    for row in rows:
+        ids, labels = row["input_ids"], row["labels"]
+        skip = 1 if tokenizer.bos_token_id is not None and ids[0] == tokenizer.bos_token_id else 0
+        assert labels[:skip] == [-100] * skip and labels[skip:] == ids[skip:]  # all text + EOS trained
+        if len(ids) < 256:
+            assert tokenizer.decode(ids[skip:]) == row["text"] + tokenizer.eos_token
+    packed = pq.read_table(out / "__packed__" / "train.parquet").to_pylist()
+    assert sum(sum(p["seq_lengths"]) for p in packed) == sum(len(r["input_ids"]) for r in rows)
+    assert all(len(p["input_ids"]) <= 256 for p in packed)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tokenization"]["trainable_token_share"] > 0.9
+
+
+def test_unpaired_rows_train_the_completion_only(cli, tmp_path, bpe_tokenizer):
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "tok"
+    result = cli(
+        "export", SPECS / "answer-feedback-kto.yaml", "--out", out, "-q", "--tokenizer", bpe_tokenizer
+    )
+    assert result.exit_code == 0, result.stderr
+    tokenizer = AutoTokenizer.from_pretrained(bpe_tokenizer)
+    for row in pq.read_table(out / "train.parquet").to_pylist():
+        trained = [t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != -100]
+        assert tokenizer.decode(trained) == row["completion"] + tokenizer.eos_token
+        assert isinstance(row["label"], bool)

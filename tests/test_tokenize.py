@@ -165,13 +165,22 @@ def test_masks_match_trl_generation_templates(tokdir: Path, family: str) -> None
     assert sum(ours_mask) >= len(tok("Hello 🙂 yesBye now", add_special_tokens=False).input_ids)
 
 
-def test_template_that_rewrites_earlier_turns_is_rejected(tokdir: Path) -> None:
+def test_template_that_rewrites_earlier_turns_keeps_the_record(tokdir: Path) -> None:
+    """Qwen3 drops the empty reasoning block from earlier turns: turn 1 as history is not what the
+    model generated, so it is left out (counted) and the last turn is trained; one row per turn
+    (each_turn_as_row) trains every turn against the history shown at that turn."""
     tok = tiny.chat_tokenizer(tokdir / "qwen3", "qwen3")
     transform = RowTransform("chat", tok)
-    reason, detail = transform({"messages": CHAT})  # type: ignore[misc]
-    assert reason == "template_error"
-    assert "renders turn 1 differently" in detail
-    assert transform.summary()["rejected_by_reason"] == {"template_error": 1}
+    row = transform({"messages": CHAT})
+    assert isinstance(row, dict)
+    assert trained_text(tok, row) == ["<think>\n\n</think>\n\nBye now<|im_end|>"]
+    summary = transform.summary()
+    assert summary["assistant_turns_not_trained"] == {"history_rewritten": 1}
+    assert summary["rejected_by_reason"] == {} and summary["stop_markers"] == ["<|im_end|>"]
+    each = RowTransform("chat", tok, train_on="each_turn_as_row")
+    first = each({"messages": CHAT[:2]})
+    assert isinstance(first, dict)
+    assert trained_text(tok, first) == ["<think>\n\n</think>\n\nHello 🙂 yes<|im_end|>"]
 
 
 def test_conversational_prompt_completion_trains_the_completion_only(bpe: Any) -> None:

@@ -165,7 +165,12 @@ def register(app: typer.Typer) -> None:
             from curate.tokenize import build_row_transform
 
             options.row_transform = build_row_transform(
-                spec_file.spec.task, str(tokenizer), template, max_length, truncation
+                spec_file.spec.task,
+                str(tokenizer),
+                template,
+                max_length,
+                truncation,
+                getattr(spec_file.spec, "train_on", "all_assistant"),
             )
         elif template or max_length or pack:
             raise CurateError("--template, --max-length and --pack need --tokenizer")

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from curate.errors import CurateError
 from curate.records import ChatExample, Message, check_messages
 from curate.rows import RejectRecord, as_text, blank
-from curate.spec import Required, Sources, TaskSpec, _Model, as_list
+from curate.spec import TRAIN_ON_HELP, Required, Sources, TaskSpec, TrainOn, _Model, as_list
 from curate.tasks.base import Task, message_list
 
 if TYPE_CHECKING:
@@ -31,6 +31,21 @@ class ChatColumns(_Model):
 class ChatSpec(TaskSpec):
     task: Literal["chat"]
     columns: ChatColumns
+    train_on: TrainOn = Field("all_assistant", description=TRAIN_ON_HELP)
+
+
+def each_turn_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A chat row as one row per assistant turn, each ending with that turn (``train_on:
+    each_turn_as_row``: every turn is trained against the history its template shows there).
+
+    >>> rows = each_turn_rows({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+    ...                                     {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]})
+    >>> [len(r["messages"]) for r in rows]
+    [2, 4]
+    """
+    messages = row["messages"]
+    ends = [i + 1 for i, m in enumerate(messages) if m["role"] == "assistant"]
+    return [{**row, "messages": messages[:end]} for end in ends] or [row]
 
 
 class Chat(Task):
@@ -77,4 +92,5 @@ class Chat(Task):
         if checked[-1]["role"] != "assistant":
             raise RejectRecord("no_assistant_reply", "the conversation does not end with an assistant turn")
         example = ChatExample(checked, ctx.provenance())
-        return [{"messages": [dict(m) for m in example.messages]}]
+        row = {"messages": [dict(m) for m in example.messages]}
+        return each_turn_rows(row) if builder.spec.train_on == "each_turn_as_row" else [row]

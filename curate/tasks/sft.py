@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from curate.records import SFTExample
 from curate.rows import as_text, blank
-from curate.spec import Required, Sources, TemplatedSpec, _Model, as_list
+from curate.spec import TRAIN_ON_HELP, Required, Sources, TemplatedSpec, TrainOn, _Model, as_list
 from curate.tasks.base import Task, text_or_messages
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ class SFTColumns(_Model):
 class SFTSpec(TemplatedSpec):
     task: Literal["sft"]
     columns: SFTColumns
+    train_on: TrainOn = Field("all_assistant", description=TRAIN_ON_HELP)
 
 
 class SFT(Task):

@@ -1,42 +1,43 @@
-"""Chat templates: a list of ``{role, content}`` messages becomes one text, and every assistant
-turn's character span in it is found, for ANY template, by rendering prefixes of the conversation.
+"""Chat templates: a list of ``{role, content}`` messages becomes one text, and the text each
+assistant turn trains is found, for ANY template, by rendering prefixes of the conversation
+(the rule lives in :mod:`curate.templates.turns`).
 
 Three kinds: templates written out here (``chatml``, ``zephyr``, ``llama2``), the tokenizer's own
-chat template (``tokenizer``, via ``apply_chat_template``) and a user's Jinja file, rendered in a
-sandbox.
+chat template (``tokenizer``) and a user's Jinja file. Both Jinja kinds render in curate's guarded
+sandbox (:mod:`curate.templates.sandbox`) with the variables ``apply_chat_template`` passes.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from curate.errors import CurateError
+from curate.templates.sandbox import (
+    DEFAULT_LIMITS,
+    GuardedTemplate,
+    RenderLimits,
+    TemplateRaised,
+    TemplateRunaway,
+    TemplateTooLarge,
+)
 from curate.templates.text import PromptTemplate
+from curate.templates.turns import Message, RenderedChat, TemplateError, TrainOn, find_turns
 
-Message = dict[str, str]
-TrainOn = Literal["all_assistant", "last_assistant"]
-
-
-class TemplateError(Exception):
-    """A conversation this template cannot render with exact assistant spans (a row is rejected)."""
-
-
-@dataclass(frozen=True)
-class RenderedChat:
-    """A rendered conversation and the character spans the model is trained on.
-
-    Each span covers one assistant turn's text and the template's end-of-turn marker (the model
-    must learn to stop), without whitespace the template puts after the marker.
-    """
-
-    text: str
-    spans: tuple[tuple[int, int], ...]
-    turns: tuple[int, ...]
+__all__ = [
+    "ChatML",
+    "ChatTemplate",
+    "JinjaTemplate",
+    "Llama2",
+    "RenderedChat",
+    "TemplateError",
+    "TokenizerTemplate",
+    "TrainOn",
+    "Zephyr",
+]
 
 
 class ChatTemplate(PromptTemplate):
@@ -49,13 +50,23 @@ class ChatTemplate(PromptTemplate):
     kind: ClassVar[Literal["text", "chat"]] = "chat"
     # Markers that must be single tokens of the tokenizer the template is used with.
     special_tokens: ClassVar[tuple[str, ...]] = ()
+    # Markers that end an assistant turn (generation stops there), for templates written out here.
+    stop_tokens: ClassVar[tuple[str, ...]] = ()
+    _stops: tuple[str, ...] = ()
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
         raise NotImplementedError
 
     def bind(self, tokenizer: Any) -> ChatTemplate:
         """This template, ready to render for ``tokenizer`` (its BOS/EOS strings, its own template)."""
-        return self
+        bound = copy.copy(self)
+        eos = getattr(tokenizer, "eos_token", None)
+        bound._stops = tuple(dict.fromkeys((*self.stop_markers(), *((eos,) if eos else ()))))
+        return bound
+
+    def stop_markers(self) -> tuple[str, ...]:
+        """The texts that end an assistant turn: EOS and the template's turn terminator."""
+        return self._stops or self.stop_tokens
 
     # --- text-template view of an SFT example ----------------------------------------------------
 
@@ -63,33 +74,25 @@ class ChatTemplate(PromptTemplate):
         return self.render([{"role": "user", "content": self.user_turn(instruction, context)}], True)
 
     def completion(self, response: str) -> str:
-        """The assistant turn with its end-of-turn marker, as it follows :meth:`prompt`.
+        """The assistant turn through its end-of-turn marker, as it follows :meth:`prompt`.
 
         >>> from curate.templates import get_template
         >>> get_template("chatml").completion("Hi")
         'Hi<|im_end|>'
         """
-        user = [{"role": "user", "content": "?"}]
-        before = self.render(user, True)
-        through = self.render([*user, {"role": "assistant", "content": response}])
-        if not through.startswith(before):
-            raise CurateError(
-                f"template {self.describe()}: the assistant turn does not follow the generation prompt"
-            )
-        return through[len(before) :].rstrip()
+        chat = self.assistant_spans(
+            [{"role": "user", "content": "?"}, {"role": "assistant", "content": response}]
+        )
+        (_start, end), *_ = chat.spans
+        return chat.text[chat.prompt_ends[0] : end]
 
     # --- exact assistant spans -------------------------------------------------------------------
 
     def assistant_spans(
         self, messages: Sequence[Message], train_on: TrainOn = "all_assistant", first_turn: int = 0
     ) -> RenderedChat:
-        """Render ``messages`` and find the character span of each trained assistant turn.
-
-        A turn's span starts where the conversation rendered up to it with the generation prompt
-        ends, and ends where the conversation rendered through it ends (less trailing whitespace).
-        Both renderings must be prefixes of the full text; templates that rewrite earlier turns
-        (dropping reasoning, say) fail here with :class:`TemplateError` rather than mis-mask.
-        Only assistant turns at index ``first_turn`` or later are trained.
+        """Render ``messages`` and find the character span each trained assistant turn trains
+        (the rule in :mod:`curate.templates.turns`). Only turns at ``first_turn`` or later count.
 
         >>> from curate.templates import get_template
         >>> chat = get_template("chatml").assistant_spans(
@@ -97,50 +100,9 @@ class ChatTemplate(PromptTemplate):
         >>> [chat.text[s:e] for s, e in chat.spans]
         ['Hello<|im_end|>']
         """
-        full = self.render(messages)
-        candidates = [i for i, m in enumerate(messages) if m["role"] == "assistant" and i >= first_turn]
-        if train_on == "last_assistant":
-            candidates = candidates[-1:]
-        spans: list[tuple[int, int]] = []
-        for i in candidates:
-            before = self.render(messages[:i], True)
-            through = self._without_trailer(self.render(messages[: i + 1]), messages, i, full)
-            if not full.startswith(before) or not full.startswith(through):
-                raise TemplateError(
-                    f"template {self.describe()} renders turn {i} differently in the full conversation "
-                    "than in its prefix (it rewrites earlier turns), so turn boundaries are not exact"
-                )
-            start, end = len(before), len(through.rstrip())
-            content = messages[i]["content"].strip()
-            if end <= start or content not in full[start:end]:
-                raise TemplateError(
-                    f"template {self.describe()}: assistant turn {i} is not rendered after its generation prompt"
-                )
-            spans.append((start, end))
-        return RenderedChat(full, tuple(spans), tuple(candidates))
-
-    def trailers(self) -> tuple[str, ...]:
-        """Text some templates append once after the last message (Phi-3 appends EOS)."""
-        return ()
-
-    def _without_trailer(self, through: str, messages: Sequence[Message], i: int, full: str) -> str:
-        """``through`` less a trailer the template adds only after the last message."""
-        stripped = through.rstrip()
-        trailer = next((t for t in self.trailers() if t and stripped.endswith(t)), None)
-        if trailer is None:
-            return through
-        # What follows turn i when the conversation goes on: the full text, or for the last
-        # turn, the conversation with one more user turn.
-        if i + 1 < len(messages):
-            following = full
-        else:
-            try:
-                following = self.render([*messages, {"role": "user", "content": "…"}])
-            except TemplateError:
-                return through
-        if following.startswith(through):
-            return through  # the marker ends every turn (Zephyr's </s>): it is trained
-        return stripped[: -len(trailer)]
+        return find_turns(
+            self.render, list(messages), self.stop_markers(), train_on, first_turn, self.describe()
+        )
 
 
 def _roles(messages: Sequence[Message]) -> list[str]:
@@ -151,6 +113,7 @@ class ChatML(ChatTemplate):
     name = "chatml"
     description = "ChatML (<|im_start|>role ... <|im_end|>), as Qwen and many fine-tunes use"
     special_tokens = ("<|im_start|>", "<|im_end|>")
+    stop_tokens = ("<|im_end|>",)
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
         text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
@@ -161,6 +124,7 @@ class Zephyr(ChatTemplate):
     name = "zephyr"
     description = "Zephyr (<|system|> / <|user|> / <|assistant|>, turns closed by </s>)"
     special_tokens = ("<|system|>", "<|user|>", "<|assistant|>", "</s>")
+    stop_tokens = ("</s>",)
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
         text = "".join(f"<|{m['role']}|>\n{m['content']}</s>\n" for m in messages)
@@ -171,6 +135,7 @@ class Llama2(ChatTemplate):
     name = "llama2"
     description = "Llama 2 chat (<s>[INST] <<SYS>> ... [/INST] answer </s>)"
     special_tokens = ("<s>", "</s>")
+    stop_tokens = ("</s>",)
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
         # The generation prompt is the closing [/INST] itself: nothing to add.
@@ -183,7 +148,8 @@ class Llama2(ChatTemplate):
             expected = "user" if i % 2 == 0 else "assistant"
             if m["role"] != expected:
                 raise TemplateError(
-                    f"llama2: message roles must alternate user/assistant, got {_roles(messages)}"
+                    f"llama2: message roles must alternate user/assistant, got {_roles(messages)}",
+                    "template_refused",
                 )
             if m["role"] == "user":
                 parts.append(f"<s>[INST] {system if i == 0 else ''}{m['content'].strip()} [/INST]")
@@ -192,43 +158,127 @@ class Llama2(ChatTemplate):
         return "".join(parts)
 
 
-def _sandbox() -> Any:
-    """The Jinja environment chat templates run in: sandboxed, with the helpers HF templates use."""
-    from jinja2 import nodes
-    from jinja2.ext import Extension, loopcontrols
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+_PROBE = "curate probe 7f3a"
 
-    class Generation(Extension):
-        # `{% generation %}` marks assistant text in training templates; spans come from
-        # prefix rendering here, so the tag only has to render its body.
-        tags = {"generation"}
 
-        def parse(self, parser: Any) -> Any:
-            lineno = next(parser.stream).lineno
-            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-            return nodes.CallBlock(self.call_method("_body"), [], [], body).set_lineno(lineno)
+class _HFJinja(ChatTemplate):
+    """A Hugging Face style Jinja chat template, rendered in the guarded sandbox with the variables
+    ``apply_chat_template`` passes (``messages``, ``tools``, ``documents``,
+    ``add_generation_prompt`` and the tokenizer's special tokens)."""
 
-        def _body(self, caller: Any) -> str:
-            return str(caller())
+    source: str
+    origin: str
+    limits: RenderLimits = DEFAULT_LIMITS
+    _variables: dict[str, Any]
+    _content_parts: bool = False
 
-    def raise_exception(message: str) -> None:
-        raise TemplateError(f"the chat template refused the conversation: {message}")
+    def _compile(self) -> None:
+        self._compiled = GuardedTemplate(self.source, self.origin, self.limits)
 
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[Generation, loopcontrols]
-    )
+    def render(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
+        msgs: list[dict[str, Any]] = [dict(m) for m in messages]
+        if self._content_parts:  # multimodal templates read content as a list of parts
+            msgs = [{**m, "content": [{"type": "text", "text": m["content"]}]} for m in msgs]
+        try:
+            return self._compiled.render(
+                **self._variables,
+                messages=msgs,
+                tools=None,
+                documents=None,
+                add_generation_prompt=add_generation_prompt,
+            )
+        except (TemplateError, TemplateRunaway):
+            raise
+        except TemplateRaised as err:
+            raise TemplateError(
+                f"{self.origin}: the chat template refused the conversation: {err}", "template_refused"
+            ) from None
+        except TemplateTooLarge as err:
+            raise TemplateError(str(err), "template_too_large") from None
+        except Exception as err:  # jinja errors, RecursionError, MemoryError, TypeError from the template
+            raise TemplateError(
+                f"{self.origin}: rendering failed ({err.__class__.__name__}: {err})"
+            ) from None
+
+    def _bind_to(self, tokenizer: Any) -> None:
+        """Variables from ``tokenizer``; check the template on a plain conversation; find its
+        content format and stop markers."""
+        special = getattr(tokenizer, "special_tokens_map", None) or {}
+        self._variables = {
+            k: v for k, v in dict(special).items() if k not in ("messages", "tools", "documents")
+        }
+        self._variables.setdefault("bos_token", getattr(tokenizer, "bos_token", None) or "")
+        self._variables.setdefault("eos_token", getattr(tokenizer, "eos_token", None) or "")
+        user = [{"role": "user", "content": _PROBE}]
+        pair = [*user, {"role": "assistant", "content": _PROBE + " reply"}]
+        failure: TemplateError | None = None
+        for parts in (False, True):  # text content first; multimodal templates read a list of parts
+            self._content_parts = parts
+            try:
+                if _PROBE in self.render(pair) and self.render(user, True):
+                    failure = None
+                    break
+            except TemplateError as err:
+                failure = failure or err
+        else:
+            if failure is not None:
+                cause = str(failure).removeprefix(f"{self.origin}: ")
+                raise CurateError(
+                    f"{self.origin}: the chat template fails on a one-turn user/assistant chat: {cause}"
+                ) from None
+            raise CurateError(f"{self.origin}: the chat template does not render message content")
+        eos = getattr(tokenizer, "eos_token", None) or ""
+        stops = [eos] if eos else []
+        stops += _generation_stops(tokenizer)
+        terminator = self._terminator(tokenizer, user)
+        if terminator:
+            stops.append(terminator)
+        self._stops = tuple(dict.fromkeys(s for s in stops if s))
+
+    def _terminator(self, tokenizer: Any, user: list[dict[str, str]]) -> str | None:
+        """The marker that closes a user turn (``<|im_end|>``, ``<end_of_turn>``, ...): the first
+        added token after the user's text when the conversation ends there."""
+        try:
+            text = self.render(user)
+        except TemplateError:
+            return None
+        after = text[text.find(_PROBE) + len(_PROBE) :]
+        added = [t for t in _added_tokens(tokenizer) if t.strip()]
+        best: tuple[int, int, str] | None = None
+        for token in added:
+            pos = after.find(token)
+            if pos >= 0 and (best is None or (pos, -len(token)) < (best[0], best[1])):
+                best = (pos, -len(token), token)
+        return best[2] if best else None
+
+
+def _generation_stops(tokenizer: Any) -> list[str]:
+    """The stop tokens a model folder's ``generation_config.json`` lists (``eos_token_id``):
+    ``--tokenizer`` often points at the model itself, whose config says where generation ends."""
     import json
 
-    env.filters["tojson"] = lambda x, indent=None, ensure_ascii=False: json.dumps(
-        x, indent=indent, ensure_ascii=ensure_ascii
-    )
-    env.globals["raise_exception"] = raise_exception
-    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-    return env
+    folder = Path(str(getattr(tokenizer, "name_or_path", "") or ""))
+    try:
+        config = json.loads((folder / "generation_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    ids = config.get("eos_token_id") if isinstance(config, dict) else None
+    ids = ids if isinstance(ids, list) else [ids]
+    tokens = [
+        tokenizer.convert_ids_to_tokens(i) for i in ids if isinstance(i, int) and 0 <= i < len(tokenizer)
+    ]
+    return [t for t in tokens if isinstance(t, str) and t in _added_tokens(tokenizer)]
 
 
-class JinjaTemplate(ChatTemplate):
-    """A chat template from a Jinja file the user gives, rendered in a sandbox."""
+def _added_tokens(tokenizer: Any) -> list[str]:
+    try:
+        return list(tokenizer.get_added_vocab())
+    except Exception:  # a tokenizer without added-token support
+        return []
+
+
+class JinjaTemplate(_HFJinja):
+    """A chat template from a Jinja file the user gives, rendered in the guarded sandbox."""
 
     name = "jinja"
     description = "a Jinja chat template file (sandboxed)"
@@ -236,14 +286,9 @@ class JinjaTemplate(ChatTemplate):
     def __init__(self, source: str, origin: str, bos_token: str = "", eos_token: str = ""):
         self.source = source
         self.origin = origin
-        self.bos_token = bos_token
-        self.eos_token = eos_token
-        try:
-            self._compiled = _sandbox().from_string(source)
-        except Exception as err:  # jinja2.TemplateSyntaxError and friends
-            line = getattr(err, "lineno", None)
-            at = f":{line}" if line else ""
-            raise CurateError(f"{origin}{at}: not a valid Jinja chat template ({err})") from None
+        self._variables = {"bos_token": bos_token, "eos_token": eos_token}
+        self._stops = (eos_token,) if eos_token else ()
+        self._compile()
 
     @classmethod
     def from_file(cls, path: str | Path) -> JinjaTemplate:
@@ -256,39 +301,17 @@ class JinjaTemplate(ChatTemplate):
             raise CurateError(f"{path}: cannot read template ({err.__class__.__name__})") from None
 
     def bind(self, tokenizer: Any) -> JinjaTemplate:
-        bound = JinjaTemplate.__new__(JinjaTemplate)
-        bound.__dict__.update(self.__dict__)
-        bound.bos_token = getattr(tokenizer, "bos_token", None) or ""
-        bound.eos_token = getattr(tokenizer, "eos_token", None) or ""
+        bound = copy.copy(self)
+        bound._bind_to(tokenizer)
         return bound
-
-    def render(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
-        try:
-            return str(
-                self._compiled.render(
-                    messages=list(messages),
-                    add_generation_prompt=add_generation_prompt,
-                    bos_token=self.bos_token,
-                    eos_token=self.eos_token,
-                )
-            )
-        except TemplateError:
-            raise
-        except Exception as err:
-            raise TemplateError(
-                f"{self.origin}: rendering failed ({err.__class__.__name__}: {err})"
-            ) from None
-
-    def trailers(self) -> tuple[str, ...]:
-        return (self.eos_token,) if self.eos_token else ()
 
     def describe(self) -> str:
         digest = hashlib.sha256(self.source.encode("utf-8")).hexdigest()[:12]
         return f"{Path(self.origin).name} (sha256 {digest})"
 
 
-class TokenizerTemplate(ChatTemplate):
-    """The tokenizer's own chat template, rendered by ``apply_chat_template``."""
+class TokenizerTemplate(_HFJinja):
+    """The tokenizer's own chat template, rendered as ``apply_chat_template`` renders it."""
 
     name = "tokenizer"
     description = "the tokenizer's own chat template (apply_chat_template)"
@@ -297,34 +320,30 @@ class TokenizerTemplate(ChatTemplate):
         self.tokenizer = tokenizer
 
     def bind(self, tokenizer: Any) -> TokenizerTemplate:
-        if not getattr(tokenizer, "chat_template", None):
-            path = getattr(tokenizer, "name_or_path", "the tokenizer")
+        path = str(getattr(tokenizer, "name_or_path", "") or "the tokenizer")
+        source = getattr(tokenizer, "chat_template", None)
+        if isinstance(source, dict):  # named templates: apply_chat_template uses "default"
+            source = source.get("default")
+        if not source:
             raise CurateError(
                 f"{path}: the tokenizer has no chat template; pass --template chatml, zephyr, llama2 or a .jinja file"
             )
-        return TokenizerTemplate(tokenizer)
+        bound = TokenizerTemplate(tokenizer)
+        bound.source = str(source)
+        bound.origin = f"{path} (chat template)"
+        bound._compile()
+        bound._bind_to(tokenizer)
+        return bound
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
         if self.tokenizer is None:
             raise CurateError(
                 "template 'tokenizer' renders with a tokenizer's own chat template; pass --tokenizer PATH"
             )
-        try:
-            text = self.tokenizer.apply_chat_template(
-                list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
-            )
-        except TemplateError:
-            raise
-        except Exception as err:  # the template's raise_exception, jinja errors
-            raise TemplateError(f"the tokenizer's chat template failed: {err}") from None
-        return str(text)
-
-    def trailers(self) -> tuple[str, ...]:
-        eos = getattr(self.tokenizer, "eos_token", None)
-        return (eos,) if eos else ()
+        return super().render(messages, add_generation_prompt)
 
     def describe(self) -> str:
         if self.tokenizer is None:
             return self.name
-        digest = hashlib.sha256(str(self.tokenizer.chat_template).encode("utf-8")).hexdigest()[:12]
+        digest = hashlib.sha256(self.source.encode("utf-8")).hexdigest()[:12]
         return f"tokenizer (chat_template sha256 {digest})"

@@ -1,0 +1,519 @@
+"""Exact labels on real chat templates of many model families, each with a tokenizer built in
+code that has the family's special tokens (``curate.testing.chat_tokenizers``).
+
+Templates: the ones the installed ``trl`` package ships (``trl/chat_templates``) and the ones
+axolotl 0.19.0 bundles (``tests/fixtures/chat_templates/axolotl``, copied by the committed
+``obtain.py``; origin in ``ORIGIN.md``). For every template, single- and multi-turn chats with and
+without a system message, and SFT via ``--template tokenizer``:
+
+* ``input_ids`` equal ``apply_chat_template`` (transformers renders, not curate's sandbox);
+* ``labels`` equal ``input_ids`` where trained and ``-100`` elsewhere;
+* every trained run decodes to exactly the text the model generates after the generation
+  prompt, through the family's end marker (declared here by hand, not detected);
+* a refused row names the real cause, checked independently.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from curate.tasks.chat import each_turn_rows
+from curate.templates import get_template
+from curate.templates.sandbox import FIXED_NOW
+from curate.testing.chat_tokenizers import family_tokenizer
+from curate.tokenize import IGNORE_INDEX, RowTransform
+
+FIXTURES = Path(__file__).parent / "fixtures" / "chat_templates" / "axolotl"
+
+# template -> (family, end marker the model generates to stop; None: the template has none)
+TEMPLATES: dict[str, tuple[str, str | None]] = {
+    "trl/qwen2_5": ("qwen", "<|im_end|>"),
+    "trl/qwen2_5_vl": ("qwen", "<|im_end|>"),
+    "trl/qwen3": ("qwen", "<|im_end|>"),
+    "trl/qwen3_5_think": ("qwen", "<|im_end|>"),
+    "trl/qwen3_5_nothink": ("qwen", "<|im_end|>"),
+    "trl/qwen3_6": ("qwen", "<|im_end|>"),
+    "trl/qwen3_8": ("qwen", "<|im_end|>"),
+    "trl/qwen3_instruct_2507": ("qwen_base", "<|im_end|>"),
+    "trl/qwen3_vl": ("qwen", "<|im_end|>"),
+    "trl/nemotron_3_nano": ("qwen", "<|im_end|>"),
+    "trl/nemotron_3_super": ("qwen", "<|im_end|>"),
+    "trl/nemotron_3_ultra": ("qwen", "<|im_end|>"),
+    "trl/nemotron_3_5_lightning": ("qwen", "<|im_end|>"),
+    "trl/lfm2": ("lfm2", "<|im_end|>"),
+    "trl/lfm2_2_5": ("lfm2", "<|im_end|>"),
+    "trl/lfm2_2_5_vl": ("lfm2", "<|im_end|>"),
+    "trl/llama3": ("llama3", "<|eot_id|>"),
+    "trl/llama3_1": ("llama3", "<|eot_id|>"),
+    "trl/llama3_2": ("llama3", "<|eot_id|>"),
+    "trl/gemma": ("gemma", "<end_of_turn>"),
+    "trl/gemma3": ("gemma3", "<end_of_turn>"),
+    "trl/gemma4": ("gemma4", "<turn|>"),
+    "trl/diffusion_gemma": ("gemma4", "<turn|>"),
+    "trl/phi3": ("phi3", "<|end|>"),
+    "trl/phi3_5": ("phi3", "<|end|>"),
+    "trl/cohere": ("cohere", "<|END_OF_TURN_TOKEN|>"),
+    "trl/cohere2": ("cohere", "<|END_OF_TURN_TOKEN|>"),
+    "trl/deepseekv3": ("deepseek", "<｜end▁of▁sentence｜>"),
+    "trl/deepseek_r1_distill": ("deepseek", "<｜end▁of▁sentence｜>"),
+    "trl/glm4moe": ("glm", "<|user|>"),
+    "trl/gptoss": ("gptoss", "<|return|>"),
+    "trl/idefics3": ("idefics3", "<end_of_utterance>"),
+    "trl/llava_next": ("mistral", "</s>"),
+    "trl/muse_glimmer": ("muse", "<|eot|>"),
+    "axolotl/aya": ("cohere", "<|END_OF_TURN_TOKEN|>"),
+    "axolotl/cohere": ("cohere", "<|END_OF_TURN_TOKEN|>"),
+    "axolotl/command_a": ("cohere", "<|END_OF_TURN_TOKEN|>"),
+    "axolotl/command_a_rag": ("cohere", "<|END_OF_TURN_TOKEN|>"),
+    "axolotl/command_a_tool_use": ("cohere", "<|END_OF_TURN_TOKEN|>"),
+    "axolotl/chatml": ("qwen", "<|im_end|>"),
+    "axolotl/deepseek_v2": ("deepseek", "<｜end▁of▁sentence｜>"),
+    "axolotl/deepseek_v3": ("deepseek", "<｜end▁of▁sentence｜>"),
+    "axolotl/exaone": ("exaone", "[|endofturn|]"),
+    "axolotl/exaone4": ("exaone", "[|endofturn|]"),
+    "axolotl/falcon_h1": ("falcon_h1", "<|im_end|>"),
+    "axolotl/gemma": ("gemma", "<end_of_turn>"),
+    "axolotl/gemma3": ("gemma3", "<end_of_turn>"),
+    "axolotl/gemma3n": ("gemma3", "<end_of_turn>"),
+    "axolotl/gemma4": ("gemma4", "<turn|>"),
+    "axolotl/gemma4_unified": ("gemma4", "<turn|>"),
+    "axolotl/jamba": ("jamba", "<|eom|>"),
+    "axolotl/llama3": ("llama3", "<|eot_id|>"),
+    "axolotl/llama3_2_vision": ("llama3", "<|eot_id|>"),
+    "axolotl/llama4": ("llama4", "<|eot|>"),
+    "axolotl/llava": ("llava", None),
+    "axolotl/metharme": ("metharme", "</s>"),
+    "axolotl/mistral_v1": ("llama2", "</s>"),
+    "axolotl/mistral_v2v3": ("mistral", "</s>"),
+    "axolotl/mistral_v3_tekken": ("tekken", "</s>"),
+    "axolotl/mistral_v7_tekken": ("tekken", "</s>"),
+    "axolotl/pixtral": ("tekken", "</s>"),
+    "axolotl/nemotron_h": ("qwen", "<|im_end|>"),
+    "axolotl/phi_3": ("phi3", "<|end|>"),
+    "axolotl/phi_35": ("phi3", "<|end|>"),
+    "axolotl/phi_4": ("phi4", "<|im_end|>"),
+    "axolotl/qwen2_vl": ("qwen", "<|im_end|>"),
+    "axolotl/qwen3": ("qwen", "<|im_end|>"),
+    "axolotl/qwen3_5": ("qwen", "<|im_end|>"),
+    "axolotl/qwen_25": ("qwen", "<|im_end|>"),
+}
+
+CHATS = {
+    "single": [
+        {"role": "user", "content": "Hi there, café?"},
+        {"role": "assistant", "content": "Hello 🙂 yes."},
+    ],
+    "single_system": [
+        {"role": "system", "content": "Be brief and kind."},
+        {"role": "user", "content": "Name a city."},
+        {"role": "assistant", "content": "Paris is one."},
+    ],
+    "multi": [
+        {"role": "user", "content": "Hi there"},
+        {"role": "assistant", "content": "Hello, what can I do?"},
+        {"role": "user", "content": "Say bye."},
+        {"role": "assistant", "content": "Bye now."},
+        {"role": "user", "content": "Again?"},
+        {"role": "assistant", "content": "Bye again."},
+    ],
+    "multi_system": [
+        {"role": "system", "content": "Be brief and kind."},
+        {"role": "user", "content": "Hi there"},
+        {"role": "assistant", "content": "Hello, what can I do?"},
+        {"role": "user", "content": "Say bye."},
+        {"role": "assistant", "content": "Bye now."},
+    ],
+}
+
+
+def template_source(name: str) -> str:
+    origin, stem = name.split("/")
+    if origin == "trl":
+        import trl
+
+        return (Path(trl.__file__).parent / "chat_templates" / f"{stem}.jinja").read_text(encoding="utf-8")
+    return (FIXTURES / f"{stem}.jinja").read_text(encoding="utf-8")
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """transformers' ``strftime_now`` reads the clock; curate's gives a fixed date (byte-identical
+    exports on any day). The reference renders with the same date."""
+    import transformers.utils.chat_template_utils as ctu
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Frozen:  # type: ignore[override]
+            return cls(FIXED_NOW.year, FIXED_NOW.month, FIXED_NOW.day)
+
+    monkeypatch.setattr(ctu, "datetime", Frozen)
+
+
+@pytest.fixture(scope="module")
+def tokdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chat-tokenizers")
+
+
+def tokenizer_for(tokdir: Path, name: str) -> Any:
+    family, _ = TEMPLATES[name]
+    return family_tokenizer(tokdir / name.replace("/", "-"), family, template_source(name))
+
+
+# --- the reference: transformers renders, the end marker is declared per family ---------------
+
+
+def as_parts(messages: list[dict[str, str]]) -> list[dict[str, Any]]:
+    return [{**m, "content": [{"type": "text", "text": m["content"]}]} for m in messages]
+
+
+def reference_messages(tok: Any, messages: list[dict[str, str]]) -> list[Any]:
+    """The messages as the template reads them: text content, or a list of parts for templates
+    that only render parts (multimodal ones)."""
+    try:
+        text = tok.apply_chat_template(messages, tokenize=False)
+    except Exception:
+        return as_parts(messages)
+    return messages if messages[-1]["content"].strip() in text else as_parts(messages)
+
+
+def reference_render(tok: Any, messages: list[dict[str, str]], gen: bool = False) -> str:
+    return str(
+        tok.apply_chat_template(reference_messages(tok, messages), tokenize=False, add_generation_prompt=gen)
+    )
+
+
+def reference_ids(tok: Any, messages: list[dict[str, str]]) -> list[int]:
+    return list(tok.apply_chat_template(reference_messages(tok, messages), tokenize=True, return_dict=False))
+
+
+def expected_turn(tok: Any, name: str, messages: list[dict[str, str]], i: int) -> tuple[int, str] | str:
+    """(where in render(messages[:i+1]) the generated text starts, the text through the end
+    marker), or the reason no sequence can train turn ``i`` exactly."""
+    _, end = TEMPLATES[name]
+    prompt = reference_render(tok, messages[:i], gen=True)
+    through = reference_render(tok, messages[: i + 1])
+    if through.startswith(prompt):
+        start = len(prompt)
+    else:
+        history = reference_render(tok, messages[:i])
+        system = messages[0]["content"] if messages[0]["role"] == "system" else None
+        if system and system in prompt and system not in through:
+            return "system_message_dropped"
+        assert prompt.startswith(history) and through.startswith(history), name
+        shared = 0
+        while through[len(history) + shared] == prompt[len(history) + shared]:
+            shared += 1
+        assert shared > 0, name
+        start = len(history) + shared
+    continuation = through[start:]
+    reply = messages[i]["content"]
+    after = continuation.index(reply) + len(reply)
+    if end is not None and end in continuation[after:]:
+        return start, continuation[: continuation.index(end, after) + len(end)]
+    return start, continuation[: len(continuation.rstrip())]
+
+
+def trained_runs(tok: Any, ids: list[int], labels: list[int]) -> list[str]:
+    """Each run of trained tokens, decoded in context (what it adds to the text before it)."""
+    runs, start = [], None
+    for i, lab in enumerate([*labels, IGNORE_INDEX]):
+        if lab != IGNORE_INDEX and start is None:
+            start = i
+        elif lab == IGNORE_INDEX and start is not None:
+            before = tok.decode(ids[:start], skip_special_tokens=False)
+            through = tok.decode(ids[:i], skip_special_tokens=False)
+            runs.append(through[len(before) :])
+            start = None
+    return runs
+
+
+def same_text(run: str, expected: str) -> bool:
+    """The run is the expected text; leading whitespace may be left to the prompt's token, or a
+    prompt token's whitespace carried in ("▁Paris" after "Answer:")."""
+    if run == expected or run == expected.lstrip():
+        return True
+    return run.endswith(expected) and not run[: -len(expected)].strip()
+
+
+def check_row(tok: Any, name: str, messages: list[dict[str, str]], train_on: str) -> dict[str, Any]:
+    transform = RowTransform("chat", tok, train_on=train_on)  # type: ignore[arg-type]
+    result = transform({"messages": messages})
+    assistant = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
+    last = assistant[-1]
+    full = reference_render(tok, messages)
+    want = expected_turn(tok, name, messages, last)
+    if isinstance(want, str):
+        assert isinstance(result, tuple) and result[0] == want, (name, result)
+        return transform.summary()
+    assert isinstance(result, dict), (name, train_on, result)
+    ids, labels = result["input_ids"], result["labels"]
+    assert ids == reference_ids(tok, messages), name
+    assert all(lab in (IGNORE_INDEX, tid) for tid, lab in zip(ids, labels, strict=True))
+    expected: list[str] = []
+    not_trained = 0
+    for i in assistant if train_on == "all_assistant" else [last]:
+        turn = expected_turn(tok, name, messages, i)
+        if isinstance(turn, str):
+            not_trained += 1
+            continue
+        start, text = turn
+        through = reference_render(tok, messages[: i + 1])
+        if full.startswith(through[:start] + text):
+            expected.append(text)
+        else:
+            not_trained += 1  # the template shows this turn differently as history
+    runs = trained_runs(tok, ids, labels)
+    if name == "trl/glm4moe":  # GLM stops by generating the next <|user|>, which only history shows
+        expected = [t + "<|user|>" if k < len(expected) - 1 else t for k, t in enumerate(expected)]
+    assert len(runs) == len(expected), (name, runs, expected)
+    for run, text in zip(runs, expected, strict=True):
+        assert same_text(run, text), (name, run, text)
+    summary = transform.summary()
+    assert sum(summary["assistant_turns_not_trained"].values()) == not_trained, (name, summary)
+    return summary
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_real_template_labels(tokdir: Path, name: str) -> None:
+    tok = tokenizer_for(tokdir, name)
+    for chat_name, messages in CHATS.items():
+        if name.endswith(("/gemma", "trl/gemma")) and chat_name.endswith("system"):
+            # Gemma 1 refuses system messages itself (raise_exception): the row says so.
+            reason, detail = RowTransform("chat", tok)({"messages": messages})  # type: ignore[misc]
+            assert reason == "template_refused" and "System role not supported" in detail
+            continue
+        for train_on in ("all_assistant", "last_assistant"):
+            check_row(tok, name, messages, train_on)
+        for row in each_turn_rows({"messages": messages}):
+            summary = check_row(tok, name, row["messages"], "each_turn_as_row")
+            assert summary["assistant_turns_not_trained"] == {}
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_real_template_sft_with_tokenizer_template(tokdir: Path, name: str) -> None:
+    """``--template tokenizer`` on SFT rows: the prompt/completion columns become the text that
+    was tokenized (not the spec's alpaca text), and the completion's generated part is trained."""
+    tok = tokenizer_for(tokdir, name)
+    row = {
+        "instruction": "Name a city.",
+        "context": "",
+        "response": "Paris is one.",
+        "prompt": "### Instruction:\nName a city.\n\n### Response:\n",
+        "completion": "Paris is one.",
+    }
+    out = RowTransform("sft", tok, get_template("tokenizer"))(row)
+    assert isinstance(out, dict), (name, out)
+    messages = [
+        {"role": "user", "content": "Name a city."},
+        {"role": "assistant", "content": "Paris is one."},
+    ]
+    full = reference_render(tok, messages)
+    assert out["prompt"] + out["completion"] == full
+    want = expected_turn(tok, name, messages, 1)
+    assert not isinstance(want, str)
+    start, text = want
+    assert out["prompt"] == full[:start]
+    (run,) = trained_runs(tok, out["input_ids"], out["labels"])
+    assert same_text(run, text), (name, run, text)
+
+
+def test_enough_real_templates_and_families() -> None:
+    families = {family for family, _ in TEMPLATES.values()}
+    assert len(TEMPLATES) >= 25 and len(families) >= 15
+
+
+# --- hand-written expectations -----------------------------------------------------------------
+
+MULTI = CHATS["multi_system"]
+
+
+def _trained(tokdir: Path, name: str, messages: list[dict[str, str]], train_on: str = "all_assistant") -> Any:
+    tok = tokenizer_for(tokdir, name)
+    transform = RowTransform("chat", tok, train_on=train_on)  # type: ignore[arg-type]
+    row = transform({"messages": messages})
+    if isinstance(row, tuple):
+        return row
+    return trained_runs(tok, row["input_ids"], row["labels"]), transform.summary()
+
+
+def test_hand_written_command_a_trains_response_markers_and_never_the_trailer(tokdir: Path) -> None:
+    # Command-A appends "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>" after the last message: not trained.
+    runs, _ = _trained(tokdir, "axolotl/command_a", MULTI)
+    assert runs == [
+        "Hello, what can I do?<|END_RESPONSE|><|END_OF_TURN_TOKEN|>",
+        "Bye now.<|END_RESPONSE|><|END_OF_TURN_TOKEN|>",
+    ]
+    runs, _ = _trained(tokdir, "axolotl/command_a_rag", MULTI)
+    assert runs == [
+        "<|START_RESPONSE|>Hello, what can I do?<|END_RESPONSE|><|END_OF_TURN_TOKEN|>",
+        "<|START_RESPONSE|>Bye now.<|END_RESPONSE|><|END_OF_TURN_TOKEN|>",
+    ]
+
+
+def test_hand_written_qwen3_trains_the_end_marker_and_keeps_multi_turn(tokdir: Path) -> None:
+    runs, summary = _trained(tokdir, "trl/qwen3_5_think", MULTI)
+    assert runs == ["\n</think>\n\nBye now.<|im_end|>"]  # after the "<think>\n" generation prompt
+    assert summary["assistant_turns_not_trained"] == {"history_rewritten": 1}
+    runs, _ = _trained(tokdir, "trl/qwen3_5_think", MULTI[:3], "each_turn_as_row")
+    assert runs == ["\n</think>\n\nHello, what can I do?<|im_end|>"]
+    runs, _ = _trained(tokdir, "trl/qwen3", MULTI)
+    assert runs == ["<think>\n\n</think>\n\nBye now.<|im_end|>"]
+
+
+def test_hand_written_metharme_trains_the_final_eos(tokdir: Path) -> None:
+    runs, summary = _trained(tokdir, "axolotl/metharme", MULTI)
+    assert runs == ["Bye now.</s>"]  # earlier turns have no </s> in history: they are left out
+    assert summary["assistant_turns_not_trained"] == {"history_rewritten": 1}
+    runs, _ = _trained(tokdir, "axolotl/metharme", MULTI[:3], "each_turn_as_row")
+    assert runs == ["Hello, what can I do?</s>"]
+
+
+def test_hand_written_gemma_llama_mistral_llava(tokdir: Path) -> None:
+    plain = CHATS["multi"][:4]
+    runs, _ = _trained(tokdir, "trl/gemma", plain)
+    assert runs == ["Hello, what can I do?<end_of_turn>", "Bye now.<end_of_turn>"]  # EOS is <eos>
+    runs, _ = _trained(tokdir, "axolotl/gemma4", MULTI)  # generation prompt has an empty thought channel
+    assert runs == ["Hello, what can I do?<turn|>", "Bye now.<turn|>"]
+    runs, _ = _trained(tokdir, "trl/llama3_1", MULTI)
+    assert runs == ["Hello, what can I do?<|eot_id|>", "Bye now.<|eot_id|>"]
+    runs, _ = _trained(tokdir, "axolotl/mistral_v1", MULTI)
+    assert runs == [" Hello, what can I do?</s>", " Bye now.</s>"]
+    runs, summary = _trained(tokdir, "axolotl/llava", plain)
+    assert runs == [" Hello, what can I do?", " Bye now."]  # Llava's template writes no end marker
+    assert summary["assistant_turns_without_end_marker"] == 2
+
+
+def test_hand_written_refusals_name_the_cause(tokdir: Path) -> None:
+    for name in ("axolotl/mistral_v2v3", "axolotl/mistral_v3_tekken", "axolotl/pixtral"):
+        reason, detail = _trained(tokdir, name, MULTI)
+        assert reason == "system_message_dropped", name
+        assert "drops the system message when the conversation ends with an assistant turn" in detail
+        runs, _ = _trained(tokdir, name, CHATS["multi"])  # without a system message: exact
+        assert [r.strip() for r in runs] == ["Hello, what can I do?</s>", "Bye now.</s>", "Bye again.</s>"]
+
+
+# --- against TRL's assistant-only loss ({% generation %} training templates TRL ships) ----------
+
+# TRL's training template renders a different conversation than the model's own template
+# (prefix-preserving patches keep earlier reasoning; GLM's appends the stop token <|user|>).
+TRL_RENDERS_DIFFERENTLY = {
+    "trl/glm4moe",
+    "trl/qwen3",
+    "trl/qwen3_5_think",
+    "trl/qwen3_5_nothink",
+    "trl/qwen3_6",
+}
+
+
+def _trl_training_templates() -> list[str]:
+    import trl
+
+    folder = Path(trl.__file__).parent / "chat_templates"
+    return sorted(f"trl/{p.stem.removesuffix('_training')}" for p in folder.glob("*_training.jinja"))
+
+
+@pytest.mark.parametrize("name", _trl_training_templates())
+def test_against_trl_assistant_only_loss(tokdir: Path, name: str) -> None:
+    """Same ids as TRL's training template; everything curate trains TRL trains too; each token
+    only TRL trains is explained: whitespace after the end marker, text the template appends
+    after the last turn (Phi-3's EOS), or the generation prompt the model is given (DeepSeek's
+    <｜Assistant｜> header, Nemotron's and Qwen3.8's "<think>\\n" prefill)."""
+    tok = tokenizer_for(tokdir, name)
+    chat = CHATS["multi"][:4]
+    ours = RowTransform("chat", tok)({"messages": chat})
+    assert isinstance(ours, dict), ours
+    training = template_source(name + "_training")
+    theirs = tok.apply_chat_template(
+        reference_messages(tok, chat),
+        chat_template=training,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=True,
+    )
+    if name in TRL_RENDERS_DIFFERENTLY:
+        assert theirs["input_ids"] != ours["input_ids"]
+        return
+    assert theirs["input_ids"] == ours["input_ids"]
+    ids, mine = ours["input_ids"], [lab != IGNORE_INDEX for lab in ours["labels"]]
+    trl_mask = [bool(m) for m in theirs["assistant_masks"]]
+    assert all(t for t, o in zip(trl_mask, mine, strict=True) if o)  # ours within theirs
+    text = reference_render(tok, chat)
+    offsets = tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    gen_regions = []
+    for i in (1, 3):
+        history, prompt = reference_render(tok, chat[:i]), reference_render(tok, chat[:i], gen=True)
+        first_trained = next(k for k, (a, _) in enumerate(offsets) if mine[k] and a >= len(history))
+        gen_regions.append(
+            (len(history), max(offsets[first_trained][0], len(prompt) if text.startswith(prompt) else 0))
+        )
+    last_trained_end = max(b for (_, b), o in zip(offsets, mine, strict=True) if o)
+    for k, (tid, t, o) in enumerate(zip(ids, trl_mask, mine, strict=True)):
+        if not t or o:
+            continue
+        a, b = offsets[k]
+        whitespace = not text[a:b].strip()
+        trailer = a >= last_trained_end
+        given = any(lo <= a and b <= hi for lo, hi in gen_regions)
+        assert whitespace or trailer or given, (name, tok.decode([tid]))
+
+
+# --- end to end: `curate export` -----------------------------------------------------------------
+
+
+def test_export_each_turn_as_row_keeps_multi_turn_records(cli: Any, tmp_path: Path, tokdir: Path) -> None:
+    """A history-rewriting template (Qwen3) with ``train_on: each_turn_as_row``: every assistant
+    turn becomes a row trained against the history shown at that turn; no record is lost."""
+    import json
+
+    import pyarrow.parquet as pq
+    import yaml
+    from _paths import SPECS
+
+    spec = yaml.safe_load((SPECS / "chat-review.yaml").read_text())
+    spec["source"]["path"] = str(SPECS / spec["source"]["path"])
+    spec["train_on"] = "each_turn_as_row"
+    spec_path = tmp_path / "chat-each-turn.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    tok_path = tokdir / "trl-qwen3"
+    tok = tokenizer_for(tokdir, "trl/qwen3")
+    out = tmp_path / "out"
+    result = cli("export", spec_path, "--out", out, "-q", "--tokenizer", tok_path)
+    assert result.exit_code == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    counts = manifest["counts"]
+    # The only rejects are the demo data's own malformed conversations, none from tokenizing.
+    assert set(counts["rejects_by_reason"]) <= {"invalid_messages", "no_assistant_reply"}
+    assert set(counts["dropped_rows_by_reason"]) <= {"duplicate"}  # the spec's dedup of shared openings
+    rows = [
+        r for split in counts["rows_per_split"] for r in pq.read_table(out / f"{split}.parquet").to_pylist()
+    ]
+    assert len(rows) > counts["kept_records"]  # multi-turn records give several rows
+    for row in rows:
+        (run,) = trained_runs(tok, row["input_ids"], row["labels"])
+        assert run.startswith("<think>\n\n</think>\n\n") and run.endswith(
+            row["messages"][-1]["content"] + "<|im_end|>"
+        )
+    assert manifest["tokenization"]["train_on"] == "each_turn_as_row"
+
+
+def test_export_sft_with_tokenizer_template_says_what_was_tokenized(
+    cli: Any, tmp_path: Path, tokdir: Path
+) -> None:
+    import pyarrow.parquet as pq
+    from _paths import SPECS
+
+    tok = tokenizer_for(tokdir, "axolotl/command_a")
+    out = tmp_path / "out"
+    args = ("--out", out, "-q", "--tokenizer", tokdir / "axolotl-command_a", "--template", "tokenizer")
+    result = cli("export", SPECS / "dolly-curated.yaml", *args)
+    assert result.exit_code == 0, result.stderr
+    for row in pq.read_table(out / "train.parquet").to_pylist()[:20]:
+        assert "### Instruction" not in row["prompt"]
+        assert row["prompt"].endswith("<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_RESPONSE|>")
+        assert tok.decode(row["input_ids"]) == row["prompt"] + row["completion"]
+        (run,) = trained_runs(tok, row["input_ids"], row["labels"])
+        assert run == row["response"].strip() + "<|END_RESPONSE|><|END_OF_TURN_TOKEN|>"
