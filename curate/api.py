@@ -10,6 +10,7 @@ them that way, and the command line's own flag names when a command calls the AP
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -67,7 +68,12 @@ def _arg(name: str, meta: str) -> str:
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, CurateWarning, stacklevel=3)
+    # attributed to the caller's line, outside curate (as a notebook shows it)
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, CurateWarning, stacklevel=level)
 
 
 # --- argument parsing shared with the command line ----------------------------------------------

@@ -171,7 +171,7 @@ def _write(fig: Figure, path: Path) -> None:
 def pictures(stats: Stats) -> Pictures:
     """The pictures the figures of ``stats`` support, in reading order."""
     data = stats.data
-    export = data.get("export", data if stats.kind == "export" else None)
+    export = data if stats.kind == "export" else data.get("export")
     out: list[Picture] = []
     pairwise = data.get("pairwise_agreement") or {}
     if pairwise:
