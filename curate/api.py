@@ -381,12 +381,22 @@ class Preview:
 
         render(self.report, console or Console())
 
+    def __repr__(self) -> str:
+        r = self.report
+        return (
+            f"Preview(task={r['task']!r}, tokenizer={r['tokenizer']!r}, rows_ok={r['rows_ok']} of {r['rows']}, "
+            f"trainable_token_share={r['trainable_token_share']})"
+        )
+
     def _repr_html_(self) -> str:
         import io
 
         from rich.console import Console
 
-        console = Console(record=True, file=io.StringIO(), width=110, force_terminal=True)
+        # force_jupyter=False: render into the recording, not straight into the notebook
+        console = Console(
+            record=True, file=io.StringIO(), width=110, force_terminal=True, force_jupyter=False
+        )
         self.show(console)
         return console.export_html(inline_styles=True, code_format="<pre style='font-size:12px'>{code}</pre>")
 
