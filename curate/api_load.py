@@ -81,7 +81,8 @@ def load(
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=".tmp-load-", dir=root))
+        _clean_stale(root)
+        work = Path(tempfile.mkdtemp(prefix=f".tmp-load-{os.getpid()}-", dir=root))
     except OSError as err:
         raise CurateError(f"cache_dir {root}: cannot write ({err.strerror or err})") from None
     try:
@@ -96,6 +97,24 @@ def load(
     chosen.manifest = manifest
     chosen.rejects = result.rejects
     return chosen
+
+
+def _clean_stale(root: Path) -> None:
+    """Remove temporary folders a killed ``load`` left in the cache (its process is gone)."""
+    for tmp in root.glob(".tmp-load-*"):
+        pid = tmp.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _cache_key(manifest: Manifest) -> str:

@@ -254,11 +254,14 @@ def _agreement_picture(pairwise: dict[str, Any], questions: dict[str, Any]) -> P
                 image, ax=axes, shrink=0.8, label="same answer (share of the records both answered)",
                 format=_percent(),
             )  # fmt: skip
-        fig.suptitle(
-            "Agreement per annotator pair (submitted answers; n = records both answered, grey = none)"
+        fig.suptitle("Agreement per annotator pair")
+        fig.supxlabel(
+            "Counted: submitted answers (and answers whose status the export lost).\n"
+            "n = records both annotators answered; grey = no record in common.",
+            fontsize=8,
         )
 
-    return Picture("agreement", (cell * ncols + 1.6, cell * nrows + 0.8), draw)
+    return Picture("agreement", (max(5.5, cell * ncols + 1.6), cell * nrows + 1.1), draw)
 
 
 def _integers(axis: Any) -> None:
