@@ -132,6 +132,11 @@ def parse_format(text: str) -> Format:
     return fmt  # type: ignore[return-value]
 
 
+def spec_train_on(spec: Spec) -> str:
+    """What a spec trains in chats (``train_on``; tasks without one: every assistant turn)."""
+    return str(getattr(spec.model, "train_on", "all_assistant"))
+
+
 # --- sources --------------------------------------------------------------------------------------
 def _where(spec: Spec) -> str:
     return str(spec.path) if spec.path is not None else f"spec {spec.name!r}"
@@ -158,10 +163,24 @@ def open_source(
     since: str | None = None,
     api_url: str | None = None,
     api_key: str | None = None,
+    *,
+    timeout: float | None = None,
+    deadline: float | None = None,
 ) -> Source:
-    """The records a spec reads: its own source, or ``source`` instead (see :data:`SourceLike`)."""
+    """The records a spec reads: its own source, or ``source`` instead (see :data:`SourceLike`).
+
+    ``since``, ``api_url``, ``api_key``, ``timeout`` (seconds per request) and ``deadline``
+    (seconds for the whole read) apply to a live Argilla server only."""
     from curate.sources import open_source as open_path
     from curate.sources.base import Source
+
+    live: dict[str, Any] = {
+        "since": since,
+        "api_url": api_url,
+        "api_key": api_key,
+        "timeout": timeout,
+        "deadline": deadline,
+    }
 
     if isinstance(source, Source):
         return source
@@ -169,7 +188,7 @@ def open_source(
         from curate.sources.argilla_sdk import open_sdk_source
 
         own = spec.model.source.argilla if spec.model.source is not None else None
-        return open_sdk_source(source, own, since=since)
+        return open_sdk_source(source, own, since=since, timeout=timeout, deadline=deadline)
     if isinstance(source, Mapping):
         from pydantic import ValidationError
 
@@ -179,7 +198,7 @@ def open_source(
             source_spec = SourceSpec.model_validate(dict(source))
         except ValidationError as err:
             raise CurateError(_format_validation_error(_opt("source"), err)) from None
-        return open_path(source_spec, Path.cwd(), since=since, api_url=api_url, api_key=api_key)
+        return open_path(source_spec, Path.cwd(), **live)
     if source is not None and not isinstance(source, (str, os.PathLike)):
         raise CurateError(
             f"{_opt('source')}: got {type(source).__name__}, expected an export file or folder, a source "
@@ -189,7 +208,7 @@ def open_source(
     if spec.model.source is None and path is None:
         raise CurateError(f"{_where(spec)}: the spec has no source; pass {_arg('source', 'PATH')}")
     source_spec = spec.model.source or SourceSpec(path=path)
-    return open_path(source_spec, spec.base_dir, path, since=since, api_url=api_url, api_key=api_key)
+    return open_path(source_spec, spec.base_dir, path, **live)
 
 
 # --- export -----------------------------------------------------------------------------------------
@@ -201,6 +220,8 @@ class ExportJob:
     spec: Spec
     source: Source
     options: ExportOptions
+    on_warning: Report = _warn
+    shown: set[str] = field(default_factory=set)  # warnings reported before the run
 
     def count(self) -> int | None:
         return self.source.count()
@@ -209,7 +230,11 @@ class ExportJob:
         from curate.pipeline import run_export
 
         self.options.progress = progress
-        return run_export(self.spec.spec_file, self.source, self.options)
+        manifest = run_export(self.spec.spec_file, self.source, self.options)
+        for warning in self.source.warnings:  # found while reading (e.g. records without an id)
+            if warning not in self.shown:
+                self.on_warning(warning)
+        return manifest
 
 
 def prepare_export(
@@ -222,6 +247,8 @@ def prepare_export(
     since: str | None = None,
     api_url: str | None = None,
     api_key: str | None = None,
+    timeout: float | None = None,
+    deadline: float | None = None,
     tokenizer: str | os.PathLike[str] | None = None,
     template: str | None = None,
     max_length: int | None = None,
@@ -241,12 +268,14 @@ def prepare_export(
         allow_empty=allow_empty,
     )
     spec = as_spec(spec)
-    if since is not None and not reads_live(spec, source):
-        raise CurateError(
-            f"{_opt('since')}: applies to a live Argilla source only; this export reads a file, which has no "
-            "update times to filter on"
-        )
-    src = open_source(spec, source, since, api_url, api_key)
+    if not reads_live(spec, source):
+        for name, value in (("since", since), ("timeout", timeout), ("deadline", deadline)):
+            if value is not None:
+                raise CurateError(
+                    f"{_opt(name)}: applies to a live Argilla source only; this export reads a file"
+                    + (", which has no update times to filter on" if name == "since" else "")
+                )
+    src = open_source(spec, source, since, api_url, api_key, timeout=timeout, deadline=deadline)
     report = on_warning or _warn
     for warning in src.warnings:
         report(warning)
@@ -255,7 +284,7 @@ def prepare_export(
         from curate.tokenize import build_row_transform
 
         options.row_transform = build_row_transform(
-            spec.task, os.fspath(tokenizer), template, max_length, truncation
+            spec.task, os.fspath(tokenizer), template, max_length, truncation, spec_train_on(spec)
         )
     elif template or max_length or pack:
         raise CurateError(
@@ -265,7 +294,7 @@ def prepare_export(
         if max_length is None:
             raise CurateError(f"{_opt('pack')} needs {_opt('max_length')} (the bin size)")
         options.pack_max_length = max_length
-    return ExportJob(spec, src, options)
+    return ExportJob(spec, src, options, report, set(src.warnings))
 
 
 def export(spec: SpecLike, out: str | os.PathLike[str], **options: Any) -> Manifest:
@@ -274,6 +303,7 @@ def export(spec: SpecLike, out: str | os.PathLike[str], **options: Any) -> Manif
     ``out/<split>.<format>``, ``out/rejects.jsonl`` and ``out/manifest.json``, replaced
     atomically. Options (all keyword): ``source``, ``format`` (``parquet`` or ``jsonl``),
     ``splits`` (``{"train": 0.9, "test": 0.1}``), ``since``, ``api_url``, ``api_key``,
+    ``timeout`` and ``deadline`` (live Argilla: seconds per request, for the whole read),
     ``tokenizer`` (a tokenizer folder: adds ``input_ids``/``attention_mask``/``labels``),
     ``template``, ``max_length``, ``truncation``, ``pack``, ``allow_empty``, ``on_warning``,
     ``on_note`` (callables taking a message; default: Python warnings).
@@ -317,7 +347,7 @@ def prepare_stats(
     template: str | None = None,
     max_length: int | None = None,
     truncation: str = "drop",
-    train_on: str = "all_assistant",
+    train_on: str | None = None,
     since: str | None = None,
     api_url: str | None = None,
     api_key: str | None = None,
@@ -409,22 +439,28 @@ def preview(
     template: str | None = None,
     max_length: int | None = None,
     truncation: str = "drop",
-    train_on: str = "all_assistant",
+    train_on: str | None = None,
     n: int = 3,
 ) -> Preview:
     """The tokens a spec's rows will train on, as ``curate preview``: a pre-flight summary over
-    every row and ``n`` examples."""
+    every row and ``n`` examples. ``train_on`` defaults to the spec's."""
     from curate.pipeline import Rejected, iter_outcomes
     from curate.preview import preview as run_preview
+    from curate.tasks.chat import each_turn_rows
     from curate.tokenize import build_row_transform
 
     if n < 0:
         raise CurateError(f"{_opt('n')}: got {n}, expected 0 or more")
     spec = as_spec(spec)
     src = open_source(spec, source)
+    own = spec_train_on(spec)
+    train_on = train_on or own
     transform = build_row_transform(
         spec.task, os.fspath(tokenizer), template, max_length, truncation, train_on
     )
+    # The export splits chats into one row per assistant turn when the spec says so; asking for
+    # each_turn_as_row on another spec splits them the same way here.
+    split_here = train_on == "each_turn_as_row" != own and spec.task == "chat"
     upstream = {"rejected": 0}
 
     def rows() -> Iterator[dict[str, Any]]:
@@ -432,7 +468,8 @@ def preview(
             if isinstance(outcome, Rejected):
                 upstream["rejected"] += 1
                 continue
-            yield from outcome.rows
+            for row in outcome.rows:
+                yield from each_turn_rows(row) if split_here else [row]
 
     report = run_preview(rows(), transform, n)
     report["records_rejected_before_tokenizing"] = upstream["rejected"]

@@ -14,11 +14,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from curate.api import Report, SourceLike, StatsJob, _opt, open_source, reads_live
+from curate.api import Report, SourceLike, StatsJob, _opt, open_source, reads_live, spec_train_on
 from curate.api_spec import Spec, as_spec
 from curate.errors import CurateError
-from curate.records import ArgillaRecord
-from curate.sources.base import Source
+from curate.sources.base import Item, Source
 from curate.spec import SourceSpec, SpecFile
 from curate.stats import SourceStats, Stats, _summary
 
@@ -37,7 +36,7 @@ def prepare(
     template: str | None,
     max_length: int | None,
     truncation: str,
-    train_on: str,
+    train_on: str | None,
     since: str | None,
     api_url: str | None,
     api_key: str | None,
@@ -46,12 +45,13 @@ def prepare(
     from curate.export_stats import find_export
     from curate.sources.argilla_sdk import is_sdk_object, open_sdk_source
 
-    def transform_for(task: str) -> Any:
+    def transform_for(task: str, own: str = "all_assistant") -> Any:
         if tokenizer is None:
             return None
         from curate.tokenize import build_row_transform
 
-        return build_row_transform(task, os.fspath(tokenizer), template, max_length, truncation, train_on)
+        chosen = train_on or own
+        return build_row_transform(task, os.fspath(tokenizer), template, max_length, truncation, chosen)
 
     tokenizer_name = Path(tokenizer).name if tokenizer is not None else None
     if _is_spec(target):
@@ -62,7 +62,12 @@ def prepare(
         for warning in src.warnings:
             on_warning(warning)
         return StatsJob(
-            "spec", target, src, spec, transform=transform_for(spec.task), tokenizer_name=tokenizer_name
+            "spec",
+            target,
+            src,
+            spec,
+            transform=transform_for(spec.task, spec_train_on(spec)),
+            tokenizer_name=tokenizer_name,
         )
     if is_sdk_object(target):
         src = open_sdk_source(target, None, since=since)
@@ -99,7 +104,7 @@ def run_stats(job: StatsJob, progress: Callable[[int], None] | None = None) -> S
         for record in job.source:
             acc.add(record)
             if progress is not None:
-                progress(acc.n)
+                progress(acc.rows)
         return Stats("source", {"source": job.source.describe(), **acc.result()}, lengths=acc.lengths)
     return _spec_stats(job, acc, progress)
 
@@ -147,7 +152,7 @@ class _Counted(Source):
 
     layout = "counted"
 
-    def __init__(self, inner: Source, on_record: Callable[[ArgillaRecord], None]):
+    def __init__(self, inner: Source, on_record: Callable[[Item], None]):
         super().__init__()
         self.inner = inner
         self.on_record = on_record
@@ -165,7 +170,11 @@ class _Counted(Source):
     def count(self) -> int | None:
         return self.inner.count()
 
-    def __iter__(self) -> Iterator[ArgillaRecord]:
-        for record in self.inner:
-            self.on_record(record)
-            yield record
+    def __iter__(self) -> Iterator[Item]:
+        for item in self.inner:
+            self.on_record(item)
+            yield item
+        # what the pipeline reads back once the stream is consumed
+        self.rows_read = self.inner.rows_read
+        self.rows_unreadable = self.inner.rows_unreadable
+        self.unnamed_ids = self.inner.unnamed_ids

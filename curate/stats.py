@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from curate.agreement import Alpha
 from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind
+from curate.sources.base import Unreadable
 from curate.unify import agreement_key
 
 if TYPE_CHECKING:
@@ -79,11 +80,14 @@ class SourceStats:
     """Figures over Argilla records, gathered in one streaming pass (``add`` each record).
 
     Agreement (Krippendorff's alpha and pairwise) counts submitted answers, and answers whose
-    status the export lost (Argilla 2.x ``to_disk``).
+    status the export lost (Argilla 2.x ``to_disk``). Rows the source could not read are counted
+    by reason (``unreadable``), never skipped silently: ``rows == records + sum(unreadable)``.
     """
 
     def __init__(self, settings: DatasetSettings):
         self.settings = settings
+        self.rows = 0
+        self.unreadable: Counter[str] = Counter()
         self.n = 0
         self.record_status: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()
@@ -100,7 +104,11 @@ class SourceStats:
         ]
         self.lengths: dict[str, list[int]] = {f: [] for f in self.text_fields}
 
-    def add(self, record: ArgillaRecord) -> None:
+    def add(self, record: ArgillaRecord | Unreadable) -> None:
+        self.rows += 1
+        if isinstance(record, Unreadable):
+            self.unreadable[record.reason] += 1
+            return
         self.n += 1
         self.record_status[record.status or "unknown"] += 1
         users = record.annotator_statuses()
@@ -129,7 +137,9 @@ class SourceStats:
     def result(self) -> dict[str, Any]:
         questions = self.settings.questions
         return {
+            "rows": self.rows,
             "records": self.n,
+            "unreadable": dict(sorted(self.unreadable.items())),
             "record_status": dict(sorted(self.record_status.items())),
             "annotator_responses_by_status": dict(sorted(self.by_status.items())),
             "annotators_per_record": {str(k): v for k, v in sorted(self.annotators.items())},
@@ -157,7 +167,7 @@ def _alpha(alpha: Alpha) -> dict[str, Any]:
 
 
 def compute_stats(
-    records: Iterable[ArgillaRecord],
+    records: Iterable[ArgillaRecord | Unreadable],
     settings: DatasetSettings,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[int]]]:
@@ -166,7 +176,7 @@ def compute_stats(
     for record in records:
         acc.add(record)
         if progress is not None:
-            progress(acc.n)
+            progress(acc.rows)
     return acc.result(), acc.lengths
 
 

@@ -178,8 +178,10 @@ def test_api_errors_name_keywords_and_the_cli_names_flags(cli: Any, tmp_path: Pa
             ["--since", "2026-01-01"],
             "{since}: applies to a live Argilla source only",
         ),
+        ({"deadline": 5}, ["--deadline", "5"], "{deadline}: applies to a live Argilla source only"),
     ]
-    keywords = {k: k for k in ("template", "max_length", "pack", "tokenizer", "format", "splits", "since")}
+    names = ("template", "max_length", "pack", "tokenizer", "format", "splits", "since", "deadline")
+    keywords = {k: k for k in names}
     flags = {**{k: "--" + k.replace("_", "-") for k in keywords}, "splits": "--split"}
     for options, args, message in cases:
         with pytest.raises(CurateError) as err:

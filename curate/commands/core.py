@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curate import api
@@ -30,6 +31,13 @@ ApiUrlOpt = Annotated[
 ApiKeyOpt = Annotated[
     str | None,
     typer.Option("--api-key", envvar="ARGILLA_API_KEY", help="Argilla API key", show_default=False),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option("--timeout", help="live Argilla only: seconds to wait for each answer (default 30)"),
+]
+DeadlineOpt = Annotated[
+    float | None, typer.Option("--deadline", help="live Argilla only: seconds for the whole read")
 ]
 SourceOpt = Annotated[
     str | None, typer.Option("--source", help="export file or folder to read instead of the spec's source")
@@ -71,6 +79,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         api_url: ApiUrlOpt = None,
         api_key: ApiKeyOpt = None,
+        timeout: TimeoutOpt = None,
+        deadline: DeadlineOpt = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")] = False,
         tokenizer: Annotated[
             Path | None, typer.Option(help="add input_ids/attention_mask/labels with this tokenizer folder")
@@ -100,14 +110,18 @@ def register(app: typer.Typer) -> None:
                 since=since,
                 api_url=api_url,
                 api_key=api_key,
+                timeout=timeout,
+                deadline=deadline,
                 tokenizer=tokenizer,
                 template=template,
                 max_length=max_length,
                 truncation=truncation,
                 pack=pack,
                 allow_empty=allow_empty,
-                on_warning=lambda warning: console.print(f"[yellow]warning:[/] {warning}", highlight=False),
-                on_note=lambda note: console.print(f"[yellow]note:[/] {note}", highlight=False),
+                on_warning=lambda warning: console.print(
+                    f"[yellow]warning:[/] {escape(warning)}", highlight=False
+                ),
+                on_note=lambda note: console.print(f"[yellow]note:[/] {escape(note)}", highlight=False),
             )
             with progress_bar("exporting", job.count(), not quiet) as update:
                 manifest = job.run(update)
@@ -235,6 +249,10 @@ def _print_stats(result: dict[str, Any]) -> None:
     console.print(
         f"[bold]{result['source']['name']}[/] ({result['source']['layout']}): {result['records']} records"
     )
+    if result.get("unreadable"):  # rows the source could not read: counted, never skipped silently
+        console.print(
+            f"[red]unreadable rows:[/] {escape(str(result['unreadable']))} of {result['rows']} rows read"
+        )
     console.print(f"record status: {result['record_status']}")
     console.print(f"annotator responses by status: {result['annotator_responses_by_status']}")
     console.print(f"annotators per record: {result['annotators_per_record']}")

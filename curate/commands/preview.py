@@ -31,8 +31,12 @@ def register(app: typer.Typer) -> None:
         max_length: Annotated[int | None, typer.Option("--max-length", help="tokens per sequence")] = None,
         truncation: Annotated[str, typer.Option(help="drop, cut_prompt or cut_completion")] = "drop",
         train_on: Annotated[
-            str, typer.Option("--train-on", help="all_assistant or last_assistant")
-        ] = "all_assistant",
+            str | None,
+            typer.Option(
+                "--train-on",
+                help="all_assistant, last_assistant or each_turn_as_row (default: the spec's train_on)",
+            ),
+        ] = None,
         n: Annotated[int, typer.Option("-n", help="examples to show")] = 3,
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
     ) -> None:

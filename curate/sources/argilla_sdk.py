@@ -63,7 +63,12 @@ def _check_unfiltered(records: Any) -> None:
 
 
 def open_sdk_source(
-    obj: Any, own: ArgillaServerRef | None = None, since: str | None = None
+    obj: Any,
+    own: ArgillaServerRef | None = None,
+    since: str | None = None,
+    *,
+    timeout: float | None = None,
+    deadline: float | None = None,
 ) -> ArgillaServerSource:
     """The live source over the dataset ``obj`` belongs to, with its client's URL and key.
 
@@ -86,4 +91,6 @@ def open_sdk_source(
         ) from None
     settings = own.model_dump(exclude={"dataset", "workspace", "api_url"}) if own is not None else {}
     ref = ArgillaServerRef(dataset=dataset.name, workspace=workspace, **settings)
-    return ArgillaServerSource(ref, api_url=str(url), api_key=str(key), since=since)
+    return ArgillaServerSource(
+        ref, api_url=str(url), api_key=str(key), since=since, timeout=timeout, deadline=deadline
+    )
