@@ -1,15 +1,27 @@
-"""``curate stats`` on what ``curate export`` wrote: a whole export folder or one split file.
+"""``curate stats`` on what ``curate export`` wrote: a whole export folder or one split file, and
+the trained-token lengths of export rows.
 
 Figures come from the export itself (its manifest and its rows), not from the Argilla source.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from curate.sinks.files import MANIFEST, _written_by_curate
 from curate.stats import _length, _summary
+
+IGNORE_INDEX = -100
+#: What each task trains, as the trained-token series are named.
+TRAINED_NAMES = {
+    "sft": ("completion",),
+    "chat": ("assistant turns",),
+    "preference": ("chosen", "rejected"),
+    "unpaired": ("completion",),
+    "text": ("text",),
+}
 
 
 def find_export(target: Path) -> tuple[Path, list[str] | None] | None:
@@ -24,26 +36,40 @@ def find_export(target: Path) -> tuple[Path, list[str] | None] | None:
     return None
 
 
+def export_files(folder: Path, only: list[str] | None = None) -> list[Path]:
+    """The split files of an export (or the ones asked for), checked to exist."""
+    from curate.errors import CurateError
+
+    manifest = _written_by_curate(folder) or {}
+    fmt = manifest.get("format", "parquet")
+    splits = list((manifest.get("splits") or {}).get("fractions") or {})
+    names = [f"{s}.{fmt}" for s in splits] if only is None else only
+    paths = [folder / name for name in names]
+    for path in paths:
+        if not path.is_file():
+            raise CurateError(f"{path}: listed in the export's manifest but missing")
+    return paths
+
+
+def iter_export_rows(folder: Path, only: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    from curate.sources._rows import iter_file_rows
+
+    for path in export_files(folder, only):
+        yield from iter_file_rows(path)
+
+
 def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str, Any], dict[str, list[int]]]:
     """Rows per split, the manifest's counts, and character lengths of the task's text columns."""
-    from curate.errors import CurateError
     from curate.sources._rows import iter_file_rows
+    from curate.tasks import TASKS
 
     manifest = _written_by_curate(folder)
     assert manifest is not None
     task = str(manifest.get("task", ""))
-    fmt = manifest.get("format", "parquet")
-    splits = list((manifest.get("splits") or {}).get("fractions") or {})
-    files = [f"{s}.{fmt}" for s in splits] if only is None else only
-    from curate.tasks import TASKS
-
     columns = TASKS[task].text_columns if task in TASKS else ()
     lengths: dict[str, list[int]] = {c: [] for c in columns}
     rows: dict[str, int] = {}
-    for name in files:
-        path = folder / name
-        if not path.is_file():
-            raise CurateError(f"{path}: listed in the export's manifest but missing")
+    for path in export_files(folder, only):
         n = 0
         for row in iter_file_rows(path):
             n += 1
@@ -51,8 +77,9 @@ def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str,
                 length = _length(row.get(column))
                 if length is not None:
                     lengths[column].append(length)
-        rows[name] = n
+        rows[path.name] = n
     counts = manifest.get("counts") or {}
+    quality = manifest.get("quality") or {}
     result = {
         "export": folder.name,
         "spec": (manifest.get("spec") or {}).get("name"),
@@ -60,7 +87,55 @@ def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str,
         "rows_per_file": rows,
         "input_records": counts.get("input_records"),
         "records_per_split": counts.get("records_per_split"),
+        "rows_per_split": counts.get("rows_per_split"),
         "rejects_by_reason": counts.get("rejects_by_reason"),
+        "dropped_rows_by_reason": counts.get("dropped_rows_by_reason"),
+        "agreement": quality.get("agreement"),
+        "tokenization": manifest.get("tokenization"),
         "column_lengths_chars": {c: _summary(v) for c, v in lengths.items()},
     }
     return result, lengths
+
+
+def trained_lengths(rows: Iterable[dict[str, Any]], task: str, transform: Any = None) -> dict[str, list[int]]:
+    """Trained tokens per row (per answer for preference rows): from the rows' own ``labels``
+    (a tokenized export), else from ``transform`` (a :class:`curate.tokenize.RowTransform`).
+
+    Rows a tokenizer rejects are not counted; prompt-only rows train nothing (empty result).
+
+    >>> trained_lengths([{"labels": [-100, -100, 7, 8]}, {"labels": [-100, 9]}], "sft")
+    {'completion': [2, 1]}
+    """
+    names = TRAINED_NAMES.get(task)
+    if names is None:
+        return {}
+    out: dict[str, list[int]] = {name: [] for name in names}
+    pending: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        for result in transform.batch(pending):
+            if isinstance(result, dict) and "labels" in result:
+                out[names[0]].append(_trained(result["labels"]))
+        pending.clear()
+
+    for row in rows:
+        if "labels" in row and row["labels"] is not None:
+            out[names[0]].append(_trained(row["labels"]))
+        elif transform is None:
+            continue
+        elif task == "preference":  # pairs carry no labels: count what each answer trains
+            inspected = transform.inspect(row)
+            if not isinstance(inspected, tuple):
+                for name, seq in zip(names, inspected, strict=False):
+                    out[name].append(seq.trainable)
+        else:
+            pending.append(row)
+            if len(pending) >= 512:
+                flush()
+    if pending:
+        flush()
+    return {name: values for name, values in out.items() if values}
+
+
+def _trained(labels: Iterable[int]) -> int:
+    return sum(1 for label in labels if label != IGNORE_INDEX)

@@ -1,18 +1,23 @@
-"""Dataset statistics for ``curate stats``: counts, statuses, annotators per record, agreement,
-text length distributions, and a PNG histogram of lengths."""
+"""Dataset statistics (``curate stats`` and ``curate.stats``): counts, statuses per annotator,
+annotators per record, agreement per question and per annotator pair, text lengths; and the
+:class:`Stats` result that holds them and draws the pictures (:mod:`curate.plots`)."""
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import TYPE_CHECKING, Any
 
 from curate.agreement import Alpha
 from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind
 from curate.sources.base import Unreadable
 from curate.unify import agreement_key
+
+if TYPE_CHECKING:
+    from curate.plots import Pictures
 
 
 def _length(value: Any) -> int | None:
@@ -24,6 +29,11 @@ def _length(value: Any) -> int | None:
 
 
 def _summary(lengths: list[int]) -> dict[str, float | int]:
+    """Count, min, median, mean, p90, max and empty of a list of lengths.
+
+    >>> _summary([3, 0, 5])
+    {'count': 3, 'min': 0, 'median': 3, 'mean': 2.67, 'p90': 5, 'max': 5, 'empty': 1}
+    """
     if not lengths:
         return {"count": 0}
     ordered = sorted(lengths)
@@ -38,98 +48,175 @@ def _summary(lengths: list[int]) -> dict[str, float | int]:
     }
 
 
+class PairAgreement:
+    """Per annotator pair, on one question: records both answered, and how many the same way.
+
+    >>> p = PairAgreement()
+    >>> p.add({"u1": "a", "u2": "a", "u3": "b"})
+    >>> p.to_dict()["pairs"][0]
+    {'a': 'u1', 'b': 'u2', 'shared': 1, 'agree': 1, 'share': 1.0}
+    """
+
+    def __init__(self) -> None:
+        self.shared: Counter[tuple[str, str]] = Counter()
+        self.agree: Counter[tuple[str, str]] = Counter()
+        self.annotators: set[str] = set()
+
+    def add(self, answers: dict[str, Any]) -> None:
+        self.annotators.update(answers)
+        for a, b in combinations(sorted(answers), 2):
+            self.shared[a, b] += 1
+            self.agree[a, b] += answers[a] == answers[b]
+
+    def to_dict(self) -> dict[str, Any]:
+        pairs = [
+            {"a": a, "b": b, "shared": n, "agree": self.agree[a, b], "share": round(self.agree[a, b] / n, 6)}
+            for (a, b), n in sorted(self.shared.items())
+        ]
+        return {"annotators": sorted(self.annotators), "pairs": pairs}
+
+
+class SourceStats:
+    """Figures over Argilla records, gathered in one streaming pass (``add`` each record).
+
+    Agreement (Krippendorff's alpha and pairwise) counts submitted answers, and answers whose
+    status the export lost (Argilla 2.x ``to_disk``). Rows the source could not read are counted
+    by reason (``unreadable``), never skipped silently: ``rows == records + sum(unreadable)``.
+    """
+
+    def __init__(self, settings: DatasetSettings):
+        self.settings = settings
+        self.rows = 0
+        self.unreadable: Counter[str] = Counter()
+        self.n = 0
+        self.record_status: Counter[str] = Counter()
+        self.by_status: Counter[str] = Counter()
+        self.per_annotator: dict[str, Counter[str]] = {}
+        self.annotators: Counter[int] = Counter()
+        self.per_question_status: dict[str, Counter[str]] = {q: Counter() for q in settings.questions}
+        self.alphas = {
+            q: Alpha("interval" if info.kind is QuestionKind.RATING else "nominal")
+            for q, info in settings.questions.items()
+        }
+        self.pairs = {q: PairAgreement() for q in settings.questions}
+        self.text_fields = [
+            f for f, info in settings.fields.items() if info.kind in (FieldKind.TEXT, FieldKind.CHAT)
+        ]
+        self.lengths: dict[str, list[int]] = {f: [] for f in self.text_fields}
+
+    def add(self, record: ArgillaRecord | Unreadable) -> None:
+        self.rows += 1
+        if isinstance(record, Unreadable):
+            self.unreadable[record.reason] += 1
+            return
+        self.n += 1
+        self.record_status[record.status or "unknown"] += 1
+        users = record.annotator_statuses()
+        for q, responses in record.responses.items():
+            values = []
+            answers: dict[str, Any] = {}
+            for r in responses:
+                self.per_question_status.setdefault(q, Counter())[r.status or "unknown"] += 1
+                if r.status in ("submitted", None) and r.value is not None:
+                    key = agreement_key(r.value)
+                    values.append(key)
+                    answers.setdefault(r.user_id, key)
+            if q in self.alphas:
+                self.alphas[q].add(values)
+            if len(answers) > 1:
+                self.pairs.setdefault(q, PairAgreement()).add(answers)
+        self.by_status.update(users.values())
+        for user, status in users.items():
+            self.per_annotator.setdefault(user, Counter())[status] += 1
+        self.annotators[len(users)] += 1
+        for f in self.text_fields:
+            length = _length(record.fields.get(f))
+            if length is not None:
+                self.lengths[f].append(length)
+
+    def result(self) -> dict[str, Any]:
+        questions = self.settings.questions
+        return {
+            "rows": self.rows,
+            "records": self.n,
+            "unreadable": dict(sorted(self.unreadable.items())),
+            "record_status": dict(sorted(self.record_status.items())),
+            "annotator_responses_by_status": dict(sorted(self.by_status.items())),
+            "annotators_per_record": {str(k): v for k, v in sorted(self.annotators.items())},
+            "annotators": {u: dict(sorted(c.items())) for u, c in sorted(self.per_annotator.items())},
+            "questions": {
+                q: {
+                    "kind": questions[q].kind.value if q in questions else None,
+                    "responses_by_status": dict(sorted(c.items())),
+                    "agreement": _alpha(self.alphas[q]) if q in self.alphas else None,
+                }
+                for q, c in self.per_question_status.items()
+            },
+            "pairwise_agreement": {q: p.to_dict() for q, p in self.pairs.items() if p.shared},
+            "field_lengths_chars": {f: _summary(v) for f, v in self.lengths.items()},
+        }
+
+
+def _alpha(alpha: Alpha) -> dict[str, Any]:
+    value = alpha.value()
+    return {
+        "metric": f"krippendorff_alpha_{alpha.metric}",
+        "alpha": None if value is None else round(value, 6),
+        "units": alpha.units,
+    }
+
+
 def compute_stats(
     records: Iterable[ArgillaRecord | Unreadable],
     settings: DatasetSettings,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[int]]]:
-    """Stream records once; returns the stats and the raw length lists (for the histogram).
-
-    Rows the source could not read are counted by reason (``unreadable``), never skipped
-    silently: ``rows == records + sum(unreadable.values())``.
-    """
-    n = 0
-    rows = 0
-    unreadable: Counter[str] = Counter()
-    record_status: Counter[str] = Counter()
-    by_status: Counter[str] = Counter()
-    annotators: Counter[int] = Counter()
-    per_question_status: dict[str, Counter[str]] = {q: Counter() for q in settings.questions}
-    alphas = {
-        q: Alpha("interval" if info.kind is QuestionKind.RATING else "nominal")
-        for q, info in settings.questions.items()
-    }
-    text_fields = [f for f, info in settings.fields.items() if info.kind in (FieldKind.TEXT, FieldKind.CHAT)]
-    lengths: dict[str, list[int]] = {f: [] for f in text_fields}
+    """Stream records once; returns the stats and the raw length lists per text field."""
+    acc = SourceStats(settings)
     for record in records:
-        rows += 1
+        acc.add(record)
         if progress is not None:
-            progress(rows)
-        if isinstance(record, Unreadable):
-            unreadable[record.reason] += 1
-            continue
-        n += 1
-        record_status[record.status or "unknown"] += 1
-        users = record.annotator_statuses()
-        for q, responses in record.responses.items():
-            values = []
-            for r in responses:
-                per_question_status.setdefault(q, Counter())[r.status or "unknown"] += 1
-                if r.status in ("submitted", None) and r.value is not None:
-                    values.append(agreement_key(r.value))
-            if q in alphas:
-                alphas[q].add(values)
-        by_status.update(users.values())
-        annotators[len(users)] += 1
-        for f in text_fields:
-            length = _length(record.fields.get(f))
-            if length is not None:
-                lengths[f].append(length)
-    stats = {
-        "rows": rows,
-        "records": n,
-        "unreadable": dict(sorted(unreadable.items())),
-        "record_status": dict(sorted(record_status.items())),
-        "annotator_responses_by_status": dict(sorted(by_status.items())),
-        "annotators_per_record": {str(k): v for k, v in sorted(annotators.items())},
-        "questions": {
-            q: {
-                "kind": settings.questions[q].kind.value if q in settings.questions else None,
-                "responses_by_status": dict(sorted(c.items())),
-                "agreement": {
-                    "metric": f"krippendorff_alpha_{alphas[q].metric}",
-                    "alpha": None if alphas[q].value() is None else round(alphas[q].value() or 0.0, 6),
-                    "units": alphas[q].units,
-                }
-                if q in alphas
-                else None,
-            }
-            for q, c in per_question_status.items()
-        },
-        "field_lengths_chars": {f: _summary(v) for f, v in lengths.items()},
-    }
-    return stats, lengths
+            progress(acc.rows)
+    return acc.result(), acc.lengths
 
 
-def write_histogram(lengths: dict[str, list[int]], path: Path, title: str) -> None:
-    """One histogram of character lengths per text field, written as PNG."""
-    import matplotlib
+@dataclass
+class Stats:
+    """What ``curate.stats(...)`` returns: the figures (``to_dict()``, the JSON ``curate stats
+    --json`` prints) and the pictures (``plot()``).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ``kind`` is ``"source"`` (an Argilla export or dataset), ``"spec"`` (a spec: its source and
+    the export it makes) or ``"export"`` (a ``curate export`` folder or split file).
+    """
 
-    fields = [f for f, v in lengths.items() if v] or list(lengths)[:1]
-    fig, axes = plt.subplots(len(fields) or 1, 1, figsize=(7, 2.2 * max(1, len(fields))), squeeze=False)
-    for ax, name in zip(axes[:, 0], fields, strict=False):
-        values = lengths.get(name, [])
-        ax.hist(values, bins=40, color="#4c72b0")
-        ax.set_title(f"{name} (n={len(values)})", fontsize=9)
-        ax.set_xlabel("characters", fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    tmp.replace(path)
+    kind: str
+    data: dict[str, Any]
+    #: characters per text column of the rows (spec and export) or per text field (source)
+    lengths: dict[str, list[int]] = field(default_factory=dict)
+    #: trained tokens per row (or per chosen/rejected answer), when a tokenizer was given or the
+    #: export was tokenized
+    trained: dict[str, list[int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    @property
+    def title(self) -> str:
+        if self.kind == "export":
+            return str(self.data["export"])
+        source = str(self.data["source"]["name"])
+        return f"{self.data['export']['spec']} from {source}" if self.kind == "spec" else source
+
+    def plot(self) -> Pictures:
+        """The pictures: agreement per annotator pair, responses by status per annotator, rejects
+        by reason, rows per split, trained-token lengths (each where the data has it).
+        ``.save(DIR)`` writes one PNG each, ``.save(FILE.png)`` one overview."""
+        from curate.plots import pictures
+
+        return pictures(self)
+
+    def _repr_html_(self) -> str:
+        return self.plot()._repr_html_()

@@ -13,13 +13,14 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from curate.errors import CurateError
+from curate import api
+from curate.api import parse_format, parse_split
 from curate.manifest import Manifest
-from curate.sinks.files import Format
 from curate.sources.open import open_spec_source
-from curate.spec import SourceSpec, SpecFile, check_splits, load_spec, spec_json_schema
+from curate.spec import load_spec, spec_json_schema
 
-__all__ = ["open_spec_source"]  # command modules take it from here with the shared options
+# command modules take these from here with the shared options
+__all__ = ["open_spec_source", "parse_format", "parse_split"]
 
 SpecArg = Annotated[Path, typer.Argument(help="dataset spec (YAML), e.g. datasets_spec/dolly-curated.yaml")]
 # Argilla credentials: flags or the environment; the key is never shown (not even as a default).
@@ -43,45 +44,6 @@ SourceOpt = Annotated[
 ]
 
 
-def parse_split(text: str | None) -> dict[str, float] | None:
-    """``train=0.9,test=0.1`` -> ``{"train": 0.9, "test": 0.1}``.
-
-    >>> parse_split("train=0.9,test=0.1")
-    {'train': 0.9, 'test': 0.1}
-    """
-    if not text:
-        return None
-    out: dict[str, float] = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        try:
-            if not sep or not name.strip():
-                raise ValueError
-            fraction = float(value)
-        except ValueError:
-            raise CurateError(f"--split: {part!r} is not NAME=FRACTION (e.g. train=0.9,test=0.1)") from None
-        if name.strip() in out:
-            raise CurateError(f"--split: split {name.strip()!r} is given twice")
-        out[name.strip()] = fraction
-    try:
-        check_splits(out)
-    except ValueError as err:
-        raise CurateError(f"--split: {err}") from None
-    return out
-
-
-def parse_format(text: str) -> Format:
-    """``--format``, any case.
-
-    >>> parse_format("JSONL")
-    'jsonl'
-    """
-    fmt = text.strip().lower()
-    if fmt not in ("parquet", "jsonl"):
-        raise CurateError(f"--format: got {text!r}, expected parquet or jsonl")
-    return fmt  # type: ignore[return-value]
-
-
 @contextmanager
 def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """A rich progress bar on stderr; yields a callback taking the number of items done."""
@@ -97,11 +59,6 @@ def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterato
                 progress.update(task, completed=n)
 
         yield update
-
-
-def _reads_live(spec_file: SpecFile, source: str | None) -> bool:
-    spec_source = spec_file.spec.source
-    return source is None and spec_source is not None and spec_source.argilla is not None
 
 
 def register(app: typer.Typer) -> None:
@@ -143,47 +100,31 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""
-        from curate.pipeline import ExportOptions, run_export
-
-        options = ExportOptions(
-            out_dir=out, fmt=parse_format(fmt), split_fractions=parse_split(split), allow_empty=allow_empty
-        )
-        spec_file = load_spec(spec)
-        if not _reads_live(spec_file, source):
-            for flag, value in (("--since", since), ("--timeout", timeout), ("--deadline", deadline)):
-                if value is not None:
-                    raise CurateError(
-                        f"{flag}: applies to a live Argilla source only; this export reads a file"
-                        + (", which has no update times to filter on" if flag == "--since" else "")
-                    )
-        src = open_spec_source(spec_file, source, since, api_url, api_key, timeout=timeout, deadline=deadline)
-        for warning in src.warnings:
-            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-        shown = set(src.warnings)
-        options.on_note = lambda note: console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
-        if tokenizer is not None:
-            from curate.tokenize import build_row_transform
-
-            options.row_transform = build_row_transform(
-                spec_file.spec.task,
-                str(tokenizer),
-                template,
-                max_length,
-                truncation,
-                getattr(spec_file.spec, "train_on", "all_assistant"),
+        with api.cli_names():
+            job = api.prepare_export(
+                spec,
+                out,
+                source=source,
+                format=fmt,
+                splits=split,
+                since=since,
+                api_url=api_url,
+                api_key=api_key,
+                timeout=timeout,
+                deadline=deadline,
+                tokenizer=tokenizer,
+                template=template,
+                max_length=max_length,
+                truncation=truncation,
+                pack=pack,
+                allow_empty=allow_empty,
+                on_warning=lambda warning: console.print(
+                    f"[yellow]warning:[/] {escape(warning)}", highlight=False
+                ),
+                on_note=lambda note: console.print(f"[yellow]note:[/] {escape(note)}", highlight=False),
             )
-        elif template or max_length or pack:
-            raise CurateError("--template, --max-length and --pack need --tokenizer")
-        if pack:
-            if max_length is None:
-                raise CurateError("--pack needs --max-length (the bin size)")
-            options.pack_max_length = max_length
-        with progress_bar("exporting", src.count(), not quiet) as update:
-            options.progress = update
-            manifest = run_export(spec_file, src, options)
-        for warning in src.warnings:  # found while reading (e.g. records without an id)
-            if warning not in shown:
-                console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+            with progress_bar("exporting", job.count(), not quiet) as update:
+                manifest = job.run(update)
         if not quiet:
             _print_summary(console, manifest, out)
 
@@ -201,7 +142,7 @@ def register(app: typer.Typer) -> None:
             spec_file = load_spec(path)
             checked = "spec only"
             spec_source = spec_file.spec.source
-            live = _reads_live(spec_file, source)
+            live = source is None and spec_source is not None and spec_source.argilla is not None
             if not offline and not live and (spec_source is not None or source is not None):
                 src = open_spec_source(spec_file, source)
                 Builder(spec_file, src.settings, src.name)
@@ -223,39 +164,45 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         source: SourceOpt = None,
-        png: Annotated[Path | None, typer.Option(help="write a histogram of text lengths here")] = None,
+        png: Annotated[
+            Path | None,
+            typer.Option(help="write the pictures: into a folder (one PNG each) or one overview FILE.png"),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+        tokenizer: Annotated[
+            Path | None, typer.Option(help="add trained-token lengths (a spec or a curate export)")
+        ] = None,
+        template: Annotated[
+            str | None, typer.Option(help="with --tokenizer: template to tokenize with")
+        ] = None,
+        max_length: Annotated[
+            int | None, typer.Option("--max-length", help="with --tokenizer: tokens per row")
+        ] = None,
     ) -> None:
-        """Counts, statuses, annotators per record, agreement and text lengths of a dataset."""
-        from curate.export_stats import export_stats, find_export
-        from curate.sources import open_source
-        from curate.stats import compute_stats, write_histogram
-
-        export = None if target.suffix in (".yaml", ".yml") else find_export(target)
-        if export is not None:
-            result, lengths = export_stats(*export)
-            title = f"{result['export']}: text lengths"
-        else:
-            if target.suffix in (".yaml", ".yml"):
-                src = open_spec_source(load_spec(target), source)
-            else:
-                src = open_source(SourceSpec(path=str(target)), Path.cwd(), str(target))
-            with progress_bar("reading", src.count(), not as_json) as update:
-                result, lengths = compute_stats(src, src.settings, update)
-            result = {"source": src.describe(), **result}
-            title = f"{src.name}: text lengths"
-        if png is not None:
-            try:
-                write_histogram(lengths, png, title)
-            except OSError as err:
-                raise CurateError(f"--png {png}: cannot write ({err.strerror or err})") from None
-            result["histogram"] = str(png)
+        """Counts, statuses per annotator, agreement (per question and annotator pair), rejects,
+        rows per split and lengths of a dataset; --png draws them."""
+        with api.cli_names():
+            job = api.prepare_stats(
+                target,
+                source=source,
+                tokenizer=tokenizer,
+                template=template,
+                max_length=max_length,
+                on_warning=lambda warning: None,  # stats reports figures, not export warnings
+            )
+            with progress_bar("reading", job.count(), not as_json and job.kind != "export") as update:
+                result = job.run(update)
+            data = dict(result.to_dict())
+            if png is not None:
+                written = result.plot().save(png)
+                data["histogram"] = str(png)  # the name scripts read before pictures replaced it
+                data["pictures"] = [str(p) for p in written]
         if as_json:
-            typer.echo(json.dumps(result, indent=2, sort_keys=True, ensure_ascii=False))
-        elif export is not None:
-            _print_export_stats(result)
+            typer.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+        elif result.kind == "export":
+            _print_export_stats(data)
         else:
-            _print_stats(result)
+            _print_stats(data)
 
 
 def _print_export_stats(result: dict[str, Any]) -> None:
@@ -271,8 +218,8 @@ def _print_export_stats(result: dict[str, Any]) -> None:
     for c, s in result["column_lengths_chars"].items():
         lengths.add_row(c, *(str(s.get(k, "-")) for k in ("count", "min", "median", "p90", "max", "empty")))
     console.print(lengths)
-    if "histogram" in result:
-        console.print(f"histogram: {result['histogram']}")
+    if "pictures" in result:
+        console.print(f"pictures: {', '.join(result['pictures'])}")
 
 
 def _print_summary(console: Any, manifest: Manifest, out: Path) -> None:
@@ -325,5 +272,14 @@ def _print_stats(result: dict[str, Any]) -> None:
     for f, s in result["field_lengths_chars"].items():
         lengths.add_row(f, *(str(s.get(k, "-")) for k in ("count", "min", "median", "p90", "max", "empty")))
     console.print(lengths)
-    if "histogram" in result:
-        console.print(f"histogram: {result['histogram']}")
+    export = result.get("export")
+    if export is not None:
+        console.print(f"export of {export['spec']}: rows per split {export['rows_per_split']}")
+        console.print(f"rejects by reason: {export['rejects_by_reason']}")
+        for name, summary in (export.get("trained_tokens") or {}).items():
+            if isinstance(summary, dict):
+                console.print(
+                    f"trained tokens ({name}): median {summary.get('median')}, max {summary.get('max')}"
+                )
+    if "pictures" in result:
+        console.print(f"pictures: {', '.join(result['pictures'])}")

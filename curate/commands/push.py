@@ -3,44 +3,22 @@ once or on a schedule (``--every``), in one commit per change."""
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 import threading
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
-if TYPE_CHECKING:
-    from curate.manifest import Manifest
-
+from curate import api
+from curate.api_push import parse_interval, prepare_push
 from curate.commands.core import ApiKeyOpt, ApiUrlOpt
 from curate.errors import CurateError
 
-_INTERVAL = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_interval(text: str) -> float:
-    """``--every`` as seconds: ``30m``, ``1h30m``, ``45s``, ``2d`` or plain seconds.
-
-    >>> parse_interval("30m"), parse_interval("1h30m"), parse_interval("90")
-    (1800.0, 5400.0, 90.0)
-    """
-    value = text.strip().lower()
-    try:
-        seconds = float(value)
-    except ValueError:
-        parts = _INTERVAL.findall(value)
-        if not parts or "".join(n + u for n, u in parts) != value:
-            raise CurateError(f"--every: {text!r} is not a duration like 30m, 1h30m, 45s or 2d") from None
-        seconds = sum(float(n) * _UNIT_S[u] for n, u in parts)
-    if seconds <= 0:
-        raise CurateError(f"--every: {text!r} must be longer than zero")
-    return seconds
+__all__ = ["parse_interval"]
 
 
 def _log(message: str) -> None:
@@ -93,47 +71,35 @@ def register(app: typer.Typer) -> None:
         rejects, manifest and a provenance card in one commit; no commit when nothing changed."""
         from huggingface_hub.errors import HfHubHTTPError
 
-        from curate.sinks.hub import (
-            HubPublisher,
-            HubTarget,
-            PushJob,
-            RetryPolicy,
-            describe_error,
-            push_once,
-            summary_line,
-            transport_errors,
-        )
+        from curate.sinks.hub import describe_error, push_once, summary_line, transport_errors
 
-        if not repo:
-            raise CurateError("--repo ORG/NAME is required")
-        if (spec is None) == (from_export is None):
-            raise CurateError("give either a SPEC or --from-export DIR (exactly one)")
-        if since is not None and incremental:
-            raise CurateError("--since and --incremental exclude each other")
-        if from_export is not None and (since is not None or incremental or source is not None):
-            raise CurateError(
-                "--from-export publishes a finished export; --since, --incremental and --source need a SPEC"
+        def quiet_uploads() -> None:
+            if not sys.stderr.isatty():  # upload bars would flood logs of cron and CI jobs
+                from huggingface_hub.utils import disable_progress_bars
+
+                disable_progress_bars()
+
+        with api.cli_names():
+            plan = prepare_push(
+                spec,
+                repo=repo,
+                from_export=from_export,
+                source=source,
+                private=private,
+                branch=branch,
+                if_changed=if_changed,
+                every=every,
+                since=since,
+                incremental=incremental,
+                retries=retries,
+                api_url=api_url,
+                api_key=api_key,
+                log=_log,
+                before_hub=quiet_uploads,
             )
-        interval = parse_interval(every) if every is not None else None
-        if since is not None:
-            from curate.sources.argilla_live import parse_since
-
-            parse_since(since, "--since")
-        target = HubTarget(repo, branch, private)
-        job = PushJob(
-            target, from_export=from_export, since=since, incremental=incremental, always=not if_changed
-        )
-        if spec is not None:
-            job.export, job.spec_sha256 = _exporter(spec, source, api_url, api_key)
-        if not sys.stderr.isatty():  # upload bars would flood logs of cron and CI jobs
-            from huggingface_hub.utils import disable_progress_bars
-
-            disable_progress_bars()
-        publisher = HubPublisher(target)
-        publisher.check_token()
-        policy = RetryPolicy(attempts=retries)
-        if interval is not None:
-            raise typer.Exit(_run_every(job, publisher, interval, policy))
+        job, publisher, policy = plan.job, plan.publisher, plan.policy
+        if plan.interval is not None:
+            raise typer.Exit(_run_every(job, publisher, plan.interval, policy))
         hub_errors: tuple[type[BaseException], ...] = (HfHubHTTPError, *transport_errors())
         try:
             result = push_once(job, publisher, policy, log=_log)
@@ -141,24 +107,7 @@ def register(app: typer.Typer) -> None:
             raise CurateError(
                 f"push to {repo}@{branch} failed, nothing committed: {describe_error(err)}"
             ) from None
-        typer.echo(summary_line(result, target))
-
-
-def _exporter(spec: Path, source: str | None, api_url: str | None, api_key: str | None) -> tuple[Any, str]:
-    from curate.pipeline import ExportOptions, run_export
-    from curate.sources.open import open_spec_source
-    from curate.spec import load_spec
-
-    spec_file = load_spec(spec)  # checked once, before any Hub call
-
-    def export(out: Path, since: str | None) -> Manifest:
-        src = open_spec_source(spec_file, source, since, api_url, api_key)
-        for warning in src.warnings:
-            _log(f"warning: {warning}")
-        # an incremental round may find nothing new: that is not an error
-        return run_export(spec_file, src, ExportOptions(out_dir=out, allow_empty=since is not None))
-
-    return export, spec_file.sha256
+        typer.echo(summary_line(result, job.target))
 
 
 def _run_every(job: Any, publisher: Any, interval: float, policy: Any) -> int:

@@ -1,0 +1,476 @@
+"""The Python API behind the ``curate`` command line: export, stats, preview and push, one
+function each, with the same checks and messages (the commands are thin layers over it).
+``curate.load`` lives in :mod:`curate.api_load`, ``curate.Spec`` in :mod:`curate.api_spec`.
+
+Errors are :class:`curate.errors.CurateError` with one line naming the file, record or key.
+Keyword arguments are named like the flags (``max_length`` for ``--max-length``); messages name
+them that way, and the command line's own flag names when a command calls the API.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from curate.api_spec import Spec, as_spec
+from curate.errors import CurateError
+from curate.spec import SourceSpec, check_splits
+
+if TYPE_CHECKING:
+    from curate.manifest import Manifest
+    from curate.pipeline import ExportOptions
+    from curate.sinks.files import Format
+    from curate.sources.base import Source
+    from curate.stats import Stats
+
+SpecLike = Union[Spec, str, "os.PathLike[str]", Mapping[str, Any]]
+#: ``None`` (the spec's own source), an export file or folder, a ``source:`` mapping such as
+#: ``{"argilla": {"dataset": ..., "workspace": ...}}``, an ``argilla.Dataset`` or its records.
+SourceLike = Any
+Report = Callable[[str], None]
+
+
+class CurateWarning(UserWarning):
+    """What the command line prints as ``warning:`` (e.g. an export that lost response statuses)."""
+
+
+# --- naming: keyword arguments in the API, flags when a command calls it -------------------------
+_CLI: ContextVar[bool] = ContextVar("curate_cli_names", default=False)
+_FLAGS = {"splits": "--split", "n": "-n"}
+
+
+@contextmanager
+def cli_names() -> Iterator[None]:
+    """Within this block, messages name command-line flags (``--max-length``), as the CLI does."""
+    token = _CLI.set(True)
+    try:
+        yield
+    finally:
+        _CLI.reset(token)
+
+
+def _opt(name: str) -> str:
+    """How a message names an option: ``max_length`` here, ``--max-length`` for the CLI."""
+    if not _CLI.get():
+        return name
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def _arg(name: str, meta: str) -> str:
+    return f"{_opt(name)} {meta}" if _CLI.get() else f"{name}={meta}"
+
+
+def _warn(message: str) -> None:
+    # attributed to the caller's line, outside curate (as a notebook shows it)
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 2
+    while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, CurateWarning, stacklevel=level)
+
+
+# --- argument parsing shared with the command line ----------------------------------------------
+def parse_split(text: str | None) -> dict[str, float] | None:
+    """``train=0.9,test=0.1`` -> ``{"train": 0.9, "test": 0.1}``.
+
+    >>> parse_split("train=0.9,test=0.1")
+    {'train': 0.9, 'test': 0.1}
+    """
+    if not text:
+        return None
+    where = _opt("splits")
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            if not sep or not name.strip():
+                raise ValueError
+            fraction = float(value)
+        except ValueError:
+            raise CurateError(f"{where}: {part!r} is not NAME=FRACTION (e.g. train=0.9,test=0.1)") from None
+        if name.strip() in out:
+            raise CurateError(f"{where}: split {name.strip()!r} is given twice")
+        out[name.strip()] = fraction
+    return _checked_splits(out)
+
+
+def parse_splits(value: str | Mapping[str, float] | None) -> dict[str, float] | None:
+    """``splits=`` as a mapping or as the command line's ``train=0.9,test=0.1``.
+
+    >>> parse_splits({"train": 0.5, "dev": 0.5})
+    {'train': 0.5, 'dev': 0.5}
+    """
+    if value is None or isinstance(value, str):
+        return parse_split(value)
+    return _checked_splits(dict(value))
+
+
+def _checked_splits(fractions: dict[str, float]) -> dict[str, float]:
+    try:
+        check_splits(fractions)
+    except ValueError as err:
+        raise CurateError(f"{_opt('splits')}: {err}") from None
+    return fractions
+
+
+def parse_format(text: str) -> Format:
+    """``--format``, any case.
+
+    >>> parse_format("JSONL")
+    'jsonl'
+    """
+    fmt = text.strip().lower()
+    if fmt not in ("parquet", "jsonl"):
+        raise CurateError(f"{_opt('format')}: got {text!r}, expected parquet or jsonl")
+    return fmt  # type: ignore[return-value]
+
+
+def spec_train_on(spec: Spec) -> str:
+    """What a spec trains in chats (``train_on``; tasks without one: every assistant turn)."""
+    return str(getattr(spec.model, "train_on", "all_assistant"))
+
+
+# --- sources --------------------------------------------------------------------------------------
+def _where(spec: Spec) -> str:
+    return str(spec.path) if spec.path is not None else f"spec {spec.name!r}"
+
+
+def _is_sdk(source: Any) -> bool:
+    from curate.sources.argilla_sdk import is_sdk_object
+
+    return is_sdk_object(source)
+
+
+def reads_live(spec: Spec, source: SourceLike) -> bool:
+    """Whether the records come from a running Argilla server (``since`` applies only there)."""
+    if source is None:
+        return spec.model.source is not None and spec.model.source.argilla is not None
+    if isinstance(source, Mapping):
+        return source.get("argilla") is not None
+    return _is_sdk(source)
+
+
+def open_source(
+    spec: Spec,
+    source: SourceLike = None,
+    since: str | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    *,
+    timeout: float | None = None,
+    deadline: float | None = None,
+) -> Source:
+    """The records a spec reads: its own source, or ``source`` instead (see :data:`SourceLike`).
+
+    ``since``, ``api_url``, ``api_key``, ``timeout`` (seconds per request) and ``deadline``
+    (seconds for the whole read) apply to a live Argilla server only."""
+    from curate.sources import open_source as open_path
+    from curate.sources.base import Source
+
+    live: dict[str, Any] = {
+        "since": since,
+        "api_url": api_url,
+        "api_key": api_key,
+        "timeout": timeout,
+        "deadline": deadline,
+    }
+
+    if isinstance(source, Source):
+        return source
+    if _is_sdk(source):
+        from curate.sources.argilla_sdk import open_sdk_source
+
+        own = spec.model.source.argilla if spec.model.source is not None else None
+        return open_sdk_source(source, own, since=since, timeout=timeout, deadline=deadline)
+    if isinstance(source, Mapping):
+        from pydantic import ValidationError
+
+        from curate.spec import _format_validation_error
+
+        try:
+            source_spec = SourceSpec.model_validate(dict(source))
+        except ValidationError as err:
+            raise CurateError(_format_validation_error(_opt("source"), err)) from None
+        return open_path(source_spec, Path.cwd(), **live)
+    if source is not None and not isinstance(source, (str, os.PathLike)):
+        raise CurateError(
+            f"{_opt('source')}: got {type(source).__name__}, expected an export file or folder, a source "
+            "mapping, or an argilla.Dataset (or its records)"
+        )
+    path = None if source is None else os.fspath(source)
+    if spec.model.source is None and path is None:
+        raise CurateError(f"{_where(spec)}: the spec has no source; pass {_arg('source', 'PATH')}")
+    source_spec = spec.model.source or SourceSpec(path=path)
+    return open_path(source_spec, spec.base_dir, path, **live)
+
+
+# --- export -----------------------------------------------------------------------------------------
+@dataclass
+class ExportJob:
+    """An export checked and ready to run (its source is open): ``run()`` writes it. The command
+    line uses it to size its progress bar first; :func:`export` is prepare-and-run."""
+
+    spec: Spec
+    source: Source
+    options: ExportOptions
+    on_warning: Report = _warn
+    shown: set[str] = field(default_factory=set)  # warnings reported before the run
+
+    def count(self) -> int | None:
+        return self.source.count()
+
+    def run(self, progress: Callable[[int], None] | None = None) -> Manifest:
+        from curate.pipeline import run_export
+
+        self.options.progress = progress
+        manifest = run_export(self.spec.spec_file, self.source, self.options)
+        for warning in self.source.warnings:  # found while reading (e.g. records without an id)
+            if warning not in self.shown:
+                self.on_warning(warning)
+        return manifest
+
+
+def prepare_export(
+    spec: SpecLike,
+    out: str | os.PathLike[str],
+    *,
+    source: SourceLike = None,
+    format: str = "parquet",
+    splits: str | Mapping[str, float] | None = None,
+    since: str | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+    deadline: float | None = None,
+    tokenizer: str | os.PathLike[str] | None = None,
+    template: str | None = None,
+    max_length: int | None = None,
+    truncation: str = "drop",
+    pack: bool = False,
+    allow_empty: bool = False,
+    on_warning: Report | None = None,
+    on_note: Report | None = None,
+) -> ExportJob:
+    """Check everything :func:`export` is given and open its source (see :class:`ExportJob`)."""
+    from curate.pipeline import ExportOptions
+
+    options = ExportOptions(
+        out_dir=Path(out),
+        fmt=parse_format(format),
+        split_fractions=parse_splits(splits),
+        allow_empty=allow_empty,
+    )
+    spec = as_spec(spec)
+    if not reads_live(spec, source):
+        for name, value in (("since", since), ("timeout", timeout), ("deadline", deadline)):
+            if value is not None:
+                raise CurateError(
+                    f"{_opt(name)}: applies to a live Argilla source only; this export reads a file"
+                    + (", which has no update times to filter on" if name == "since" else "")
+                )
+    src = open_source(spec, source, since, api_url, api_key, timeout=timeout, deadline=deadline)
+    report = on_warning or _warn
+    for warning in src.warnings:
+        report(warning)
+    options.on_note = on_note or _warn
+    if tokenizer is not None:
+        from curate.tokenize import build_row_transform
+
+        options.row_transform = build_row_transform(
+            spec.task, os.fspath(tokenizer), template, max_length, truncation, spec_train_on(spec)
+        )
+    elif template or max_length or pack:
+        raise CurateError(
+            f"{_opt('template')}, {_opt('max_length')} and {_opt('pack')} need {_opt('tokenizer')}"
+        )
+    if pack:
+        if max_length is None:
+            raise CurateError(f"{_opt('pack')} needs {_opt('max_length')} (the bin size)")
+        options.pack_max_length = max_length
+    return ExportJob(spec, src, options, report, set(src.warnings))
+
+
+def export(spec: SpecLike, out: str | os.PathLike[str], **options: Any) -> Manifest:
+    """Write an export folder, as ``curate export SPEC --out OUT`` does; returns its manifest.
+
+    ``out/<split>.<format>``, ``out/rejects.jsonl`` and ``out/manifest.json``, replaced
+    atomically. Options (all keyword): ``source``, ``format`` (``parquet`` or ``jsonl``),
+    ``splits`` (``{"train": 0.9, "test": 0.1}``), ``since``, ``api_url``, ``api_key``,
+    ``timeout`` and ``deadline`` (live Argilla: seconds per request, for the whole read),
+    ``tokenizer`` (a tokenizer folder: adds ``input_ids``/``attention_mask``/``labels``),
+    ``template``, ``max_length``, ``truncation``, ``pack``, ``allow_empty``, ``on_warning``,
+    ``on_note`` (callables taking a message; default: Python warnings).
+
+    >>> import curate, tempfile
+    >>> m = curate.export(curate.bundled_spec("dolly-curated.yaml"), tempfile.mkdtemp() + "/sft")
+    >>> m.counts.input_records == m.counts.kept_records + m.counts.rejected_records
+    True
+    """
+    return prepare_export(spec, out, **options).run()
+
+
+# --- stats ------------------------------------------------------------------------------------------
+@dataclass
+class StatsJob:
+    """What :func:`stats` reads, opened and checked; ``run()`` computes the :class:`Stats`."""
+
+    kind: str  # "source", "spec" or "export"
+    target: Any
+    source: Source | None = None
+    spec: Spec | None = None
+    export: tuple[Path, list[str] | None] | None = None
+    transform: Any = None
+    tokenizer_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def count(self) -> int | None:
+        return self.source.count() if self.source is not None else None
+
+    def run(self, progress: Callable[[int], None] | None = None) -> Stats:
+        from curate.api_stats import run_stats
+
+        return run_stats(self, progress)
+
+
+def prepare_stats(
+    target: Any,
+    *,
+    source: SourceLike = None,
+    tokenizer: str | os.PathLike[str] | None = None,
+    template: str | None = None,
+    max_length: int | None = None,
+    truncation: str = "drop",
+    train_on: str | None = None,
+    since: str | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    on_warning: Report | None = None,
+) -> StatsJob:
+    """Open what :func:`stats` reads (see :class:`StatsJob`)."""
+    from curate.api_stats import prepare
+
+    return prepare(
+        target,
+        source=source,
+        tokenizer=tokenizer,
+        template=template,
+        max_length=max_length,
+        truncation=truncation,
+        train_on=train_on,
+        since=since,
+        api_url=api_url,
+        api_key=api_key,
+        on_warning=on_warning or _warn,
+    )
+
+
+def stats(target: Any, **options: Any) -> Stats:
+    """Figures and pictures of a dataset, as ``curate stats TARGET`` computes them.
+
+    ``target``: a spec (:class:`Spec`, YAML path or mapping: its source's annotation, and the
+    export it makes: rejects by reason, rows per split, lengths), an Argilla export file or
+    folder (or an ``argilla.Dataset``), or a ``curate export`` folder or split file. Options:
+    ``source``, ``tokenizer`` (adds trained-token lengths), ``template``, ``max_length``,
+    ``truncation``, ``train_on``, ``since``, ``api_url``, ``api_key``, ``on_warning``.
+
+    >>> import curate
+    >>> s = curate.stats(curate.bundled_spec("dolly-curated.yaml"))
+    >>> s["records"], sorted(s.plot())
+    (300, ['agreement', 'annotators', 'lengths', 'rejects', 'splits'])
+    """
+    return prepare_stats(target, **options).run()
+
+
+# --- preview ----------------------------------------------------------------------------------------
+@dataclass
+class Preview:
+    """What :func:`preview` returns: ``to_dict()`` is ``curate preview --json``; ``show()`` prints
+    the highlighted tokens; in a notebook it renders itself as HTML."""
+
+    report: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        from curate.preview import json_report
+
+        return json_report(self.report)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def show(self, console: Any = None) -> None:
+        from rich.console import Console
+
+        from curate.preview import render
+
+        render(self.report, console or Console())
+
+    def __repr__(self) -> str:
+        r = self.report
+        return (
+            f"Preview(task={r['task']!r}, tokenizer={r['tokenizer']!r}, rows_ok={r['rows_ok']} of {r['rows']}, "
+            f"trainable_token_share={r['trainable_token_share']})"
+        )
+
+    def _repr_html_(self) -> str:
+        import io
+
+        from rich.console import Console
+
+        # force_jupyter=False: render into the recording, not straight into the notebook
+        console = Console(
+            record=True, file=io.StringIO(), width=110, force_terminal=True, force_jupyter=False
+        )
+        self.show(console)
+        return console.export_html(inline_styles=True, code_format="<pre style='font-size:12px'>{code}</pre>")
+
+
+def preview(
+    spec: SpecLike,
+    tokenizer: str | os.PathLike[str],
+    *,
+    source: SourceLike = None,
+    template: str | None = None,
+    max_length: int | None = None,
+    truncation: str = "drop",
+    train_on: str | None = None,
+    n: int = 3,
+) -> Preview:
+    """The tokens a spec's rows will train on, as ``curate preview``: a pre-flight summary over
+    every row and ``n`` examples. ``train_on`` defaults to the spec's."""
+    from curate.pipeline import Rejected, iter_outcomes
+    from curate.preview import preview as run_preview
+    from curate.tasks.chat import each_turn_rows
+    from curate.tokenize import build_row_transform
+
+    if n < 0:
+        raise CurateError(f"{_opt('n')}: got {n}, expected 0 or more")
+    spec = as_spec(spec)
+    src = open_source(spec, source)
+    own = spec_train_on(spec)
+    train_on = train_on or own
+    transform = build_row_transform(
+        spec.task, os.fspath(tokenizer), template, max_length, truncation, train_on
+    )
+    # The export splits chats into one row per assistant turn when the spec says so; asking for
+    # each_turn_as_row on another spec splits them the same way here.
+    split_here = train_on == "each_turn_as_row" != own and spec.task == "chat"
+    upstream = {"rejected": 0}
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for outcome in iter_outcomes(spec.spec_file, src):
+            if isinstance(outcome, Rejected):
+                upstream["rejected"] += 1
+                continue
+            for row in outcome.rows:
+                yield from each_turn_rows(row) if split_here else [row]
+
+    report = run_preview(rows(), transform, n)
+    report["records_rejected_before_tokenizing"] = upstream["rejected"]
+    return Preview(report)

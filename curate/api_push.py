@@ -1,0 +1,155 @@
+"""``curate.push``: publish a spec's export (or an export folder) to a Hugging Face Hub dataset
+repo in one commit, as ``curate push`` does (the command adds the ``--every`` loop)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from curate.api import _CLI, Report, SourceLike, SpecLike, _opt, open_source
+from curate.api_spec import Spec, as_spec
+from curate.errors import CurateError
+
+if TYPE_CHECKING:
+    from curate.manifest import Manifest
+    from curate.sinks.hub import PushResult
+
+
+# --- push -------------------------------------------------------------------------------------------
+def parse_interval(text: str) -> float:
+    """``every`` as seconds: ``30m``, ``1h30m``, ``45s``, ``2d`` or plain seconds.
+
+    >>> parse_interval("30m"), parse_interval("1h30m"), parse_interval("90")
+    (1800.0, 5400.0, 90.0)
+    """
+    import re
+
+    value = text.strip().lower()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", value)
+        if not parts or "".join(n + u for n, u in parts) != value:
+            raise CurateError(
+                f"{_opt('every')}: {text!r} is not a duration like 30m, 1h30m, 45s or 2d"
+            ) from None
+        seconds = sum(float(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u] for n, u in parts)
+    if seconds <= 0:
+        raise CurateError(f"{_opt('every')}: {text!r} must be longer than zero")
+    return seconds
+
+
+@dataclass
+class PushPlan:
+    """A push checked and ready: the job, the Hub client (token checked) and the retry policy."""
+
+    job: Any  # curate.sinks.hub.PushJob
+    publisher: Any  # curate.sinks.hub.HubPublisher
+    policy: Any  # curate.sinks.hub.RetryPolicy
+    interval: float | None = None
+
+
+def prepare_push(
+    spec: SpecLike | None = None,
+    *,
+    repo: str = "",
+    from_export: str | os.PathLike[str] | None = None,
+    source: SourceLike = None,
+    private: bool = False,
+    branch: str = "main",
+    if_changed: bool = True,
+    every: str | None = None,
+    since: str | None = None,
+    incremental: bool = False,
+    retries: int = 5,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    log: Report | None = None,
+    before_hub: Callable[[], None] | None = None,
+) -> PushPlan:
+    """Check what :func:`push` is given, in the command line's order (see :class:`PushPlan`)."""
+    from curate.sinks.hub import HubPublisher, HubTarget, PushJob, RetryPolicy
+
+    cli = _CLI.get()
+    if not repo:
+        raise CurateError(f"{_opt('repo')} ORG/NAME is required")
+    if (spec is None) == (from_export is None):
+        what = "a SPEC or --from-export DIR" if cli else "a spec or from_export=DIR"
+        raise CurateError(f"give either {what} (exactly one)")
+    if since is not None and incremental:
+        raise CurateError(f"{_opt('since')} and {_opt('incremental')} exclude each other")
+    if from_export is not None and (since is not None or incremental or source is not None):
+        raise CurateError(
+            f"{_opt('from_export')} publishes a finished export; {_opt('since')}, {_opt('incremental')} and "
+            f"{_opt('source')} need a {'SPEC' if cli else 'spec'}"
+        )
+    interval = parse_interval(every) if every is not None else None
+    if since is not None:
+        from curate.sources.argilla_live import parse_since
+
+        parse_since(since, _opt("since"))
+    target = HubTarget(repo, branch, private)
+    job = PushJob(
+        target,
+        from_export=Path(from_export) if from_export is not None else None,
+        since=since,
+        incremental=incremental,
+        always=not if_changed,
+    )
+    if spec is not None:
+        job.export, job.spec_sha256 = _exporter(as_spec(spec), source, api_url, api_key, log or _stderr)
+    if before_hub is not None:
+        before_hub()
+    publisher = HubPublisher(target)
+    publisher.check_token()
+    return PushPlan(job, publisher, RetryPolicy(attempts=retries), interval)
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _exporter(
+    spec: Spec, source: SourceLike, api_url: str | None, api_key: str | None, log: Report
+) -> tuple[Callable[[Path, str | None], Manifest], str]:
+    from curate.pipeline import ExportOptions, run_export
+
+    def export(out: Path, since: str | None) -> Manifest:
+        src = open_source(spec, source, since, api_url, api_key)
+        for warning in src.warnings:
+            log(f"warning: {warning}")
+        # an incremental round may find nothing new: that is not an error
+        return run_export(spec.spec_file, src, ExportOptions(out_dir=out, allow_empty=since is not None))
+
+    return export, spec.sha256
+
+
+def push(spec: SpecLike | None = None, *, repo: str, log: Report | None = None, **options: Any) -> PushResult:
+    """Publish a spec's export (or ``from_export=DIR``) to a Hub dataset repo in one commit, as
+    ``curate push`` does once; no commit when the content fingerprint is unchanged.
+
+    Options: ``from_export``, ``source``, ``private``, ``branch``, ``if_changed`` (False is
+    ``--always``), ``since``, ``incremental``, ``retries``, ``api_url``, ``api_key``. The token
+    comes from ``HF_TOKEN`` or ``hf auth login``. ``log`` receives progress lines (default: stderr).
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from curate.sinks.hub import describe_error, push_once, transport_errors
+
+    if "every" in options:
+        raise CurateError(
+            "every: the scheduled loop is the command line's (curate push --every); call push() on a timer"
+        )
+    plan = prepare_push(spec, repo=repo, log=log, **options)
+    hub_errors: tuple[type[BaseException], ...] = (HfHubHTTPError, *transport_errors())
+    try:
+        return push_once(plan.job, plan.publisher, plan.policy, log=log or _stderr)
+    except hub_errors as err:
+        target = plan.job.target
+        raise CurateError(
+            f"push to {target.repo_id}@{target.branch} failed, nothing committed: {describe_error(err)}"
+        ) from None
