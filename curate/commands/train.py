@@ -1,4 +1,4 @@
-"""Training commands: ``curate train sft|reward|ppo|dpo`` (the ``train/`` entry points) and
+"""Training commands: ``curate train sft|reward|dpo|kto|ppo|grpo|rloo`` (the ``train/`` entry points) and
 ``curate generate`` / ``curate chat`` to try a trained model. torch, transformers and TRL are
 imported only when one of these runs, so ``curate --help`` stays fast.
 """
@@ -18,6 +18,9 @@ STAGE_HELP = {
     "reward": "Reward model (TRL RewardTrainer) on a preference export; reports pairwise accuracy.",
     "ppo": "PPO (TRL experimental PPOTrainer): SFT policy + reward model + prompt-only export.",
     "dpo": "DPO (TRL DPOTrainer) on a preference export.",
+    "kto": "KTO (TRL KTOTrainer) on an unpaired export (prompt, completion, label).",
+    "grpo": "GRPO (TRL GRPOTrainer): policy + curate reward model (+ length rule) on a prompt-only export.",
+    "rloo": "RLOO (TRL RLOOTrainer): policy + curate reward model (+ length rule) on a prompt-only export.",
 }
 PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
@@ -67,7 +70,7 @@ def register(app: typer.Typer) -> None:
     from curate.cli import console, user_errors
 
     train_app = typer.Typer(
-        name="train", help="Train on a curate export with TRL: sft, reward, ppo, dpo.", no_args_is_help=True
+        name="train", help="Train on a curate export with TRL: sft, reward, dpo, kto, ppo, grpo, rloo.", no_args_is_help=True
     )
     for stage in STAGE_HELP:
         _stage_command(train_app, stage)
