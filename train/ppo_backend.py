@@ -24,7 +24,17 @@ def load_ppo() -> tuple[Any, Any]:
     except ImportError:
         raise CurateError(
             f"curate train ppo needs TRL {LAST_TRL_WITH_PPO} (PPO was removed in TRL 1.13; this is TRL "
-            f'{trl.__version__}): install the ppo extra in its own environment, pip install -e ".[ppo]", '
-            "or use curate train grpo / rloo"
+            f"{trl.__version__}): install curate's ppo extra in a second environment (make venv-ppo, or "
+            "pip install 'trl>=1.12,<1.13' there), or use curate train grpo / rloo"
         ) from None
     return PPOConfig, PPOTrainer
+
+
+def available() -> bool:
+    """Whether the installed TRL still has PPO (1.12 and older)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("trl.experimental.ppo") is not None
+    except ImportError:
+        return False

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> common.TrainResult | None:
     train, evaluation = common.load_splits(run, tokenizer, args.max_length)
     if run.tokenized:
         common.check_token_ids(run, train, tokenizer)
+    if run.labels.get("by") == "curate":
+        # curate's labels already train the assistant turns / the completion only; TRL's flags for it
+        # apply to text rows it tokenizes itself
+        args.assistant_only_loss = False
     model = common.load_model(run, run.model_args.model_name_or_path, "causal")
     trainer = SFTTrainer(
         model=model,
