@@ -1,0 +1,58 @@
+"""Session fixtures the training tests share (loaded through ``pytest_plugins`` in conftest):
+tiny models built in code, and helpers that write export folders laid out like ``curate export``'s.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# CPU-friendly settings for every run: fp32, no checkpoints, no trackers, no progress bars.
+FAST = [
+    "bf16=false",
+    "gradient_checkpointing=false",
+    "report_to=none",
+    "save_strategy=no",
+    "disable_tqdm=true",
+    "logging_steps=1",
+    "seed=0",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama with a byte-level BPE (1024 tokens) and TRL's Qwen2.5 chat template."""
+    pytest.importorskip("trl")
+    from curate.testing.tiny import chat_tokenizer
+    from curate.testing.tiny_models import build_tiny_llama
+
+    folder = tmp_path_factory.mktemp("tiny-base")
+    return build_tiny_llama(folder, chat_tokenizer(folder, "qwen2_5", vocab_size=1024))
+
+
+@pytest.fixture(scope="session")
+def spm_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-layer Llama with a Llama-2-like SentencePiece-style tokenizer (BOS added, ``▁`` merges)."""
+    pytest.importorskip("trl")
+    from curate.testing.tiny import sentencepiece_style
+    from curate.testing.tiny_models import build_tiny_llama
+
+    folder = tmp_path_factory.mktemp("spm-base")
+    return build_tiny_llama(folder, sentencepiece_style(folder, 1024))
+
+
+def write_export(folder: Path, splits: dict[str, list[dict[str, Any]]], task: str, template: str | None = None) -> Path:
+    """An export folder as `curate export` lays it out: <split>.parquet per split and manifest.json."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, rows in splits.items():
+        pq.write_table(pa.Table.from_pylist(rows), folder / f"{split}.parquet")
+    counts = {"rows_per_split": {s: len(r) for s, r in splits.items()}}
+    manifest = {"task": task, "template": template, "style": "text", "counts": counts, "fingerprint": "test"}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return folder
