@@ -49,7 +49,12 @@ def write_unpaired_export(folder: Path) -> Path:
 
     folder.mkdir(parents=True)
     rows = [
-        {"prompt": f"Q{i}: ", "completion": "good" if i % 2 else "bad", "label": bool(i % 2), "record_id": f"u{i}"}
+        {
+            "prompt": f"Q{i}: ",
+            "completion": "good" if i % 2 else "bad",
+            "label": bool(i % 2),
+            "record_id": f"u{i}",
+        }
         for i in range(8)
     ]
     pq.write_table(pa.Table.from_pylist(rows), folder / "train.parquet")
@@ -257,7 +262,9 @@ def test_shipped_configs_validate(config, exports, junk_model, tmp_path):
     if stage in ("grpo", "rloo"):
         assert body["rewards"]["model"]
         overrides.append(f"rewards.model={junk_model}")
-    module = {"sft": sft, "reward": reward, "dpo": dpo, "kto": kto, "ppo": ppo, "grpo": grpo, "rloo": rloo}[stage]
+    module = {"sft": sft, "reward": reward, "dpo": dpo, "kto": kto, "ppo": ppo, "grpo": grpo, "rloo": rloo}[
+        stage
+    ]
     assert module.main([str(config), *overrides, "--dry-run"]) is None
 
 
@@ -294,7 +301,9 @@ def test_ppo_on_a_newer_trl_says_what_to_install(exports, junk_model, tmp_path, 
 def test_online_rl_needs_a_reward(exports, junk_model, tmp_path):
     body = base_config(exports, junk_model, tmp_path, "dolly-prompts")
     path = write_config(tmp_path, body)
-    assert "GRPO needs a reward: set it to a `curate train reward` output folder" in error_of(grpo.main, [str(path)])
+    assert "GRPO needs a reward: set it to a `curate train reward` output folder" in error_of(
+        grpo.main, [str(path)]
+    )
     assert "rewards.length_target: required with length_weight" in error_of(
         rloo.main, [str(path), "rewards.length_weight=0.5"]
     )
@@ -306,4 +315,6 @@ def test_online_rl_needs_a_reward(exports, junk_model, tmp_path):
 def test_kto_labels_must_be_bool_and_template_must_fit(exports, junk_model, tmp_path):
     path = write_config(tmp_path, base_config(exports, junk_model, tmp_path, "dolly-curated"))
     assert "the kto stage needs columns (prompt, completion, label)" in error_of(kto.main, [str(path)])
-    assert "data.labels: expected 'curate' or 'trl', got 'mine'" in error_of(sft.main, [str(path), "data.labels=mine"])
+    assert "data.labels: expected 'curate' or 'trl', got 'mine'" in error_of(
+        sft.main, [str(path), "data.labels=mine"]
+    )

@@ -38,7 +38,9 @@ def batch_rows(trainer) -> list[tuple[list[int], list[int]]]:
     """Every row of every batch the trainer's own dataloader yields (padding dropped)."""
     rows = []
     for batch in trainer.get_train_dataloader():
-        for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"], strict=True):
+        for ids, labels, mask in zip(
+            batch["input_ids"], batch["labels"], batch["attention_mask"], strict=True
+        ):
             keep = mask.bool()
             rows.append((ids[keep].tolist(), labels[keep].tolist()))
     return rows
@@ -75,7 +77,9 @@ def test_sft_trains_on_curates_labels_where_trls_boundary_is_wrong(spm_base: Pat
     from packaging.version import Version
 
     plain = Dataset.from_list([{k: r[k] for k in ("prompt", "completion")} for r in qa_rows()])
-    trl_texts = [trained_text(tokenizer, r["input_ids"], r["labels"]) for r in trl_sft_prepare(plain, tokenizer)]
+    trl_texts = [
+        trained_text(tokenizer, r["input_ids"], r["labels"]) for r in trl_sft_prepare(plain, tokenizer)
+    ]
     right = [f"{city}</s>" for _, city in CITIES]
     if Version(trl.__version__) < Version("1.13"):
         assert trl_texts[0] == "</s>"
@@ -89,13 +93,17 @@ def test_sft_trains_on_curates_labels_where_trls_boundary_is_wrong(spm_base: Pat
     assert json.loads((tmp_path / "trl" / "provenance.json").read_text())["labels"] == {"by": "trl"}
     labels = json.loads((tmp_path / "curate" / "provenance.json").read_text())["labels"]
     assert labels["by"] == "curate" and labels["train.parquet"]["rows_ok"] == len(CITIES)
-    assert "| labels built by | curate (train.parquet: 4 of 4 rows, dropped none) |" in (
-        tmp_path / "curate" / "README.md"
-    ).read_text()
+    assert (
+        "| labels built by | curate (train.parquet: 4 of 4 rows, dropped none) |"
+        in (tmp_path / "curate" / "README.md").read_text()
+    )
 
 
 def test_rows_over_max_length_are_dropped_and_counted(spm_base: Path, tmp_path: Path) -> None:
-    rows = [*qa_rows(), {"prompt": "Question: " + "very " * 80 + "long?\nAnswer: ", "completion": "No", "record_id": "x"}]
+    rows = [
+        *qa_rows(),
+        {"prompt": "Question: " + "very " * 80 + "long?\nAnswer: ", "completion": "No", "record_id": "x"},
+    ]
     export = write_export(tmp_path / "qa", {"train": rows}, "sft")
     result = sft.main(
         [f"model.model_name_or_path={spm_base}", f"data.export={export}", f"output_dir={tmp_path / 'o'}",
@@ -111,7 +119,12 @@ def test_reward_pairs_are_curates_token_ids(spm_base: Path, tmp_path: Path) -> N
 
     tokenizer = AutoTokenizer.from_pretrained(spm_base)
     rows = [
-        {"prompt": f"Question: capital of {c}?\nAnswer: ", "chosen": city, "rejected": "No idea", "margin": 1.0}
+        {
+            "prompt": f"Question: capital of {c}?\nAnswer: ",
+            "chosen": city,
+            "rejected": "No idea",
+            "margin": 1.0,
+        }
         for c, city in CITIES
     ]
     export = write_export(tmp_path / "pairs", {"train": rows}, "preference")

@@ -92,7 +92,9 @@ def test_demo_chain_sft_reward_dpo_generate(base_model, demo_exports, tmp_path, 
     labels = json.loads((sft_out / "provenance.json").read_text())["labels"]
     assert labels["by"] == "curate" and labels["train.parquet"]["rows_ok"] > 0
     row = result.trainer.train_dataset[0]
-    assert row["labels"][0] == -100 and row["labels"][-1] == row["input_ids"][-1]  # prompt masked, EOS trained
+    assert (
+        row["labels"][0] == -100 and row["labels"][-1] == row["input_ids"][-1]
+    )  # prompt masked, EOS trained
     card_matches_manifest(sft_out, demo_exports["dolly-curated"])
 
     # Reward model from the SFT output on rating pairs (with margins).
@@ -294,7 +296,8 @@ def test_rows_all_dropped_by_max_length_is_one_clear_error(base_model, demo_expo
     from curate.errors import CurateError
 
     with pytest.raises(
-        CurateError, match=r"train.parquet: no row left after curate's tokenization \(max_length 8\); dropped: too_long"
+        CurateError,
+        match=r"train.parquet: no row left after curate's tokenization \(max_length 8\); dropped: too_long",
     ):
         sft.main(
             [

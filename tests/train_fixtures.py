@@ -44,7 +44,9 @@ def spm_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_llama(folder, sentencepiece_style(folder, 1024))
 
 
-def write_export(folder: Path, splits: dict[str, list[dict[str, Any]]], task: str, template: str | None = None) -> Path:
+def write_export(
+    folder: Path, splits: dict[str, list[dict[str, Any]]], task: str, template: str | None = None
+) -> Path:
     """An export folder as `curate export` lays it out: <split>.parquet per split and manifest.json."""
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -302,7 +302,9 @@ def curate_tokens(
             if "margin" in row:
                 kept["margin"] = row["margin"]
         elif task == "prompt":  # ppo reads ids; grpo/rloo keep the text (curate re-encodes it, same ids)
-            kept = {"input_ids": result["input_ids"]} if run.stage.name == "ppo" else {"prompt": row["prompt"]}
+            kept = (
+                {"input_ids": result["input_ids"]} if run.stage.name == "ppo" else {"prompt": row["prompt"]}
+            )
         else:
             kept = {"input_ids": result["input_ids"], "labels": result["labels"]}
         out.append(kept)
