@@ -14,6 +14,8 @@ import pytest
 
 pytest.importorskip("trl")
 
+from train_fixtures import write_table_spec
+
 from curate.commands.core import open_spec_source
 from curate.pipeline import ExportOptions, run_export
 from curate.spec import load_spec
@@ -147,19 +149,6 @@ def test_demo_chain_sft_reward_dpo_generate(base_model, demo_exports, tmp_path, 
     assert [m["role"] for m in session.history] == ["user", "assistant", "user", "assistant"]
     rendered = render_prompt(session.loaded, session.history[:3])
     assert rendered.count("### Instruction:") == 2 and "Hello" in rendered  # history kept
-
-
-def write_table_spec(folder: Path, name: str, task: str, rows: list[dict], columns: str, split: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    fields = [k for k in rows[0] if k != "id"]
-    spec = folder / f"{name}.yaml"
-    spec.write_text(
-        f"name: {name}\ntask: {task}\nsource:\n  path: {name}.jsonl\n  layout: table\n  columns:\n"
-        f"    id: id\n    fields: [{', '.join(fields)}]\ncolumns:\n{columns}\nsplit: {split}\n"
-        "template: raw\nfilters: {dedup: none}\n"
-    )
-    return spec
 
 
 COUNTRIES = [

@@ -58,3 +58,17 @@ def write_export(
     manifest = {"task": task, "template": template, "style": "text", "counts": counts, "fingerprint": "test"}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return folder
+
+
+def write_table_spec(folder: Path, name: str, task: str, rows: list[dict], columns: str, split: str) -> Path:
+    """A dataset spec over a JSON Lines table (rows with an ``id``), for ``data.spec`` runs."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    fields = [k for k in rows[0] if k != "id"]
+    spec = folder / f"{name}.yaml"
+    spec.write_text(
+        f"name: {name}\ntask: {task}\nsource:\n  path: {name}.jsonl\n  layout: table\n  columns:\n"
+        f"    id: id\n    fields: [{', '.join(fields)}]\ncolumns:\n{columns}\nsplit: {split}\n"
+        "template: raw\nfilters: {dedup: none}\n"
+    )
+    return spec

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from curate.errors import CurateError
+from train import dist
 from train.config import (
     ONLINE_RL,
     SECTIONS,
@@ -116,6 +117,7 @@ class TrainResult:
 def prepare_run(stage_name: str, argv: list[str] | None, description: str) -> tuple[Run, bool]:
     """Parse, check and resolve a stage's config and data. Returns the run and ``dry_run``."""
     stage = STAGES[stage_name]
+    dist.init()
     argv = sys.argv[1:] if argv is None else argv
     ns = make_parser(stage_name, description).parse_args(normalize_argv(list(argv)))
     configs = [i for i in ns.items if "=" not in i]

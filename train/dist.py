@@ -9,9 +9,27 @@ from typing import Any
 
 
 def _state() -> Any:
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    # On a machine without CUDA the processes talk over gloo (accelerate's MULTI_CPU); the Trainer
+    # later reuses this same (singleton) state.
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def init() -> None:
+    """Join the process group now when launched with several processes (before TRL builds its own).
+
+    Without CUDA, ``ACCELERATE_USE_CPU`` tells transformers' ``TrainingArguments`` (which resets and
+    rebuilds accelerate's state) to keep the processes on CPU over gloo rather than fall back to
+    one process each.
+    """
+    if launched():
+        import torch
+
+        if not torch.cuda.is_available():
+            os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+        _state()
 
 
 def launched() -> bool:
