@@ -318,3 +318,24 @@ def test_kto_labels_must_be_bool_and_template_must_fit(exports, junk_model, tmp_
     assert "data.labels: expected 'curate' or 'trl', got 'mine'" in error_of(
         sft.main, [str(path), "data.labels=mine"]
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("multi_gpu", "MULTI_GPU"),
+        ("deepspeed_zero2", "DEEPSPEED"),
+        ("deepspeed_zero3", "DEEPSPEED"),
+        ("fsdp", "FSDP"),
+    ],
+)
+def test_shipped_accelerate_configs_load(name, kind):
+    """accelerate's own loader reads each shipped launch config (what `--config_file` does)."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(CONFIGS / "accelerate" / f"{name}.yaml"))
+    assert str(config.distributed_type).endswith(kind) and not config.use_cpu
+    if name.startswith("deepspeed"):
+        assert config.deepspeed_config["zero_stage"] == int(name[-1])
+    if name == "fsdp":
+        assert config.fsdp_config["fsdp_version"] == 2
