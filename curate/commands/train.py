@@ -70,7 +70,9 @@ def register(app: typer.Typer) -> None:
     from curate.cli import console, user_errors
 
     train_app = typer.Typer(
-        name="train", help="Train on a curate export with TRL: sft, reward, dpo, kto, ppo, grpo, rloo.", no_args_is_help=True
+        name="train",
+        help="Train on a curate export with TRL: sft, reward, dpo, kto, ppo, grpo, rloo.",
+        no_args_is_help=True,
     )
     for stage in STAGE_HELP:
         _stage_command(train_app, stage)
@@ -81,8 +83,16 @@ def register(app: typer.Typer) -> None:
     def generate(
         model: ModelArg,
         prompt: Annotated[
-            list[str], typer.Option("--prompt", "-p", help="a prompt (repeatable); '-' reads stdin")
-        ],
+            list[str] | None, typer.Option("--prompt", "-p", help="a prompt (repeatable); '-' reads stdin")
+        ] = None,
+        export: Annotated[
+            Path | None, typer.Option(help="generate for every row of this `curate export` folder's split")
+        ] = None,
+        split: Annotated[str, typer.Option(help="with --export: the split to read")] = "test",
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="with --export: JSON Lines of generations")
+        ] = None,
+        limit: Annotated[int | None, typer.Option(help="with --export: at most this many rows")] = None,
         template: TemplateOpt = "auto",
         max_new_tokens: MaxNewOpt = 128,
         temperature: TemperatureOpt = 0.7,
@@ -91,16 +101,28 @@ def register(app: typer.Typer) -> None:
         repetition_penalty: RepetitionOpt = 1.0,
         seed: SeedOpt = None,
     ) -> None:
-        """Generate a completion for each prompt with a trained model."""
-        from train.generate import Sampling, generate, load_for_generation, render_prompt
+        """Generate a completion for each prompt, or for each row of an export split (--export, --out):
+        the rows keep their record ids, ready for `curate argilla log` to suggest to annotators."""
+        from curate.errors import CurateError
+        from train.generate import Sampling, encode_prompt, generate, load_for_generation
 
+        if bool(prompt) == (export is not None):
+            raise CurateError("give --prompt (one or more) or --export DIR with --out FILE, not both")
+        if export is not None and out is None:
+            raise CurateError("--export needs --out FILE (JSON Lines of generations)")
         sampling = Sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed)
         sampling.check()
         loaded = load_for_generation(model)
-        for text in prompt:
+        if export is not None and out is not None:
+            from train.loop import generate_for_export
+
+            count = generate_for_export(loaded, export, split, out, sampling, limit)
+            console.print(f"wrote {count} generations from {export}/{split} to {out}", highlight=False)
+            return
+        for text in prompt or []:
             text = sys.stdin.read() if text == "-" else text
-            rendered = render_prompt(loaded, [{"role": "user", "content": text}], template)
-            typer.echo(generate(loaded, rendered, sampling))
+            ids = encode_prompt(loaded, [{"role": "user", "content": text}], template)
+            typer.echo(generate(loaded, ids, sampling))
 
     @app.command()
     @user_errors
