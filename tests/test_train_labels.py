@@ -141,3 +141,25 @@ def test_reward_pairs_are_curates_token_ids(spm_base: Path, tmp_path: Path) -> N
         assert got[i]["chosen_ids"] == pair["chosen_ids"] and got[i]["rejected_ids"] == pair["rejected_ids"]
         assert tokenizer.decode(pair["chosen_ids"]).endswith(f"Answer: {CITIES[i][1]}</s>")
         assert tokenizer.convert_ids_to_tokens(pair["chosen_ids"][0]) == "<s>"
+
+
+def test_generation_encodes_prompts_as_training_did(spm_base: Path, tiny_base: Path) -> None:
+    """Text prompts get the BOS training gave them; chats get the template's generation prompt."""
+    from train.generate import encode_prompt, load_for_generation
+
+    loaded = load_for_generation(spm_base)
+    tokenizer = loaded.tokenizer
+    prompt = "Question: capital of France?\nAnswer:\n"
+    ids = encode_prompt(loaded, prompt)
+    trained = RowTransform("sft", tokenizer)({"prompt": prompt, "completion": "Paris"})
+    assert not isinstance(trained, tuple)
+    assert ids[0] == tokenizer.bos_token_id
+    assert ids == trained["input_ids"][: len(ids)]  # the exact prefix the model was trained on
+    assert trained["labels"][len(ids) - 1] == IGNORE_INDEX and trained["labels"][len(ids)] != IGNORE_INDEX
+
+    chat = load_for_generation(tiny_base)
+    messages = [{"role": "user", "content": "Capital of France?"}]
+    expected = chat.tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=True, return_dict=True
+    )
+    assert encode_prompt(chat, messages) == list(expected["input_ids"])
