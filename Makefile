@@ -78,7 +78,7 @@ check: lint typecheck
 
 pytest: $(VENV)/.full $(SERVER_VENV)/.installed
 	@command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install -y redis-server"; exit 1; }
-	$(BIN)/pytest -q --doctest-modules --ignore=curate/testing curate tests
+	$(BIN)/pytest -q --doctest-modules --ignore=curate/testing curate train tests
 
 test: check pytest
 
