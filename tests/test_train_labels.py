@@ -163,3 +163,20 @@ def test_generation_encodes_prompts_as_training_did(spm_base: Path, tiny_base: P
         messages, add_generation_prompt=True, tokenize=True, return_dict=True
     )
     assert encode_prompt(chat, messages) == list(expected["input_ids"])
+
+
+def test_template_that_does_not_fit_the_rows_is_one_error(tiny_base: Path, tmp_path: Path) -> None:
+    from curate.errors import CurateError
+
+    export = write_export(tmp_path / "qa", {"train": qa_rows()}, "sft")
+    argv = [
+        f"model.model_name_or_path={tiny_base}",
+        f"data.export={export}",
+        f"output_dir={tmp_path / 'o'}",
+        *FAST,
+    ]
+    with pytest.raises(
+        CurateError, match=r"^command line \(data.template=chatml\): data.template: chatml is a chat template but the rows are text$"
+    ):
+        sft.main([*argv, "data.template=chatml"])
+    assert not (tmp_path / "o").exists()  # nothing loaded, nothing written
