@@ -26,6 +26,11 @@ REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "datasets_spec" / "dolly-curated.yaml"
 
 
+# The GPU recipe (LoRA, packed padding-free rows) on the tiny CPU model in fp32: checks the GPU
+# code path end to end where no GPU is; its figures are not GPU figures.
+CHECK = os.environ.get("BENCH_TRAIN_CHECK_GPU_PATH") == "1"
+
+
 def settings(gpu: bool, steps: int) -> dict[str, Any]:
     common = {
         "max_steps": steps,
@@ -40,7 +45,7 @@ def settings(gpu: bool, steps: int) -> dict[str, Any]:
         "gradient_checkpointing": False,
     }
     if gpu:
-        return {**common, "bf16": True, "max_length": 1024, "padding_free": True}
+        return {**common, "bf16": not CHECK, "max_length": 1024, "padding_free": True}
     return {**common, "bf16": False, "max_length": 1024}
 
 
@@ -54,7 +59,7 @@ def setup(root: Path, gpu: bool) -> dict[str, str]:
 
     model_dir = root / "model"
     tokenizer = chat_tokenizer(model_dir, "qwen2_5", vocab_size=8192 if gpu else 1024)
-    if gpu:
+    if gpu and not CHECK:
         import torch
         from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -95,7 +100,8 @@ def run_curate(paths: dict[str, str], gpu: bool, steps: int) -> Any:
     ]
     argv += [f"training.{k}={json.dumps(v)}" for k, v in settings(gpu, steps).items() if k != "padding_free"]
     if gpu:
-        argv += [f"data.export={paths['packed']}", "data.packed=true", "model.dtype=bfloat16"]
+        argv += [f"data.export={paths['packed']}", "data.packed=true"]
+        argv += [] if CHECK else ["model.dtype=bfloat16"]
         argv += ["model.use_peft=true", "model.lora_r=16", "model.lora_target_modules=all-linear"]
     else:
         argv += [f"data.export={paths['export']}"]
@@ -112,7 +118,7 @@ def run_trl(paths: dict[str, str], gpu: bool, steps: int) -> Any:
 
     table = pq.read_table(Path(paths["export"]) / "train.parquet", columns=["prompt", "completion"])
     tokenizer = AutoTokenizer.from_pretrained(paths["model"])
-    dtype = torch.bfloat16 if gpu else torch.float32
+    dtype = torch.bfloat16 if gpu and not CHECK else torch.float32
     model = AutoModelForCausalLM.from_pretrained(paths["model"], dtype=dtype)
     config = settings(gpu, steps)
     peft = None
@@ -135,13 +141,13 @@ def run_trl(paths: dict[str, str], gpu: bool, steps: int) -> Any:
 def worker(side: str, paths: dict[str, str], gpu: bool, steps: int) -> dict[str, Any]:
     import torch
 
-    if gpu:
+    if gpu and not CHECK:
         torch.cuda.reset_peak_memory_stats()
     trainer = (run_curate if side == "curate" else run_trl)(paths, gpu, steps)
     history = trainer.state.log_history
     tokens = max(float(e["num_tokens"]) for e in history if "num_tokens" in e)
     runtime = next(float(e["train_runtime"]) for e in history if "train_runtime" in e)
-    if gpu:
+    if gpu and not CHECK:
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
@@ -179,6 +185,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per side (CPU 30, GPU 60)")
     parser.add_argument("--gpu", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument(
+        "--check-gpu-path",
+        action="store_true",
+        help="the GPU recipe on the tiny model on CPU (no GPU figures)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs per side, alternating; medians reported")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--worker", choices=["curate", "trl"], help=argparse.SUPPRESS)
@@ -188,7 +199,11 @@ def main() -> None:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     import torch
 
-    gpu = torch.cuda.is_available() if args.gpu is None else args.gpu
+    if args.check_gpu_path:
+        os.environ["BENCH_TRAIN_CHECK_GPU_PATH"] = "1"  # read by the worker processes too
+        global CHECK
+        CHECK = True
+    gpu = CHECK or (torch.cuda.is_available() if args.gpu is None else args.gpu)
     steps = args.steps or (60 if gpu else 30)
     if args.worker:
         from datasets import disable_progress_bars
@@ -203,7 +218,9 @@ def main() -> None:
             for side in ("curate", "trl"):
                 runs[side].append(one_run(side, paths, Path(tmp), gpu, steps))
     results = {side: median_run(r) for side, r in runs.items()}
-    where = f"GPU ({torch.cuda.get_device_name(0)})" if gpu else "CPU"
+    where = f"GPU ({torch.cuda.get_device_name(0)})" if gpu and not CHECK else "CPU"
+    if CHECK:
+        where += " (GPU recipe check on the tiny model: not GPU figures)"
     setup_text = (
         "Qwen2-0.5B-shaped, bf16, LoRA r16, packed padding-free" if gpu else "tiny Llama (4x128), fp32"
     )
