@@ -154,6 +154,8 @@ def _wanted(run: Run, split: SplitFile) -> set[str]:
     wanted = set(run.columns) | set(run.stage.optional_columns)
     if run.tokenized and run.stage.name == "sft":
         wanted = {"input_ids", "labels", "completion_mask", "assistant_masks", "position_ids", "seq_lengths"}
+    elif run.stage.name == "sft" and run.data_args.template not in ("auto", "none"):
+        wanted |= {"instruction", "context", "response"}  # a text template re-renders SFT rows from these
     return wanted
 
 
