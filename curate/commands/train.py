@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         from train.generate import Sampling, encode_prompt, generate, load_for_generation
 
         if bool(prompt) == (export is not None):
-            raise CurateError("give --prompt (one or more) or --export DIR with --out FILE, not both")
+            raise CurateError("give either --prompt (one or more) or --export DIR with --out FILE")
         if export is not None and out is None:
             raise CurateError("--export needs --out FILE (JSON Lines of generations)")
         sampling = Sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed)
