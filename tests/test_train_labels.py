@@ -176,7 +176,8 @@ def test_template_that_does_not_fit_the_rows_is_one_error(tiny_base: Path, tmp_p
         *FAST,
     ]
     with pytest.raises(
-        CurateError, match=r"^command line \(data.template=chatml\): data.template: chatml is a chat template but the rows are text$"
+        CurateError,
+        match=r"^command line \(data.template=chatml\): data.template: chatml is a chat template but the rows are text$",
     ):
         sft.main([*argv, "data.template=chatml"])
     assert not (tmp_path / "o").exists()  # nothing loaded, nothing written
