@@ -3,9 +3,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SERVER_VENV := .argilla-server-venv
+PPO_VENV := .venv-ppo
 OUT ?= out
 
-.PHONY: demo test check lint typecheck pytest install install-full argilla-venv argilla-dev bench demo-data clean
+.PHONY: demo test check lint typecheck pytest install install-full argilla-venv argilla-dev bench demo-data clean \
+	venv-ppo pytest-ppo train-multiproc train-launch
 
 # Core install: enough for exports and stats (no torch).
 $(VENV)/.core: pyproject.toml
@@ -23,6 +25,34 @@ $(VENV)/.full: $(VENV)/.core
 
 install: $(VENV)/.core
 install-full: $(VENV)/.full
+
+# PPO exists only up to TRL 1.12 (trl.experimental.ppo): a second environment with the ppo extra.
+# It is also where the training stages are tested on the oldest TRL the train extra allows.
+$(PPO_VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(PPO_VENV)
+	$(PPO_VENV)/bin/pip install -q --upgrade pip
+	$(PPO_VENV)/bin/pip install -q torch==2.13.0
+	$(PPO_VENV)/bin/pip install -q -e ".[ppo,dev]"
+	touch $@
+
+venv-ppo: $(PPO_VENV)/.installed
+
+# The training tests (PPO included) on TRL 1.12; `make pytest` runs them on the newest TRL.
+pytest-ppo: $(PPO_VENV)/.installed
+	$(PPO_VENV)/bin/pytest -q tests/test_train_config.py tests/test_train_stages.py tests/test_train_labels.py \
+		tests/test_train_rl.py tests/test_train_multiproc.py
+
+# Two CPU processes (accelerate launch, gloo) against one: sft, reward, dpo and kto save the same.
+train-multiproc: $(VENV)/.full
+	$(BIN)/pytest -q tests/test_train_multiproc.py
+
+# Any stage under accelerate: make train-launch STAGE=sft CONFIG=train/configs/sft.yaml \
+#   ACCELERATE_CONFIG=train/configs/accelerate/deepspeed_zero3.yaml
+STAGE ?= sft
+CONFIG ?= train/configs/$(STAGE).yaml
+ACCELERATE_CONFIG ?= train/configs/accelerate/multi_gpu.yaml
+train-launch: $(VENV)/.full
+	$(BIN)/accelerate launch --config_file $(ACCELERATE_CONFIG) -m train.$(STAGE) $(CONFIG)
 
 # The real Argilla server lives in its own virtualenv: its pins clash with ours.
 $(SERVER_VENV)/.installed:
@@ -48,7 +78,7 @@ check: lint typecheck
 
 pytest: $(VENV)/.full $(SERVER_VENV)/.installed
 	@command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install -y redis-server"; exit 1; }
-	$(BIN)/pytest -q --doctest-modules --ignore=curate/testing curate tests
+	$(BIN)/pytest -q --doctest-modules --ignore=curate/testing curate train tests
 
 test: check pytest
 

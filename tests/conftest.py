@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+pytest_plugins = ("train_fixtures",)  # tiny models and export writers the training tests share
+
 
 @pytest.fixture
 def cli():

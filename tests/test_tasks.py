@@ -45,9 +45,14 @@ def test_every_task_is_one_module_and_one_registry_line():
         assert task.spec_model.model_fields["task"].annotation.__args__ == (name,)  # type: ignore[union-attr]
         columns = [f.name for f in task.fields(False)]
         assert set(task.text_columns) <= set(columns) and set(task.dedup_keys) <= set(columns)
+        assert set(task.trl_columns) <= set(columns)
         assert not set(columns) & set(PROVENANCE)
     discriminators = spec_adapter().json_schema()["discriminator"]["mapping"]
     assert set(discriminators) == set(TASKS)
+    from train.config import STAGES
+
+    trained = {task for stage in STAGES.values() for task in stage.tasks}
+    assert trained == set(TASKS), "every task's export has a train stage, read from the registry"
 
 
 def test_text_export_follows_trls_language_modelling_format(cli, tmp_path):

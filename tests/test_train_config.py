@@ -16,7 +16,10 @@ from curate.spec import load_spec
 
 pytest.importorskip("trl")
 
-from train import common, dpo, ppo, reward, sft
+from train import common, dpo, grpo, kto, ppo, reward, rloo, sft
+from train.ppo_backend import available as ppo_available
+
+needs_ppo = pytest.mark.skipif(not ppo_available(), reason="PPO needs TRL 1.12 (the ppo extra)")
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "datasets_spec"
@@ -29,10 +32,18 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("exports")
     out = {}
-    for name in ("dolly-curated", "dolly-curated-preference", "ultrafeedback-ratings", "dolly-prompts"):
+    names = (
+        "dolly-curated",
+        "dolly-curated-preference",
+        "ultrafeedback-ratings",
+        "dolly-prompts",
+        "answer-feedback-kto",
+    )
+    for name in names:
         spec = load_spec(SPECS / f"{name}.yaml")
         run_export(spec, open_spec_source(spec, None), ExportOptions(out_dir=root / name))
         out[name] = root / name
+    out["unpaired"] = out["answer-feedback-kto"]
     return out
 
 
@@ -127,11 +138,13 @@ def test_missing_columns_for_the_stage(exports, junk_model, tmp_path):
     assert "found instruction, context, response, prompt, completion" in message
     # ...and the reward model cannot train on prompts alone.
     path = write_config(tmp_path, base_config(exports, junk_model, tmp_path, "dolly-prompts"))
-    assert "the reward stage needs columns (chosen_ids, rejected_ids) or (chosen, rejected)" in error_of(
-        reward.main, [str(path)]
+    assert (
+        "the reward stage needs columns (chosen_ids, rejected_ids) or (prompt, chosen, rejected) (an export of task preference)"
+        in error_of(reward.main, [str(path)])
     )
 
 
+@needs_ppo
 def test_ppo_without_reward_model(exports, junk_model, tmp_path):
     path = write_config(tmp_path, base_config(exports, junk_model, tmp_path, "dolly-prompts"))
     message = error_of(ppo.main, [str(path)])
@@ -141,6 +154,7 @@ def test_ppo_without_reward_model(exports, junk_model, tmp_path):
     )
 
 
+@needs_ppo
 def test_ppo_reward_model_with_another_vocabulary(exports, tmp_path):
     policy, rm = tmp_path / "policy", tmp_path / "rm"
     for folder, vocab in ((policy, 1024), (rm, 512)):
@@ -178,7 +192,7 @@ def test_missing_required_keys_and_data(exports, junk_model, tmp_path):
 def test_packed_needs_packed_files(exports, junk_model, tmp_path):
     path = write_config(tmp_path, base_config(exports, junk_model, tmp_path))
     message = error_of(sft.main, [str(path), "data.packed=true"])
-    assert "has no train-packed.parquet (export with --tokenizer and --pack for packed files)" in message
+    assert "has no __packed__/train.parquet (export with --tokenizer and --pack for packed files)" in message
 
 
 def test_quantization_without_bitsandbytes_or_gpu(exports, junk_model, tmp_path):
@@ -215,8 +229,13 @@ def test_shipped_configs_validate(config, exports, junk_model, tmp_path):
         "sft": "dolly-curated",
         "reward": "ultrafeedback-ratings",
         "dpo": "dolly-curated-preference",
+        "kto": "unpaired",
         "ppo": "dolly-prompts",
+        "grpo": "dolly-prompts",
+        "rloo": "dolly-prompts",
     }
+    if stage == "ppo" and not ppo_available():
+        pytest.skip("PPO needs TRL 1.12 (the ppo extra)")
     overrides = [
         f"model.model_name_or_path={junk_model}",
         f"data.export={exports[export_of[stage]]}",
@@ -226,7 +245,12 @@ def test_shipped_configs_validate(config, exports, junk_model, tmp_path):
         assert body["training"]["reward_model_path"]
         (junk_model / "config.json").write_text('{"vocab_size": 8}')
         overrides.append(f"training.reward_model_path={junk_model}")
-    module = {"sft": sft, "reward": reward, "dpo": dpo, "ppo": ppo}[stage]
+    if stage in ("grpo", "rloo"):
+        assert body["rewards"]["model"]
+        overrides.append(f"rewards.model={junk_model}")
+    module = {"sft": sft, "reward": reward, "dpo": dpo, "kto": kto, "ppo": ppo, "grpo": grpo, "rloo": rloo}[
+        stage
+    ]
     assert module.main([str(config), *overrides, "--dry-run"]) is None
 
 
@@ -248,3 +272,56 @@ def test_normalize_and_coerce_helpers():
     assert common.coerce(None, int | None) is None
     with pytest.raises(common._Mismatch):
         common.coerce(True, int)
+
+
+@pytest.mark.skipif(ppo_available(), reason="this TRL still has PPO")
+def test_ppo_on_a_newer_trl_says_what_to_install(exports, junk_model, tmp_path, cli):
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path, "dolly-prompts"))
+    result = cli("train", "ppo", path, "--dry-run")
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: curate train ppo needs TRL 1.12")
+    assert "make venv-ppo, or pip install 'trl>=1.12,<1.13' there" in lines[0]
+
+
+def test_online_rl_needs_a_reward(exports, junk_model, tmp_path):
+    body = base_config(exports, junk_model, tmp_path, "dolly-prompts")
+    path = write_config(tmp_path, body)
+    assert "GRPO needs a reward: set it to a `curate train reward` output folder" in error_of(
+        grpo.main, [str(path)]
+    )
+    assert "rewards.length_target: required with length_weight" in error_of(
+        rloo.main, [str(path), "rewards.length_weight=0.5"]
+    )
+    body["rewards"] = {"model": str(junk_model)}
+    path = write_config(tmp_path, body)
+    assert "rewards: unknown section" in error_of(sft.main, [str(path)])  # only grpo/rloo have rewards
+
+
+def test_kto_labels_must_be_bool_and_template_must_fit(exports, junk_model, tmp_path):
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path, "dolly-curated"))
+    assert "the kto stage needs columns (prompt, completion, label)" in error_of(kto.main, [str(path)])
+    assert "data.labels: expected 'curate' or 'trl', got 'mine'" in error_of(
+        sft.main, [str(path), "data.labels=mine"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("multi_gpu", "MULTI_GPU"),
+        ("deepspeed_zero2", "DEEPSPEED"),
+        ("deepspeed_zero3", "DEEPSPEED"),
+        ("fsdp", "FSDP"),
+    ],
+)
+def test_shipped_accelerate_configs_load(name, kind):
+    """accelerate's own loader reads each shipped launch config (what `--config_file` does)."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(CONFIGS / "accelerate" / f"{name}.yaml"))
+    assert str(config.distributed_type).endswith(kind) and not config.use_cpu
+    if name.startswith("deepspeed"):
+        assert config.deepspeed_config["zero_stage"] == int(name[-1])
+    if name == "fsdp":
+        assert config.fsdp_config["fsdp_version"] == 2

@@ -1,7 +1,8 @@
 """The training stages for real, on CPU: tiny Llama models (curate.testing.tiny_models) with tiny
 tokenizers (curate.testing.tiny), saved with ``save_pretrained`` and loaded back by the stage code,
-trained by TRL's own trainers. The demo chain export -> SFT -> reward -> PPO -> DPO -> generate
-runs end to end; toy tasks show that SFT learns and the reward model ranks pairs.
+trained by TRL's own trainers. The demo chain export -> SFT -> reward -> DPO -> generate runs end to
+end (PPO, which needs TRL 1.12, has its own test); toy tasks show that SFT learns and the reward
+model ranks pairs.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import pytest
 
 pytest.importorskip("trl")
 
+from train_fixtures import write_table_spec
+
 from curate.pipeline import ExportOptions, run_export
 from curate.sources.open import open_spec_source
 from curate.spec import load_spec
-from train import dpo, ppo, reward, sft
+from train import dpo, reward, sft
 from train.generate import ChatSession, Sampling, generate, load_for_generation, render_prompt
 
 pytestmark = pytest.mark.slow
@@ -73,7 +76,7 @@ def card_matches_manifest(output: Path, export: Path) -> None:
     assert (output / "train_config.yaml").is_file() and (output / "tokenizer_config.json").is_file()
 
 
-def test_demo_chain_sft_reward_ppo_dpo_generate(base_model, demo_exports, tmp_path, cli):
+def test_demo_chain_sft_reward_dpo_generate(base_model, demo_exports, tmp_path, cli):
     # SFT on the Dolly review (prompt/completion), a few steps.
     sft_out = tmp_path / "sft"
     result = sft.main(
@@ -83,12 +86,17 @@ def test_demo_chain_sft_reward_ppo_dpo_generate(base_model, demo_exports, tmp_pa
             f"data.export={demo_exports['dolly-curated']}",
             f"output_dir={sft_out}",
             "max_steps=4",
-            "max_length=128",
             *FAST,
         ]
     )
     assert result is not None and (sft_out / "model.safetensors").is_file()
-    assert result.trainer.completion_only_loss  # prompt/completion rows: loss on the completion only
+    # prompt/completion rows: TRL trains on curate's labels (the completion and EOS only)
+    labels = json.loads((sft_out / "provenance.json").read_text())["labels"]
+    assert labels["by"] == "curate" and labels["train.parquet"]["rows_ok"] > 0
+    row = result.trainer.train_dataset[0]
+    assert (
+        row["labels"][0] == -100 and row["labels"][-1] == row["input_ids"][-1]
+    )  # prompt masked, EOS trained
     card_matches_manifest(sft_out, demo_exports["dolly-curated"])
 
     # Reward model from the SFT output on rating pairs (with margins).
@@ -110,30 +118,6 @@ def test_demo_chain_sft_reward_ppo_dpo_generate(base_model, demo_exports, tmp_pa
     assert config["architectures"] == ["LlamaForSequenceClassification"] and len(config["id2label"]) == 1
     card_matches_manifest(rm_out, demo_exports["ultrafeedback-ratings"])
 
-    # PPO: SFT policy, reward + value models from the reward output, prompts from the prompt export.
-    ppo_out = tmp_path / "ppo"
-    result = ppo.main(
-        [
-            str(REPO / "train/configs/ppo.yaml"),
-            f"model.model_name_or_path={sft_out}",
-            f"data.export={demo_exports['dolly-prompts']}",
-            f"output_dir={ppo_out}",
-            f"reward_model_path={rm_out}",
-            "total_episodes=8",
-            "per_device_train_batch_size=4",
-            "gradient_accumulation_steps=1",
-            "num_mini_batches=1",
-            "response_length=8",
-            "data.max_train_rows=16",
-            *FAST,
-        ]
-    )
-    assert result is not None
-    scores = [entry["objective/scores"] for entry in result.log_history if "objective/scores" in entry]
-    assert scores, "PPO logged no reward-model scores"
-    assert (ppo_out / "model.safetensors").is_file()
-    card_matches_manifest(ppo_out, demo_exports["dolly-prompts"])
-
     # DPO with LoRA from the SFT output: only the adapter is written.
     dpo_out = tmp_path / "dpo"
     result = dpo.main(
@@ -151,8 +135,8 @@ def test_demo_chain_sft_reward_ppo_dpo_generate(base_model, demo_exports, tmp_pa
     assert (dpo_out / "adapter_model.safetensors").is_file() and not (dpo_out / "model.safetensors").exists()
     card_matches_manifest(dpo_out, demo_exports["dolly-curated-preference"])
 
-    # Generate from the PPO policy and chat with the DPO adapter (on its SFT base).
-    loaded = load_for_generation(ppo_out)
+    # Generate from the SFT model and chat with the DPO adapter (on its SFT base).
+    loaded = load_for_generation(sft_out)
     prompt = render_prompt(loaded, [{"role": "user", "content": "Explain tides."}])
     assert prompt.startswith("Below is an instruction") and prompt.endswith("### Response:\n")  # alpaca
     text = generate(loaded, prompt, Sampling(max_new_tokens=6, temperature=0.8, top_k=20, top_p=0.9, seed=0))
@@ -165,19 +149,6 @@ def test_demo_chain_sft_reward_ppo_dpo_generate(base_model, demo_exports, tmp_pa
     assert [m["role"] for m in session.history] == ["user", "assistant", "user", "assistant"]
     rendered = render_prompt(session.loaded, session.history[:3])
     assert rendered.count("### Instruction:") == 2 and "Hello" in rendered  # history kept
-
-
-def write_table_spec(folder: Path, name: str, task: str, rows: list[dict], columns: str, split: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    fields = [k for k in rows[0] if k != "id"]
-    spec = folder / f"{name}.yaml"
-    spec.write_text(
-        f"name: {name}\ntask: {task}\nsource:\n  path: {name}.jsonl\n  layout: table\n  columns:\n"
-        f"    id: id\n    fields: [{', '.join(fields)}]\ncolumns:\n{columns}\nsplit: {split}\n"
-        "template: raw\nfilters: {dedup: none}\n"
-    )
-    return spec
 
 
 COUNTRIES = [
@@ -314,7 +285,8 @@ def test_rows_all_dropped_by_max_length_is_one_clear_error(base_model, demo_expo
     from curate.errors import CurateError
 
     with pytest.raises(
-        CurateError, match=r"training.max_length: no train row is left after TRL's preparation"
+        CurateError,
+        match=r"train.parquet: no row left after curate's tokenization \(max_length 8\); dropped: too_long",
     ):
         sft.main(
             [
@@ -388,7 +360,7 @@ def test_sft_uses_pretokenized_and_packed_exports_as_is(base_model, tmp_path, cl
     )
     assert result is not None
     packed = (
-        pq.read_table(export / "train-packed.parquet", columns=["labels", "seq_lengths"])
+        pq.read_table(export / "__packed__" / "train.parquet", columns=["labels", "seq_lengths"])
         .slice(0, 1)
         .to_pylist()[0]
     )

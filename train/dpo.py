@@ -25,8 +25,7 @@ def main(argv: list[str] | None = None) -> common.TrainResult | None:
 
     path = run.model_args.model_name_or_path
     tokenizer = common.load_tokenizer(run, path)
-    train = common.load_split(run, run.train_file, run.data_args.max_train_rows)
-    evaluation = run.eval_file and common.load_split(run, run.eval_file, run.data_args.max_eval_rows)
+    train, evaluation = common.load_splits(run, tokenizer, None)  # text: TRL has no tokenized DPO input
     model = common.load_model(run, path, "causal")
     peft = common.peft_config(run, "CAUSAL_LM")
     # Passed explicitly: TRL would reload the reference from config._name_or_path, which for a
@@ -37,13 +36,13 @@ def main(argv: list[str] | None = None) -> common.TrainResult | None:
         ref_model=ref_model,
         args=run.training_args,
         train_dataset=train,
-        eval_dataset=evaluation or None,
+        eval_dataset=evaluation,
         processing_class=tokenizer,
         peft_config=peft,
     )
     common.check_prepared(run, trainer)
     trainer.train()
-    metrics = trainer.evaluate() if evaluation else {}
+    metrics = trainer.evaluate() if evaluation is not None else {}
     out = common.save_outputs(run, trainer, metrics)
     return common.TrainResult(out, metrics, trainer.state.log_history, trainer)
 

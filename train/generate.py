@@ -1,8 +1,11 @@
-"""Try a trained model: ``curate generate`` (one prompt) and ``curate chat`` (a conversation).
+"""Try a trained model: ``curate generate`` (prompts, or every row of an export split) and
+``curate chat`` (a conversation).
 
 A model folder or a LoRA adapter folder (loaded onto its base) is accepted. Prompts are formatted
 like the training data: the template recorded in the output's ``provenance.json`` (e.g. alpaca),
-else the tokenizer's chat template; ``template="none"`` sends the text as is.
+else the tokenizer's chat template; ``template="none"`` sends the text as is. They are encoded by
+curate exactly as training encoded them (:class:`curate.tokenize.RowTransform`, task ``prompt``):
+BOS + text for text prompts, the chat template with its generation prompt for chats.
 """
 
 from __future__ import annotations
@@ -105,15 +108,47 @@ def render_prompt(loaded: LoadedModel, messages: list[Message], template: str = 
     return text + tmpl.prompt(turns[-1]["content"])
 
 
-def generate(loaded: LoadedModel, prompt: str, sampling: Sampling) -> str:
-    """Continue ``prompt``; stops at the tokenizer's EOS or after ``max_new_tokens``."""
+def encode_prompt(loaded: LoadedModel, prompt: str | list[Message], template: str = "auto") -> list[int]:
+    """Token ids of a prompt as training saw them: a text (already rendered) or a conversation
+    ending with a user turn (rendered here through the template, see :func:`render_prompt`)."""
+    from curate.templates import get_template
+    from curate.tokenize import RowTransform
+
+    if isinstance(prompt, str):
+        row: dict[str, Any] = {"prompt": prompt}
+        chat_template = None
+    else:
+        name = loaded.template if template == "auto" else template
+        chat_template = get_template(name) if name not in (None, "none") else None
+        if chat_template is not None and chat_template.kind != "chat":
+            row, chat_template = {"prompt": render_prompt(loaded, prompt, template)}, None
+        elif name == "none" or (name is None and not getattr(loaded.tokenizer, "chat_template", None)):
+            row = {"prompt": render_prompt(loaded, prompt, template)}
+        else:
+            row = {"prompt": list(prompt)}
+    result = RowTransform("prompt", loaded.tokenizer, chat_template)(row)
+    if isinstance(result, tuple):
+        raise CurateError(f"cannot encode the prompt: {result[0]} ({result[1]})")
+    return list(result["input_ids"])
+
+
+def generate(loaded: LoadedModel, prompt: str | list[int], sampling: Sampling) -> str:
+    """Continue ``prompt`` (a rendered text or its token ids); stops at EOS or ``max_new_tokens``."""
+    return generate_scored(loaded, prompt, sampling)[0]
+
+
+def generate_scored(loaded: LoadedModel, prompt: str | list[int], sampling: Sampling) -> tuple[str, float]:
+    """The continuation and its mean per-token probability (geometric mean, in [0, 1])."""
+    import math
+
     import torch
 
     sampling.check()
     if sampling.seed is not None:
         torch.manual_seed(sampling.seed)
     tok = loaded.tokenizer
-    inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(loaded.model.device)
+    ids = encode_prompt(loaded, prompt) if isinstance(prompt, str) else prompt
+    input_ids = torch.tensor([ids], device=loaded.model.device)
     greedy = sampling.temperature == 0
     options: dict[str, Any] = {
         "max_new_tokens": sampling.max_new_tokens,
@@ -121,12 +156,22 @@ def generate(loaded: LoadedModel, prompt: str, sampling: Sampling) -> str:
         "repetition_penalty": sampling.repetition_penalty,
         "eos_token_id": tok.eos_token_id,
         "pad_token_id": tok.pad_token_id,
+        "output_scores": True,
+        "return_dict_in_generate": True,
     }
     if not greedy:
         options.update(temperature=sampling.temperature, top_k=sampling.top_k, top_p=sampling.top_p)
     with torch.no_grad():
-        output = loaded.model.generate(**inputs, **options)
-    return str(tok.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+        output = loaded.model.generate(
+            input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **options
+        )
+        logprobs = loaded.model.compute_transition_scores(
+            output.sequences, output.scores, normalize_logits=True
+        )
+    new = output.sequences[0, input_ids.shape[1] :]
+    finite = [float(x) for x in logprobs[0] if math.isfinite(float(x))]
+    score = math.exp(sum(finite) / len(finite)) if finite else 0.0
+    return str(tok.decode(new, skip_special_tokens=True)), round(min(max(score, 0.0), 1.0), 6)
 
 
 @dataclass
@@ -145,6 +190,6 @@ class ChatSession:
 
     def reply(self, user_text: str) -> str:
         self.history.append({"role": "user", "content": user_text})
-        answer = generate(self.loaded, render_prompt(self.loaded, self.history, self.template), self.sampling)
+        answer = generate(self.loaded, encode_prompt(self.loaded, self.history, self.template), self.sampling)
         self.history.append({"role": "assistant", "content": answer.strip()})
         return answer.strip()

@@ -1,6 +1,8 @@
-"""``curate train ppo``: PPO (TRL ``trl.experimental.ppo``, see :mod:`train.ppo_backend`) with the
-policy from an SFT output, the reward model from a reward output, the value model initialised from
-the reward model, and prompts from a prompt-only export (its ``prompt`` column).
+"""``curate train ppo``: PPO (TRL ``trl.experimental.ppo``, see :mod:`train.ppo_backend`: TRL 1.12,
+the ``ppo`` extra) with the policy from an SFT output, the reward model from a reward output, the
+value model initialised from the reward model, and prompts from a prompt-only export: its ``prompt``
+column tokenized by curate (BOS for text, the chat template's generation prompt for chats), or the
+export's own ``input_ids`` when it was tokenized.
 """
 
 from __future__ import annotations
@@ -29,16 +31,14 @@ def main(argv: list[str] | None = None) -> common.TrainResult | None:
     if dry_run:
         print(common.describe_run(run))
         return None
-    from train.ppo_backend import PPOTrainer
+    from train.ppo_backend import load_ppo
 
+    _, PPOTrainer = load_ppo()
     tokenizer = common.load_tokenizer(run, policy_path, padding_side="left")  # generation pads on the left
-    train = tokenize_prompts(
-        run, common.load_split(run, run.train_file, run.data_args.max_train_rows), tokenizer
-    )
-    if run.eval_file is not None:
-        evaluation = tokenize_prompts(
-            run, common.load_split(run, run.eval_file, run.data_args.max_eval_rows), tokenizer
-        )
+    train, evaluation = common.load_splits(run, tokenizer, run.data_args.max_prompt_tokens)
+    train = tokenize_prompts(run, train, tokenizer)
+    if evaluation is not None:
+        evaluation = tokenize_prompts(run, evaluation, tokenizer)
     else:  # PPOTrainer samples completions from an eval set; prompt-only exports often have one split
         evaluation = train.select(range(min(len(train), run.training_args.per_device_eval_batch_size)))
     peft = common.peft_config(run, "CAUSAL_LM")
@@ -60,9 +60,12 @@ def main(argv: list[str] | None = None) -> common.TrainResult | None:
 
 
 def tokenize_prompts(run: common.Run, dataset: Any, tokenizer: Any) -> Any:
-    dataset = dataset.map(
-        lambda row: {"input_ids": tokenizer(row["prompt"])["input_ids"]}, remove_columns=["prompt"]
-    )
+    """Prompt ids for PPO: curate's (already there), the export's, or TRL-style with ``data.labels: trl``."""
+    if "prompt" in dataset.column_names:  # data.labels: trl: the tokenizer's own encoding, as TRL would
+        dataset = dataset.map(
+            lambda row: {"input_ids": tokenizer(row["prompt"])["input_ids"]}, remove_columns=["prompt"]
+        )
+    dataset = dataset.select_columns(["input_ids"])
     limit = run.data_args.max_prompt_tokens
     if limit is not None:
         dataset = dataset.filter(lambda row: len(row["input_ids"]) <= limit)

@@ -1,5 +1,7 @@
 """``curate train reward``: a reward model (one-score sequence classifier) with TRL's
 ``RewardTrainer`` on chosen/rejected pairs; the export's ``margin`` enters the loss when present.
+Pairs are tokenized by curate (``chosen_ids``/``rejected_ids``: prompt + answer + EOS, as the
+policy will later be scored) unless ``data.labels: trl``.
 Reports pairwise accuracy (chosen scored above rejected) on the eval split.
 """
 
@@ -8,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from train import common
+from train import common, dist
 
 DESCRIPTION = "Reward model (TRL RewardTrainer) on a preference export; reports pairwise accuracy."
 
@@ -26,24 +28,24 @@ def main(argv: list[str] | None = None) -> common.TrainResult | None:
 
     path = run.model_args.model_name_or_path
     tokenizer = common.load_tokenizer(run, path)
-    train = common.load_split(run, run.train_file, run.data_args.max_train_rows)
-    evaluation = run.eval_file and common.load_split(run, run.eval_file, run.data_args.max_eval_rows)
+    train, evaluation = common.load_splits(run, tokenizer, run.training_args.max_length)
     model = common.load_model(run, path, "reward", pad_token_id=tokenizer.pad_token_id)
     trainer = RewardTrainer(
         model=model,
         args=run.training_args,
         train_dataset=train,
-        eval_dataset=evaluation or None,
+        eval_dataset=evaluation,
         processing_class=tokenizer,
         peft_config=common.peft_config(run, "SEQ_CLS"),
     )
     common.check_prepared(run, trainer)
     trainer.train()
     metrics: dict[str, float] = {}
-    if evaluation and run.eval_file is not None:
+    if evaluation is not None and run.eval_file is not None:
         metrics = trainer.evaluate()
         metrics["pairwise_accuracy"] = pairwise_accuracy(trainer, trainer.eval_dataset)
-        print(f"pairwise accuracy on {run.eval_file.path.name}: {metrics['pairwise_accuracy']:.3f}")
+        if dist.is_main_process():
+            print(f"pairwise accuracy on {run.eval_file.path.name}: {metrics['pairwise_accuracy']:.3f}")
     out = common.save_outputs(run, trainer, metrics)
     return common.TrainResult(out, metrics, trainer.state.log_history, trainer)
 

@@ -1,8 +1,10 @@
 """``curate train sft``: supervised fine-tuning with TRL's ``SFTTrainer`` on an SFT or chat export.
 
-prompt/completion rows train on the completion only and messages rows (with
-``assistant_only_loss``) on the assistant turns, as TRL decides; pre-tokenized exports
-(``input_ids``/``labels``) are used as they are, packed ones (``data.packed``) without re-packing.
+By default the rows are tokenized by curate (:mod:`curate.tokenize`) with the model's tokenizer
+before TRL sees them: TRL trains on curate's ``input_ids``/``labels`` (the completion, or every
+assistant turn with its end marker), found exactly where TRL's own prompt/completion split is not.
+``data.labels: trl`` hands the text to TRL instead. Pre-tokenized exports are used as they are,
+packed ones (``data.packed``) without re-packing.
 """
 
 from __future__ import annotations
@@ -30,22 +32,25 @@ def main(argv: list[str] | None = None) -> common.TrainResult | None:
         # Rows are already packed to length; TRL only has to keep documents apart (padding-free).
         args.packing, args.padding_free, args.max_length = False, True, None
     tokenizer = common.load_tokenizer(run, run.model_args.model_name_or_path)
-    train = common.load_split(run, run.train_file, run.data_args.max_train_rows)
-    evaluation = run.eval_file and common.load_split(run, run.eval_file, run.data_args.max_eval_rows)
+    train, evaluation = common.load_splits(run, tokenizer, args.max_length)
     if run.tokenized:
         common.check_token_ids(run, train, tokenizer)
+    if run.labels.get("by") == "curate":
+        # curate's labels already train the assistant turns / the completion only; TRL's flags for it
+        # apply to text rows it tokenizes itself
+        args.assistant_only_loss = False
     model = common.load_model(run, run.model_args.model_name_or_path, "causal")
     trainer = SFTTrainer(
         model=model,
         args=args,
         train_dataset=train,
-        eval_dataset=evaluation or None,
+        eval_dataset=evaluation,
         processing_class=tokenizer,
         peft_config=common.peft_config(run, "CAUSAL_LM"),
     )
     common.check_prepared(run, trainer)
     trainer.train()
-    metrics = trainer.evaluate() if evaluation else {}
+    metrics = trainer.evaluate() if evaluation is not None else {}
     out = common.save_outputs(run, trainer, metrics)
     return common.TrainResult(out, metrics, trainer.state.log_history, trainer)
 

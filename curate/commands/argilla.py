@@ -54,7 +54,8 @@ def register(app: typer.Typer) -> None:
         api_url: ApiUrlOpt = None,
         api_key: ApiKeyOpt = None,
     ) -> None:
-        """Upsert the file's rows as records keyed by id: re-running does not duplicate."""
+        """Upsert the file's rows as records keyed by id: re-running does not duplicate. Rows from
+        `curate generate --export` pre-fill the reply question with the generation (a suggestion)."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from curate.sinks import argilla as sink
@@ -78,6 +79,10 @@ def register(app: typer.Typer) -> None:
         finally:
             target.close()
         extra = f", {counts['duplicates']} repeated ids skipped" if counts["duplicates"] else ""
+        if counts["suggested"]:
+            question = target.template.reply_question
+            extra += f", {counts['suggested']} generations suggested in {question}"
         console.print(
-            f"logged {counts['logged']} records from {counts['rows']} rows to {target.workspace}/{dataset}{extra}"
+            f"logged {counts['logged']} records from {counts['rows']} rows to {target.workspace}/{dataset}{extra}",
+            soft_wrap=True,
         )

@@ -1,4 +1,4 @@
-"""Training commands: ``curate train sft|reward|ppo|dpo`` (the ``train/`` entry points) and
+"""Training commands: ``curate train sft|reward|dpo|kto|ppo|grpo|rloo`` (the ``train/`` entry points) and
 ``curate generate`` / ``curate chat`` to try a trained model. torch, transformers and TRL are
 imported only when one of these runs, so ``curate --help`` stays fast.
 """
@@ -18,6 +18,9 @@ STAGE_HELP = {
     "reward": "Reward model (TRL RewardTrainer) on a preference export; reports pairwise accuracy.",
     "ppo": "PPO (TRL experimental PPOTrainer): SFT policy + reward model + prompt-only export.",
     "dpo": "DPO (TRL DPOTrainer) on a preference export.",
+    "kto": "KTO (TRL KTOTrainer) on an unpaired export (prompt, completion, label).",
+    "grpo": "GRPO (TRL GRPOTrainer): policy + curate reward model (+ length rule) on a prompt-only export.",
+    "rloo": "RLOO (TRL RLOOTrainer): policy + curate reward model (+ length rule) on a prompt-only export.",
 }
 PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
@@ -67,7 +70,9 @@ def register(app: typer.Typer) -> None:
     from curate.cli import console, user_errors
 
     train_app = typer.Typer(
-        name="train", help="Train on a curate export with TRL: sft, reward, ppo, dpo.", no_args_is_help=True
+        name="train",
+        help="Train on a curate export with TRL: sft, reward, dpo, kto, ppo, grpo, rloo.",
+        no_args_is_help=True,
     )
     for stage in STAGE_HELP:
         _stage_command(train_app, stage)
@@ -78,8 +83,16 @@ def register(app: typer.Typer) -> None:
     def generate(
         model: ModelArg,
         prompt: Annotated[
-            list[str], typer.Option("--prompt", "-p", help="a prompt (repeatable); '-' reads stdin")
-        ],
+            list[str] | None, typer.Option("--prompt", "-p", help="a prompt (repeatable); '-' reads stdin")
+        ] = None,
+        export: Annotated[
+            Path | None, typer.Option(help="generate for every row of this `curate export` folder's split")
+        ] = None,
+        split: Annotated[str, typer.Option(help="with --export: the split to read")] = "test",
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="with --export: JSON Lines of generations")
+        ] = None,
+        limit: Annotated[int | None, typer.Option(help="with --export: at most this many rows")] = None,
         template: TemplateOpt = "auto",
         max_new_tokens: MaxNewOpt = 128,
         temperature: TemperatureOpt = 0.7,
@@ -88,16 +101,28 @@ def register(app: typer.Typer) -> None:
         repetition_penalty: RepetitionOpt = 1.0,
         seed: SeedOpt = None,
     ) -> None:
-        """Generate a completion for each prompt with a trained model."""
-        from train.generate import Sampling, generate, load_for_generation, render_prompt
+        """Generate a completion for each prompt, or for each row of an export split (--export, --out):
+        the rows keep their record ids, ready for `curate argilla log` to suggest to annotators."""
+        from curate.errors import CurateError
+        from train.generate import Sampling, encode_prompt, generate, load_for_generation
 
+        if bool(prompt) == (export is not None):
+            raise CurateError("give either --prompt (one or more) or --export DIR with --out FILE")
+        if export is not None and out is None:
+            raise CurateError("--export needs --out FILE (JSON Lines of generations)")
         sampling = Sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed)
         sampling.check()
         loaded = load_for_generation(model)
-        for text in prompt:
+        if export is not None and out is not None:
+            from train.loop import generate_for_export
+
+            count = generate_for_export(loaded, export, split, out, sampling, limit)
+            console.print(f"wrote {count} generations from {export}/{split} to {out}", highlight=False)
+            return
+        for text in prompt or []:
             text = sys.stdin.read() if text == "-" else text
-            rendered = render_prompt(loaded, [{"role": "user", "content": text}], template)
-            typer.echo(generate(loaded, rendered, sampling))
+            ids = encode_prompt(loaded, [{"role": "user", "content": text}], template)
+            typer.echo(generate(loaded, ids, sampling))
 
     @app.command()
     @user_errors

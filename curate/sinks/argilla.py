@@ -4,6 +4,10 @@ Templates are a closed registry (``TEMPLATES``): each names its fields, question
 how a row of curate's canonical columns (or a model's generations) becomes a record. Records are
 keyed by the row's ``id`` / ``record_id`` (else a hash of the row's field values), and logging
 upserts by that key, so running ``curate argilla log`` twice does not duplicate anything.
+
+A row from ``curate generate --export`` carries a ``generation`` (with ``agent`` and ``score``): it
+is shown as the response and pre-filled in the template's reply question as a suggestion, which the
+annotator accepts or edits; the next ``curate export`` reads the submitted answers.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Template:
     guidelines: str
     settings: Callable[[int], rg.Settings]
     fields: Callable[[Mapping[str, Any], str, int], dict[str, Any]]
+    reply_question: str | None = None  # where a model's generation goes as a suggestion
 
 
 # --- sft-review -----------------------------------------------------------------------------------
@@ -91,7 +96,9 @@ def _sft_settings(_n: int) -> rg.Settings:
 
 def _sft_fields(row: Mapping[str, Any], where: str, _n: int) -> dict[str, Any]:
     instruction = _first(row, "instruction", "prompt")
-    response = _first(row, "response", "completion")
+    if "generation" in row and row["generation"] in (None, ""):
+        raise CurateError(f"{where}: the generation is empty: nothing for annotators to review")
+    response = _first(row, "generation", "response", "completion")
     if instruction is None or response is None:
         raise CurateError(f"{where}: sft-review needs instruction (or prompt) and response (or completion)")
     out = {
@@ -188,7 +195,7 @@ def _chat_fields(row: Mapping[str, Any], where: str, _n: int) -> dict[str, Any]:
     from curate.records import check_messages
 
     messages = list(check_messages(_first(row, "messages", "prompt"), f"{where}: messages"))
-    reply = _first(row, "reply", "completion", "response")
+    reply = _first(row, "generation", "reply", "completion", "response")
     if reply is None:
         if messages[-1]["role"] != "assistant":
             raise CurateError(
@@ -203,7 +210,7 @@ def _chat_fields(row: Mapping[str, Any], where: str, _n: int) -> dict[str, Any]:
 TEMPLATES: dict[str, Template] = {
     "sft-review": Template(
         "sft-review", "instruction/context/response; quality rating + corrected response", SFT_GUIDELINES,
-        _sft_settings, _sft_fields,
+        _sft_settings, _sft_fields, "corrected_response",
     ),
     "preference": Template(
         "preference", "prompt + N responses; ranking question", PREFERENCE_GUIDELINES,
@@ -211,7 +218,7 @@ TEMPLATES: dict[str, Template] = {
     ),
     "chat-review": Template(
         "chat-review", "conversation + reply; quality rating + corrected reply", CHAT_GUIDELINES,
-        _chat_settings, _chat_fields,
+        _chat_settings, _chat_fields, "corrected_reply",
     ),
 }  # fmt: skip
 
@@ -301,6 +308,30 @@ class LogTarget:
             "items"
         ]
         self.template, self.n = template_of([f["name"] for f in fields], name)
+        questions = self.http.request(
+            "GET", f"/api/v1/datasets/{self.dataset_id}/questions", "read questions"
+        )["items"]
+        self.question_ids = {q["name"]: str(q["id"]) for q in questions}
+
+    def suggestion(self, row: Mapping[str, Any], where: str) -> dict[str, Any] | None:
+        """A model's generation as a suggestion on the reply question (value, score, agent)."""
+        generation = row.get("generation")
+        question = self.template.reply_question
+        if generation in (None, "") or question is None or question not in self.question_ids:
+            return None
+        out: dict[str, Any] = {
+            "question_id": self.question_ids[question],
+            "value": str(generation),
+            "type": "model",
+        }
+        score = row.get("score")
+        if score is not None:
+            if not isinstance(score, (int, float)) or not 0 <= score <= 1:
+                raise CurateError(f"{where}: score must be a number in [0, 1], got {score!r}")
+            out["score"] = float(score)
+        if row.get("agent"):
+            out["agent"] = str(row["agent"])
+        return out
 
     def upsert(self, batch: list[dict[str, Any]]) -> None:
         self.http.request(
@@ -323,7 +354,7 @@ def log_rows(
     """Upsert rows as records keyed by id (``external_id`` on the server); returns counts."""
     seen: set[str] = set()
     batch: list[dict[str, Any]] = []
-    counts = {"rows": 0, "logged": 0, "duplicates": 0}
+    counts = {"rows": 0, "logged": 0, "duplicates": 0, "suggested": 0}
 
     def flush() -> None:
         if batch:
@@ -340,7 +371,12 @@ def log_rows(
             counts["duplicates"] += 1  # the same id twice in one file: the first wins
             continue
         seen.add(rid)
-        batch.append({"external_id": rid, "fields": fields})
+        item: dict[str, Any] = {"external_id": rid, "fields": fields}
+        suggestion = target.suggestion(row, f"{where}: row {index + 1}")
+        if suggestion is not None:
+            item["suggestions"] = [suggestion]
+            counts["suggested"] += 1
+        batch.append(item)
         if len(batch) >= BATCH:
             flush()
     flush()

@@ -32,6 +32,8 @@ class Task(ABC):
     text_columns: ClassVar[tuple[str, ...]]
     #: columns two rows must share to be duplicates
     dedup_keys: ClassVar[tuple[str, ...]]
+    #: the columns a TRL trainer reads from a row (what `train/` stages look for)
+    trl_columns: ClassVar[tuple[str, ...]]
     trains: ClassVar[Trains]
     #: what the dataset card says about the rows
     card_tags: ClassVar[tuple[str, ...]]

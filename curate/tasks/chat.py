@@ -53,6 +53,7 @@ class Chat(Task):
     spec_model = ChatSpec
     text_columns = ("messages",)
     dedup_keys = ("messages",)
+    trl_columns = ("messages",)
     trains = "messages"
     card_tags = ("sft", "conversational")
     train_stage = "sft"

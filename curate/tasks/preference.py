@@ -174,6 +174,7 @@ class Preference(Task):
     spec_model = PreferenceSpec
     text_columns = ("prompt", "chosen", "rejected")
     dedup_keys = ("prompt", "chosen", "rejected")
+    trl_columns = ("prompt", "chosen", "rejected")
     trains = "pair"
     card_tags = ("dpo", "preference", "reward-modeling")
     train_stage = "dpo"

@@ -34,6 +34,7 @@ class Prompt(Task):
     spec_model = PromptSpec
     text_columns = ("prompt",)
     dedup_keys = ("prompt",)
+    trl_columns = ("prompt",)
     trains = "prompt"
     card_tags = ("prompts", "ppo")
     train_stage = "ppo"

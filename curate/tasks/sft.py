@@ -38,6 +38,7 @@ class SFT(Task):
     spec_model = SFTSpec
     text_columns = ("instruction", "context", "response", "prompt", "completion")
     dedup_keys = ("instruction", "context", "response")
+    trl_columns = ("prompt", "completion")
     trains = "completion"
     card_tags = ("sft", "instruction-tuning")
     train_stage = "sft"

@@ -49,6 +49,7 @@ class Text(Task):
     spec_model = TextSpec
     text_columns = ("text",)
     dedup_keys = ("text",)
+    trl_columns = ("text",)
     trains = "all"
     card_tags = ("pretraining", "language-modeling")
     train_stage = "sft"

@@ -80,6 +80,7 @@ class Unpaired(Task):
     spec_model = UnpairedSpec
     text_columns = ("prompt", "completion")
     dedup_keys = ("prompt", "completion", "label")
+    trl_columns = ("prompt", "completion", "label")
     trains = "completion"
     card_tags = ("kto", "unpaired-preference")
     train_stage = "kto"

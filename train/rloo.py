@@ -1,0 +1,25 @@
+"""``curate train rloo``: online RL with TRL's ``RLOOTrainer``: prompts from a prompt-only export,
+completions sampled from the policy (an SFT output), scored by the reward model that
+``curate train reward`` trained (``rewards.model``) plus optional rule rewards (``rewards.length_*``).
+Prompts and scored sequences are tokenized by curate (:mod:`train.online_rl`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from train import common, online_rl
+
+DESCRIPTION = "RLOO (TRL RLOOTrainer): policy + curate reward model (+ length rule) on a prompt-only export."
+
+
+def make_parser() -> argparse.ArgumentParser:
+    return common.make_parser("rloo", DESCRIPTION)
+
+
+def main(argv: list[str] | None = None) -> common.TrainResult | None:
+    return online_rl.train_online("rloo", argv, DESCRIPTION)
+
+
+if __name__ == "__main__":
+    common.run_script(main)
