@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from curate import argilla_api
 from curate.errors import CurateError
 from curate.sources import argilla_live, open_source
 from curate.sources.base import Unreadable
@@ -245,7 +246,7 @@ def _drop(key: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 @pytest.fixture(autouse=True)
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(argilla_live, "BACKOFF_BASE_S", 0.001)
+    monkeypatch.setattr(argilla_api, "BACKOFF_BASE_S", 0.001)
 
 
 def open_live(url: str, timeout: float | None = None, deadline: float | None = None, **ref: Any) -> Any:

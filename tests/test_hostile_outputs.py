@@ -497,10 +497,10 @@ def test_stats_png_into_an_unwritable_place(cli, table, tmp_path):
 
 
 def test_an_api_key_never_shows_when_the_server_is_unreachable(cli, tmp_path, monkeypatch):
-    import curate.sources.argilla_live as live
+    from curate import argilla_api
     from curate.testing.argilla_server import free_port
 
-    monkeypatch.setattr(live, "BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr(argilla_api, "BACKOFF_BASE_S", 0.01)
     key = "curate.secret-key-4242424242"
     spec = tmp_path / "live.yaml"
     spec.write_text(

@@ -14,7 +14,6 @@ import functools
 import importlib
 import json
 import os
-import random
 import re
 import tempfile
 import threading
@@ -30,6 +29,7 @@ import pyarrow.parquet as pq
 
 from curate.errors import CurateError
 from curate.manifest import Counts, Manifest
+from curate.retry import RetryPolicy
 from curate.sinks.files import ExportWriter
 
 REPO_TYPE = "dataset"
@@ -76,21 +76,6 @@ class RemoteState:
     def watermark(self) -> datetime | None:
         text = (self.manifest.extra.get("hub") or {}).get("watermark") if self.manifest else None
         return datetime.fromisoformat(text) if text else None
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Bounded retries with full jitter: wait ~U(0, min(cap, base * 2**n)), at least Retry-After."""
-
-    attempts: int = 5
-    base_s: float = 2.0
-    cap_s: float = 60.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        wait = random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
-        if retry_after is not None:
-            wait = max(wait, min(retry_after, self.cap_s))
-        return wait
 
 
 def _status(err: BaseException) -> int | None:

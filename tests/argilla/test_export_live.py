@@ -11,6 +11,7 @@ import argilla as rg
 import pytest
 from live_helpers import WORKSPACE, Server
 
+from curate import argilla_api
 from curate.sources import argilla_live
 
 pytestmark = pytest.mark.argilla_server
@@ -96,7 +97,7 @@ def test_wrong_key_exits_2_without_printing_the_key(argilla: Server, tmp_path: P
 def test_server_killed_mid_export_leaves_no_output(
     argilla: Server, sft_dataset: rg.Dataset, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(argilla_live, "BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr(argilla_api, "BACKOFF_BASE_S", 0.01)
     seen: list[str] = []
     original = argilla_live.ArgillaServerSource.to_record
 

@@ -9,9 +9,9 @@ import argilla as rg
 import pytest
 from live_helpers import SFT_RESPONSES, WORKSPACE, Server, build_sft, record_ids, respond
 
+from curate import argilla_api
 from curate.errors import CurateError
 from curate.records import QuestionKind, RankItem, Span, Suggestion
-from curate.sources import argilla_live
 from curate.sources.argilla_live import ArgillaServerSource
 from curate.spec import ArgillaServerRef
 
@@ -232,7 +232,7 @@ def test_unknown_dataset_or_workspace(argilla: Server, sft_dataset: rg.Dataset) 
 def test_unreachable_server_is_retried_then_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from curate.testing.argilla_server import free_port
 
-    monkeypatch.setattr(argilla_live, "BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr(argilla_api, "BACKOFF_BASE_S", 0.01)
     url = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(
@@ -245,7 +245,7 @@ def test_unreachable_server_is_retried_then_one_error(monkeypatch: pytest.Monkey
 def test_server_killed_mid_read(
     argilla: Server, sft_dataset: rg.Dataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(argilla_live, "BACKOFF_BASE_S", 0.01)
+    monkeypatch.setattr(argilla_api, "BACKOFF_BASE_S", 0.01)
     source = open_live(argilla, "sft-live", page_size=1)
     records = iter(source)
     assert next(records).id == "r1"
