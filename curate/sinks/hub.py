@@ -10,7 +10,6 @@ saved ``hf auth login`` and is never printed or written; ``HF_ENDPOINT`` is read
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
 import json
 import os
@@ -18,19 +17,16 @@ import re
 import tempfile
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import pyarrow.parquet as pq
-
 from curate.errors import CurateError
-from curate.manifest import Counts, Manifest
+from curate.manifest import Manifest
 from curate.retry import RetryPolicy
-from curate.sinks.files import ExportWriter
+from curate.sinks.hub_merge import merge_snapshot
 
 REPO_TYPE = "dataset"
 MANIFEST, CARD, REJECTS = "manifest.json", "README.md", "rejects.jsonl"
@@ -340,134 +336,6 @@ def _with_hub(manifest: Manifest, mode: str, started: datetime, since: str | Non
     # The watermark is the export's start: records updated later are picked up by the next push.
     hub = {"mode": mode, "watermark": started.isoformat(), "since": since}
     return dataclasses.replace(manifest, extra={**manifest.extra, "hub": hub})
-
-
-# --- incremental merge --------------------------------------------------------------------------
-
-
-def _rejects(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def merge_snapshot(
-    previous: Path,
-    previous_manifest: Manifest,
-    delta: Path,
-    delta_manifest: Manifest,
-    out: Path,
-    since: str,
-) -> Manifest:
-    """A new full snapshot: the previous one with every record the delta exported replaced by its
-    new rows (or its new rejection), in place, and records new to the snapshot appended.
-
-    Replacing in place keeps an unchanged record's rows where they were, so re-exporting records
-    that did not change yields the same content fingerprint (and no commit).
-    """
-    splits = delta_manifest.split_names
-    old_splits = sorted(previous_manifest.split_names)
-    if old_splits != sorted(splits):
-        raise CurateError(
-            f"incremental: splits changed from {old_splits} to {sorted(splits)}; push without --since/--incremental"
-        )
-    schema = pq.read_schema(delta / f"{splits[0]}.parquet")
-    for split in splits:
-        old_schema = pq.read_schema(previous / f"{split}.parquet")
-        if not old_schema.equals(schema, check_metadata=False):
-            raise CurateError(
-                f"incremental: {split}.parquet on the Hub has columns {old_schema.names}, the export now writes "
-                f"{schema.names}; push without --since/--incremental"
-            )
-    delta_rows = {s: pq.read_table(delta / f"{s}.parquet").to_pylist() for s in splits}
-    delta_rejects = _rejects(delta / REJECTS)
-    touched = {r["record_id"] for rows in delta_rows.values() for r in rows} | {
-        r["record_id"] for r in delta_rejects
-    }
-    previous_ids: set[str] = set()
-
-    with ExportWriter(out, "parquet", schema, splits) as writer:
-        for split in splits:
-            _merge_in_place(
-                pq.read_table(previous / f"{split}.parquet").to_pylist(),
-                delta_rows[split],
-                touched,
-                previous_ids,
-                functools.partial(writer.write, split),
-            )
-        _merge_in_place(
-            _rejects(previous / REJECTS),
-            delta_rejects,
-            touched,
-            previous_ids,
-            lambda r: writer.reject(r.pop("record_id"), r.pop("reason"), r.pop("detail"), **r),
-        )
-        writer.close_files()
-        records_per_split, rows_per_split = {}, {}
-        for split in splits:
-            ids = pq.read_table(writer.tmp / f"{split}.parquet", columns=["record_id"]).column(0).to_pylist()
-            records_per_split[split], rows_per_split[split] = len(set(ids)), len(ids)
-        rejects = _rejects(writer.tmp / REJECTS)
-        by_reason = Counter(r["reason"] for r in rejects if r.get("scope") != "row")
-        dropped = Counter(r["reason"] for r in rejects if r.get("scope") == "row")
-        kept, rejected = sum(records_per_split.values()), sum(by_reason.values())
-        delta_counts = delta_manifest.counts
-        manifest = dataclasses.replace(
-            delta_manifest,
-            counts=Counts(
-                input_records=kept + rejected,
-                kept_records=kept,
-                rejected_records=rejected,
-                records_per_split=records_per_split,
-                rows_per_split=rows_per_split,
-                rejects_by_reason=dict(sorted(by_reason.items())),
-                dropped_rows_by_reason=dict(sorted(dropped.items())),
-            ),
-            fingerprint=writer.content_fingerprint(),
-            files={},
-            extra={
-                **delta_manifest.extra,
-                "quality_scope": (
-                    f"the {delta_counts.input_records} records updated since {since} (incremental push; "
-                    "a full push recomputes them over all records)"
-                ),
-                "incremental": {
-                    "since": since,
-                    "delta_counts": dataclasses.asdict(delta_counts),
-                    "replaced_records": len(touched & previous_ids),
-                    "new_records": len(touched - previous_ids),
-                    "previous_fingerprint": previous_manifest.fingerprint,
-                },
-            },
-        )
-        writer.finish(manifest)
-    return manifest
-
-
-def _merge_in_place(
-    old: list[dict[str, Any]],
-    new: list[dict[str, Any]],
-    touched: set[str],
-    previous_ids: set[str],
-    emit: Callable[[dict[str, Any]], None],
-) -> None:
-    """Emit ``old`` with the entries of each touched record swapped for its ``new`` entries at the
-    place of its first old entry; then the ``new`` entries of records ``old`` did not have."""
-    new_by_id: dict[str, list[dict[str, Any]]] = {}
-    for item in new:
-        new_by_id.setdefault(item["record_id"], []).append(item)
-    placed: set[str] = set()
-    for item in old:
-        rid = item["record_id"]
-        previous_ids.add(rid)
-        if rid not in touched:
-            emit(item)
-        elif rid not in placed:
-            placed.add(rid)
-            for replacement in new_by_id.get(rid, ()):
-                emit(dict(replacement))
-    for item in new:
-        if item["record_id"] not in placed:
-            emit(dict(item))
 
 
 # --- one push, and the scheduled loop -----------------------------------------------------------
