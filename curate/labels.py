@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from curate.rows import Rejection
+
 IGNORE_INDEX = -100
-Reject = tuple[str, str]
-Span = tuple[int, int]
+CharRange = tuple[int, int]  # [start, end) characters of a text
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Segment:
     """One sequence to tokenize: a text and the character spans to train on."""
 
     text: str
-    spans: tuple[Span, ...]
+    spans: tuple[CharRange, ...]
     add_special_tokens: bool
 
 
@@ -60,8 +61,8 @@ class Labeler:
         self.backend = tokenizer.backend_tokenizer
         self.keep_offsets = keep_offsets
 
-    def encode(self, segments: Sequence[Segment]) -> list[Encoded | Reject]:
-        out: list[Encoded | Reject | None] = [None] * len(segments)
+    def encode(self, segments: Sequence[Segment]) -> list[Encoded | Rejection]:
+        out: list[Encoded | Rejection | None] = [None] * len(segments)
         encodings: list[Any] = [None] * len(segments)
         for flag in (True, False):
             idx = [i for i, s in enumerate(segments) if s.add_special_tokens is flag]
@@ -90,7 +91,7 @@ class Labeler:
         for (i, run), text in zip(flat, decoded, strict=True):
             if out[i] is None and text != run.expected and not self._decodes_in_context(ids_of[i], run):
                 got = text if text.strip() != run.expected.strip() else self._in_context(ids_of[i], run)
-                out[i] = (
+                out[i] = Rejection(
                     "decode_mismatch",
                     f"trained tokens decode to {_clip(got)}, expected {_clip(run.expected)} "
                     "(the tokenizer does not round-trip this text)",
@@ -127,7 +128,7 @@ def _clip(text: str, n: int = 60) -> str:
     return repr(text if len(text) <= n else text[: n // 2] + "…" + text[-n // 2 :])
 
 
-def _locate(enc: Any, text: str, span: Span) -> _Run | Reject:
+def _locate(enc: Any, text: str, span: CharRange) -> _Run | Rejection:
     """The tokens covering characters ``[s, e)`` of ``text``."""
     s, e = span
     first = enc.char_to_token(s)
@@ -136,7 +137,7 @@ def _locate(enc: Any, text: str, span: Span) -> _Run | Reject:
         # A character the tokenizer produced no token for (a normalizer dropped it): scan.
         covering = [t for t, (a, b) in enumerate(enc.offsets) if a < e and b > s and b > a]
         if not covering:
-            return ("empty_completion", f"no token covers characters {s}..{e} ({_clip(text[s:e])})")
+            return Rejection("empty_completion", f"no token covers characters {s}..{e} ({_clip(text[s:e])})")
         first, last = covering[0], covering[-1]
     # Byte-level tokenizers split one character over several tokens, all with its offsets.
     while first > 0 and (prev := enc.token_to_chars(first - 1)) is not None and prev[1] > s and prev[0] < e:
@@ -162,13 +163,15 @@ def _locate(enc: Any, text: str, span: Span) -> _Run | Reject:
     ):
         last -= 1
     if first > last:
-        return ("empty_completion", f"no token carries the text of characters {s}..{e} ({_clip(text[s:e])})")
+        return Rejection(
+            "empty_completion", f"no token carries the text of characters {s}..{e} ({_clip(text[s:e])})"
+        )
     lo = min(enc.token_to_chars(first)[0], s)
     hi = max(enc.token_to_chars(last)[1], e)
     outside = text[lo:s] + text[e:hi]
     if outside.strip():
         where = "before" if text[lo:s].strip() else "after"
-        return (
+        return Rejection(
             "boundary_merge",
             f"a token spans the edge of the trained text and carries {_clip(text[lo:s] or text[e:hi])} from "
             f"{where} it; the template should end the prompt with a separator (newline or marker)",

@@ -23,7 +23,7 @@ from curate.errors import CurateError
 from curate.filters import build_filters
 from curate.manifest import Counts, Manifest, Splits
 from curate.records import ArgillaRecord, QuestionKind
-from curate.rows import Rejection, RejectRecord
+from curate.rows import Rejection, RejectRecord, RowTransform
 from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
 from curate.sources.base import Source, Unreadable
 from curate.spec import SpecFile, spec_summary
@@ -157,7 +157,7 @@ class ExportOptions:
     out_dir: Path
     fmt: Format = "parquet"
     split_fractions: dict[str, float] | None = None
-    row_transform: Any = None  # curate.tokenize.RowTransform: fields(), batch(rows), summary()
+    row_transform: RowTransform | None = None  # e.g. curate.tokenize.RowTransform (token ids, labels)
     pack_max_length: int | None = None
     progress: Callable[[int], None] | None = None
     allow_empty: bool = False  # write an export that keeps no record (else it is an error)
@@ -209,13 +209,16 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
             rows_per_split[split] += 1
 
     def flush() -> None:
+        assert transform is not None  # only kept records waiting for the transform are pending
         results = transform.batch([row for kept in pending for row in kept.rows])
         start = 0
         for kept in pending:
             mine = results[start : start + len(kept.rows)]
             start += len(kept.rows)
-            ok = [{**row, **r} for row, r in zip(kept.rows, mine, strict=True) if not isinstance(r, tuple)]
-            emit(kept, ok, [Rejection(*r) for r in mine if isinstance(r, tuple)])
+            ok = [
+                {**row, **r} for row, r in zip(kept.rows, mine, strict=True) if not isinstance(r, Rejection)
+            ]
+            emit(kept, ok, [r for r in mine if isinstance(r, Rejection)])
         pending.clear()
 
     protected = [*options.protected, *([source.location] if source.location is not None else [])]

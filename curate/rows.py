@@ -4,13 +4,16 @@ detail), the exception that carries it out of a builder, and blank/text checks o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(NamedTuple):
     """Why a record or a row is not kept; ``reason`` is a stable code counted in the manifest.
+    The builder, the filters, the readers and the tokenizer all answer with it.
 
     >>> Rejection("too_short:response", "1 < 2 characters").reason
     'too_short:response'
@@ -18,6 +21,18 @@ class Rejection:
 
     reason: str
     detail: str = ""
+
+
+class RowTransform(Protocol):
+    """A step that adds columns to kept rows (``curate.tokenize.RowTransform`` adds token ids
+    and labels): its columns, the new values of a batch of rows (or why a row cannot be kept),
+    and what it did, for the manifest."""
+
+    def fields(self) -> list[pa.Field]: ...
+
+    def batch(self, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any] | Rejection]: ...
+
+    def summary(self) -> dict[str, Any]: ...
 
 
 class RejectRecord(Exception):

@@ -27,7 +27,9 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from curate.errors import CurateError
-from curate.labels import IGNORE_INDEX, Encoded, Labeler, Reject, Segment
+from curate.labels import IGNORE_INDEX, Encoded, Labeler, Segment
+from curate.rows import Rejection
+from curate.rows import RowTransform as RowTransformProtocol
 from curate.templates import ChatTemplate, PromptTemplate, TemplateError, get_template
 from curate.templates.chat import TokenizerTemplate
 from curate.templates.turns import TRAIN_ON, TrainOn
@@ -113,7 +115,7 @@ class Inspection:
     trainable: int
 
 
-class RowTransform:
+class RowTransform(RowTransformProtocol):
     """Adds token columns to export rows: ``fields()``, ``__call__(row)``, ``summary()``.
 
     ``__call__`` returns the extra column values, or ``(reason, detail)`` for a row that cannot
@@ -170,12 +172,12 @@ class RowTransform:
             return [pa.field("input_ids", ints), pa.field("attention_mask", ints)]
         return [pa.field("input_ids", ints), pa.field("attention_mask", ints), pa.field("labels", ints)]
 
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any] | Reject:
+    def __call__(self, row: dict[str, Any]) -> dict[str, Any] | Rejection:
         return self.batch([row])[0]
 
     def map(
         self, rows: Iterable[dict[str, Any]], batch_size: int = 4096
-    ) -> Iterator[dict[str, Any] | Reject]:
+    ) -> Iterator[dict[str, Any] | Rejection]:
         """:meth:`__call__` over many rows, tokenizing ``batch_size`` rows per call."""
         chunk: list[dict[str, Any]] = []
         for row in rows:
@@ -186,11 +188,11 @@ class RowTransform:
         if chunk:
             yield from self.batch(chunk)
 
-    def batch(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any] | Reject]:
+    def batch(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any] | Rejection]:
         planned = [self._segments(row) for row in rows]
         segments = [s for p in planned if isinstance(p, _Plan) for s in p.segments]
         encoded = iter(self.labeler.encode(segments))
-        results: list[dict[str, Any] | Reject] = []
+        results: list[dict[str, Any] | Rejection] = []
         for plan in planned:
             if isinstance(plan, tuple):
                 results.append(self._count(plan))
@@ -233,7 +235,7 @@ class RowTransform:
         """The chat template rows are rendered with (None for text-only rows)."""
         return self._chat
 
-    def inspect(self, row: dict[str, Any]) -> list[Inspection] | Reject:
+    def inspect(self, row: dict[str, Any]) -> list[Inspection] | Rejection:
         """Tokens of one row with what is trained, for display (does not change the counts)."""
         plan = self._segments(row)
         if isinstance(plan, tuple):
@@ -262,7 +264,7 @@ class RowTransform:
         used = self.template or self._chat
         return used.describe() if used is not None else None
 
-    def _count(self, reject: Reject) -> Reject:
+    def _count(self, reject: Rejection) -> Rejection:
         self.counts.rows += 1
         self.counts.rejected[reject[0]] += 1
         return reject
@@ -272,7 +274,7 @@ class RowTransform:
             self._chat = TokenizerTemplate().bind(self.tokenizer)
         return self._chat
 
-    def _segments(self, row: dict[str, Any]) -> _Plan | Reject:
+    def _segments(self, row: dict[str, Any]) -> _Plan | Rejection:
         plan = _Plan([])
         try:
             if self.trains == "messages":
@@ -294,7 +296,7 @@ class RowTransform:
             else:
                 plan.segments = [self._prompt_segment(row["prompt"])]
         except TemplateError as err:
-            return (err.reason, str(err))
+            return Rejection(err.reason, str(err))
         except KeyError as err:
             raise CurateError(f"{self.task} row {row.get('record_id', '?')}: missing column {err}") from None
         return plan
@@ -346,16 +348,16 @@ class RowTransform:
             return Segment(prompt, (), not (self.bos and prompt.startswith(self.bos)))
         return Segment(self._chat_template().render(list(prompt), True), (), False)
 
-    def _truncate(self, ids: list[int], labels: list[int], keep_bos: bool) -> _Cut | Reject:
+    def _truncate(self, ids: list[int], labels: list[int], keep_bos: bool) -> _Cut | Rejection:
         """Apply the truncation policy to one sequence."""
         n, limit = len(ids), self.max_length
         if limit is None or n <= limit:
             return _Cut(ids, labels, (n, n, n))
         if self.truncation == "drop":
-            return ("too_long", f"{n} tokens > --max-length {limit}")
+            return Rejection("too_long", f"{n} tokens > --max-length {limit}")
         if self.truncation == "cut_completion":
             if self.trains == "prompt":
-                return (
+                return Rejection(
                     "too_long",
                     f"{n} tokens > --max-length {limit}; prompt rows can only be cut with cut_prompt",
                 )
@@ -365,13 +367,13 @@ class RowTransform:
         first_trained = next((i for i, lab in enumerate(labels) if lab != IGNORE_INDEX), n)
         tail = n - (limit - head)
         if self.trains != "prompt" and tail > first_trained:
-            return (
+            return Rejection(
                 "too_long",
                 f"{n} tokens > --max-length {limit}, and the trained part alone has {n - first_trained}",
             )
         return _Cut(ids[:head] + ids[tail:], labels[:head] + labels[tail:], (head, tail, n))
 
-    def _finish(self, sequences: list[Encoded | Reject], plan: _Plan) -> dict[str, Any] | Reject:
+    def _finish(self, sequences: list[Encoded | Rejection], plan: _Plan) -> dict[str, Any] | Rejection:
         for enc in sequences:
             if isinstance(enc, tuple):
                 return self._count(enc)
@@ -386,7 +388,7 @@ class RowTransform:
             ids, labels = cut.ids, cut.labels
             if self.trains != "prompt" and labels.count(IGNORE_INDEX) == len(labels):
                 self.counts.over_max_length += over
-                return self._count(("fully_masked", f"no trained token left in {len(ids)} tokens"))
+                return self._count(Rejection("fully_masked", f"no trained token left in {len(ids)} tokens"))
             out.append((ids, labels))
         c = self.counts
         c.rows += 1

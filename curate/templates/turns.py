@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Message = dict[str, str]
+from curate.records import Message
+
 TrainOn = Literal["all_assistant", "last_assistant", "each_turn_as_row"]
 TRAIN_ON: tuple[str, ...] = ("all_assistant", "last_assistant", "each_turn_as_row")
 Render = Callable[[Sequence[Message], bool], str]
