@@ -255,6 +255,7 @@ def prepare_export(
     truncation: str = "drop",
     pack: bool = False,
     allow_empty: bool = False,
+    num_proc: int = 1,
     on_warning: Report | None = None,
     on_note: Report | None = None,
 ) -> ExportJob:
@@ -266,7 +267,12 @@ def prepare_export(
         fmt=parse_format(format),
         split_fractions=parse_splits(splits),
         allow_empty=allow_empty,
+        num_proc=num_proc,
     )
+    if num_proc < 1:
+        raise CurateError(f"{_opt('num_proc')}: got {num_proc}, expected 1 or more")
+    if num_proc > 1 and tokenizer is None:
+        raise CurateError(f"{_opt('num_proc')} applies to tokenized exports; it needs {_opt('tokenizer')}")
     spec = as_spec(spec)
     if not reads_live(spec, source):
         for name, value in (("since", since), ("timeout", timeout), ("deadline", deadline)):

@@ -8,8 +8,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,6 +161,7 @@ class ExportOptions:
     pack_max_length: int | None = None
     progress: Callable[[int], None] | None = None
     allow_empty: bool = False  # write an export that keeps no record (else it is an error)
+    num_proc: int = 1  # worker processes for the row transform (same bytes as 1)
     on_note: Callable[[str], None] | None = None  # told e.g. of stale temporary folders cleaned up
     protected: list[Path] = field(default_factory=list)  # paths --out must stay clear of (the source)
 
@@ -187,7 +188,6 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
     rejects: Counter[str] = Counter()
     dropped_rows: Counter[str] = Counter()
     n_input = 0
-    pending: list[Kept] = []  # kept records waiting for one batched tokenizer call
     first_reject: Rejected | None = None
 
     def emit(kept: Kept, rows: list[dict[str, Any]], failures: list[Rejection]) -> None:
@@ -208,21 +208,40 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
             writer.write(split, row)
             rows_per_split[split] += 1
 
-    def flush() -> None:
-        assert transform is not None  # only kept records waiting for the transform are pending
-        results = transform.batch([row for kept in pending for row in kept.rows])
+    def write_outcome(outcome: Outcome, results: Sequence[dict[str, Any] | Rejection] | None) -> None:
+        nonlocal first_reject
+        if isinstance(outcome, Rejected):
+            if first_reject is None:
+                first_reject = outcome
+            rejects[outcome.reason] += 1
+            writer.reject(outcome.record_id, outcome.reason, outcome.detail)
+            return
+        for failure in outcome.dropped:
+            dropped_rows[failure.reason] += 1
+            writer.reject(outcome.record.id, failure.reason, failure.detail, scope="row")
+        if results is None:
+            emit(outcome, outcome.rows, [])
+            return
+        ok = [
+            {**row, **r} for row, r in zip(outcome.rows, results, strict=True) if not isinstance(r, Rejection)
+        ]
+        emit(outcome, ok, [r for r in results if isinstance(r, Rejection)])
+
+    def write_chunk(chunk: list[Outcome], results: Sequence[dict[str, Any] | Rejection]) -> None:
+        """A chunk's outcomes in input order, each kept record with its rows' transform results."""
         start = 0
-        for kept in pending:
-            mine = results[start : start + len(kept.rows)]
-            start += len(kept.rows)
-            ok = [
-                {**row, **r} for row, r in zip(kept.rows, mine, strict=True) if not isinstance(r, Rejection)
-            ]
-            emit(kept, ok, [r for r in mine if isinstance(r, Rejection)])
-        pending.clear()
+        for outcome in chunk:
+            if isinstance(outcome, Kept):
+                write_outcome(outcome, results[start : start + len(outcome.rows)])
+                start += len(outcome.rows)
+            else:
+                write_outcome(outcome, None)
 
     protected = [*options.protected, *([source.location] if source.location is not None else [])]
-    with ExportWriter(options.out_dir, options.fmt, schema, list(fractions), protected) as writer:
+    with (
+        ExportWriter(options.out_dir, options.fmt, schema, list(fractions), protected) as writer,
+        _ChunkRunner(transform, options.num_proc, write_chunk) as runner,
+    ):
         for note in writer.notes:
             if options.on_note is not None:
                 options.on_note(note)
@@ -231,23 +250,12 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
             if options.progress is not None:
                 options.progress(n_input)
             stats.add(outcome.record)
-            if isinstance(outcome, Rejected):
-                if first_reject is None:
-                    first_reject = outcome
-                rejects[outcome.reason] += 1
-                writer.reject(outcome.record_id, outcome.reason, outcome.detail)
-                continue
-            for failure in outcome.dropped:
-                dropped_rows[failure.reason] += 1
-                writer.reject(outcome.record.id, failure.reason, failure.detail, scope="row")
             if transform is None:
-                emit(outcome, outcome.rows, [])
-                continue
-            pending.append(outcome)
-            if len(pending) >= TRANSFORM_BATCH:
-                flush()
-        if pending:
-            flush()
+                write_outcome(outcome, None)
+            else:
+                # with a transform, outcomes wait in input order for their chunk's batched call
+                runner.add(outcome)
+        runner.finish()
         paths = writer.close_files()
         packing = None
         if options.pack_max_length:
@@ -285,6 +293,83 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
         )
         writer.finish(manifest)
     return manifest
+
+
+class _ChunkRunner:
+    """Outcomes in chunks of ``TRANSFORM_BATCH`` kept records, each chunk's rows transformed in
+    one batched call — here, or in ``num_proc`` worker processes with a bounded window of chunks
+    in flight — and written strictly in input order, so the output is the same for any
+    ``num_proc``."""
+
+    def __init__(
+        self,
+        transform: RowTransform | None,
+        num_proc: int,
+        write: Callable[[list[Outcome], Sequence[dict[str, Any] | Rejection]], None],
+    ):
+        self.transform = transform
+        self.write = write
+        self.chunk: list[Outcome] = []
+        self.kept = 0
+        self.window: deque[tuple[list[Outcome], Any]] = deque()
+        self.num_proc = num_proc
+        self.pool: Any = None
+        if num_proc > 1 and transform is not None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from curate.tokenize import worker_init
+
+            recipe = getattr(transform, "recipe", None)
+            if recipe is None:
+                raise CurateError("--num-proc: this row transform cannot run in worker processes")
+            self.pool = ProcessPoolExecutor(
+                max_workers=num_proc,
+                mp_context=multiprocessing.get_context("spawn"),  # fork would copy tokenizer threads
+                initializer=worker_init,
+                initargs=(recipe,),
+            )
+
+    def __enter__(self) -> _ChunkRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+
+    def add(self, outcome: Outcome) -> None:
+        self.chunk.append(outcome)
+        if isinstance(outcome, Kept):
+            self.kept += 1
+            if self.kept >= TRANSFORM_BATCH:
+                self._submit()
+
+    def finish(self) -> None:
+        if self.chunk:
+            self._submit()
+        while self.window:
+            self._drain_one()
+
+    def _submit(self) -> None:
+        chunk, self.chunk, self.kept = self.chunk, [], 0
+        rows = [row for outcome in chunk if isinstance(outcome, Kept) for row in outcome.rows]
+        assert self.transform is not None
+        if self.pool is None:
+            self.write(chunk, self.transform.batch(rows) if rows else [])
+            return
+        from curate.tokenize import worker_batch
+
+        self.window.append((chunk, self.pool.submit(worker_batch, rows) if rows else None))
+        while len(self.window) > 2 * self.num_proc:  # bounded memory: at most this many chunks wait
+            self._drain_one()
+
+    def _drain_one(self) -> None:
+        chunk, future = self.window.popleft()
+        results: Sequence[dict[str, Any] | Rejection] = []
+        if future is not None:
+            results, counts = future.result()
+            self.transform.add_counts(counts)  # type: ignore[union-attr]
+        self.write(chunk, results)
 
 
 def _nothing_kept(source: str, n_input: int, rejects: Counter[str], first: Rejected | None) -> str:

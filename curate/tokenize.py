@@ -90,6 +90,14 @@ class _Counts:
     turns_not_trained: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
 
+    def add(self, other: _Counts) -> None:
+        """Add another worker's counts (sums: the order of batches does not matter)."""
+        for name, value in vars(other).items():
+            if isinstance(value, Counter):
+                getattr(self, name).update(value)
+            else:
+                setattr(self, name, getattr(self, name) + value)
+
 
 @dataclass
 class _Plan:
@@ -161,6 +169,8 @@ class RowTransform(RowTransformProtocol):
             _check_markers(self._chat, tokenizer, self.tokenizer_name)
         self.labeler = Labeler(tokenizer)
         self.counts = _Counts()
+        #: build_row_transform's arguments, so worker processes can build the same transform
+        self.recipe: tuple[Any, ...] | None = None
 
     # --- the export interface ---------------------------------------------------------------------
 
@@ -200,6 +210,10 @@ class RowTransform(RowTransformProtocol):
             sequences = [next(encoded) for _ in plan.segments]
             results.append(self._finish(sequences, plan))
         return results
+
+    def add_counts(self, counts: _Counts) -> None:
+        """Counts of batches a worker process transformed (``curate export --num-proc``)."""
+        self.counts.add(counts)
 
     def summary(self) -> dict[str, Any]:
         c = self.counts
@@ -462,7 +476,7 @@ def build_row_transform(
         raise CurateError(
             f"--template {template}: chat rows need a chat template (chatml, zephyr, llama2, tokenizer or a .jinja file)"
         )
-    return RowTransform(
+    transform = RowTransform(
         task,
         tokenizer,
         resolved,
@@ -471,3 +485,23 @@ def build_row_transform(
         train_on,  # type: ignore[arg-type]
         tokenizer_name=Path(tokenizer_path).name,
     )
+    transform.recipe = (task, str(tokenizer_path), template, max_length, truncation, train_on)
+    return transform
+
+
+# --- worker processes (curate export --num-proc) --------------------------------------------------
+
+_WORKER: RowTransform | None = None
+
+
+def worker_init(recipe: tuple[Any, ...]) -> None:
+    """In a worker process: build the same transform the parent built (from its recipe)."""
+    global _WORKER
+    _WORKER = build_row_transform(*recipe)
+
+
+def worker_batch(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | Rejection], _Counts]:
+    """In a worker process: one batch, and the counts it added (the parent sums them)."""
+    assert _WORKER is not None, "worker_init was not called"
+    _WORKER.counts = _Counts()
+    return _WORKER.batch(rows), _WORKER.counts

@@ -114,3 +114,38 @@ def test_rows_a_tokenizer_cannot_reproduce_are_rejected_with_a_reason(cli, tmp_p
 def test_tokenizer_flags_need_a_tokenizer(cli, tmp_path):
     result = cli("export", SPECS / "dolly-curated.yaml", "--out", tmp_path / "o", "--pack")
     assert result.exit_code == 2 and "need --tokenizer" in result.stderr
+
+
+def test_num_proc_gives_the_same_bytes(cli, tmp_path, monkeypatch):
+    """Worker processes tokenize chunks in parallel; output is written in input order, so every
+    file (rows, rejects, manifest with its tokenization counts) is byte-identical to one process."""
+    import curate.pipeline
+
+    monkeypatch.setattr(curate.pipeline, "TRANSFORM_BATCH", 8)  # many chunks, several in flight
+    tok = tmp_path / "qwen-like"
+    chat_tokenizer(tok, "qwen2_5", vocab_size=600)
+    outs = {n: tmp_path / f"p{n}" for n in (1, 2)}
+    for n, out in outs.items():
+        result = cli(
+            "export", SPECS / "chat-review.yaml", "--out", out, "-q", "--tokenizer", tok,
+            "--max-length", "200", "--num-proc", str(n),
+        )  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+    files = sorted(p.name for p in outs[1].iterdir())
+    assert files == sorted(p.name for p in outs[2].iterdir())
+    for name in files:
+        assert (outs[1] / name).read_bytes() == (outs[2] / name).read_bytes(), name
+    summary = json.loads((outs[2] / "manifest.json").read_text())["tokenization"]
+    assert summary["rows_ok"] > 0 and summary["rejected_by_reason"]  # some rows are over 200 tokens
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--num-proc", "0"], "--num-proc: got 0"),
+        (["--num-proc", "2"], "--num-proc applies to tokenized exports"),
+    ],
+)
+def test_num_proc_mistakes(cli, tmp_path, args, expected):
+    result = cli("export", SPECS / "dolly-prompts.yaml", "--out", tmp_path / "o", *args)
+    assert result.exit_code == 2 and expected in result.stderr

@@ -98,6 +98,10 @@ def register(app: typer.Typer) -> None:
         allow_empty: Annotated[
             bool, typer.Option("--allow-empty", help="write the export even when it keeps no record")
         ] = False,
+        num_proc: Annotated[
+            int,
+            typer.Option("--num-proc", help="with --tokenizer: worker processes (same output as 1)"),
+        ] = 1,
     ) -> None:
         """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""
         with api.cli_names():
@@ -118,6 +122,7 @@ def register(app: typer.Typer) -> None:
                 truncation=truncation,
                 pack=pack,
                 allow_empty=allow_empty,
+                num_proc=num_proc,
                 on_warning=lambda warning: console.print(
                     f"[yellow]warning:[/] {escape(warning)}", highlight=False
                 ),
