@@ -522,3 +522,15 @@ def test_unknown_layout_name_is_caught_with_a_hint(cli, tmp_path):
     spec.write_text(spec.read_text().replace("layout: table", "layout: tabel"))
     line = one_error(cli("validate", "--offline", spec))
     assert "source.layout: got 'tabel', expected auto or one of" in line and "(did you mean 'table'?)" in line
+
+
+@pytest.mark.parametrize("module", ["transformers"])
+def test_a_missing_training_extra_is_one_line_naming_what_to_install(
+    cli, table, tmp_path, monkeypatch, module
+):
+    import sys
+
+    monkeypatch.setitem(sys.modules, module, None)  # as after `make demo`: a core install
+    line = one_error(cli("export", table, "--out", tmp_path / "out", "--tokenizer", tmp_path))
+    assert "needs the training extras" in line and "pip install 'curate[train]'" in line
+    assert not (tmp_path / "out").exists()

@@ -61,5 +61,20 @@ def main(argv: list[str] | None = None) -> None:
     print(build_tiny_llama(args.out_dir, tokenizer))
 
 
+def _run() -> None:
+    import sys
+
+    from curate.errors import missing_extra_message
+
+    try:
+        main()
+    except ModuleNotFoundError as err:  # a core install (make demo) has no torch/transformers
+        message = missing_extra_message(err)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    main()
+    _run()
