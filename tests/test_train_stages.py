@@ -39,12 +39,8 @@ FAST = [
 
 
 @pytest.fixture(scope="module")
-def base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from curate.testing.tiny import chat_tokenizer
-    from curate.testing.tiny_models import build_tiny_llama
-
-    folder = tmp_path_factory.mktemp("tiny-base")
-    return build_tiny_llama(folder, chat_tokenizer(folder, "qwen2_5", vocab_size=1024))
+def base_model(tiny_base: Path) -> Path:
+    return tiny_base  # the session's tiny Llama (tests/train_fixtures.py), built once for all tests
 
 
 @pytest.fixture(scope="module")
@@ -367,3 +363,35 @@ def test_sft_uses_pretokenized_and_packed_exports_as_is(base_model, tmp_path, cl
     row = result.trainer.train_dataset[0]
     assert row["labels"] == packed["labels"] and row["seq_lengths"] == packed["seq_lengths"]
     assert result.trainer.padding_free  # documents in a bin stay apart (positions restart per document)
+
+
+def test_continued_pretraining_on_a_packed_text_export(base_model, tmp_path, cli):
+    """task: text -> tokenized with every token trained -> packed blocks -> curate train sft."""
+    import pyarrow.parquet as pq
+
+    export = tmp_path / "domain-text"
+    made = cli(
+        "export", SPECS / "domain-text.yaml", "--out", export, "--tokenizer", base_model,
+        "--max-length", "128", "--truncation", "cut_completion", "--pack", "-q",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    result = sft.main(
+        [
+            f"model.model_name_or_path={base_model}",
+            f"data.export={export}",
+            "data.packed=true",
+            f"output_dir={tmp_path / 'cpt'}",
+            "max_steps=3",
+            *FAST,
+        ]
+    )
+    assert result is not None
+    packed = pq.read_table(export / "__packed__" / "train.parquet").slice(0, 1).to_pylist()[0]
+    row = result.trainer.train_dataset[0]
+    assert row["labels"] == packed["labels"] and row["seq_lengths"] == packed["seq_lengths"]
+    trained = sum(label != -100 for label in packed["labels"])
+    assert trained >= len(packed["labels"]) - len(packed["seq_lengths"])  # all but at most a BOS each
+    losses = [e["loss"] for e in result.log_history if "loss" in e]
+    assert losses and all(loss > 0 for loss in losses)
+    provenance = json.loads((tmp_path / "cpt" / "provenance.json").read_text())
+    assert provenance["task"] == "text"
