@@ -17,8 +17,9 @@ from typing import Any
 from curate.rows import Rejection
 from curate.spec import FiltersSpec
 
-_SPACE = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
+# ASCII characters that are neither word characters nor whitespace: what _PUNCT removes
+_ASCII_PUNCT = {c: None for c in range(128) if _PUNCT.match(chr(c))}
 
 
 def normalize_text(text: str) -> str:
@@ -27,9 +28,10 @@ def normalize_text(text: str) -> str:
     >>> normalize_text("  Hello,   WORLD! ") == normalize_text("hello world")
     True
     """
+    if text.isascii():  # most text: NFKC and casefold change nothing that lower() does not
+        return " ".join(text.lower().translate(_ASCII_PUNCT).split())
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = _PUNCT.sub("", text)
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(_PUNCT.sub("", text).split())
 
 
 def _text_of(value: Any) -> str:

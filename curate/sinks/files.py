@@ -37,8 +37,39 @@ def schema_for(fields: list[pa.Field], extra: list[pa.Field] | None = None) -> p
     return pa.schema([*fields, *PROVENANCE, *(extra or [])])
 
 
+# One encoder for every row: json.dumps with non-default arguments would build one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def canonical_json(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+    """A row as one line of JSON, in the order given (what the fingerprint hashes).
+
+    >>> canonical_json({"prompt": "Héllo", "margin": 1.5, "statuses": []})
+    '{"prompt":"Héllo","margin":1.5,"statuses":[]}'
+    """
+    return _ENCODER.encode(row)
+
+
+def table_from_lines(lines: list[bytes], schema: pa.Schema) -> pa.Table:
+    """Rows given as canonical JSON lines, parsed by Arrow into ``schema`` (no Python objects per
+    value; the same table ``pa.Table.from_pylist`` builds from the rows). Lines Arrow's JSON reader
+    does not take (``NaN``/``Infinity``) fall back to ``from_pylist``.
+
+    >>> table_from_lines([b'{"a":"x","b":1.5}', b'{"a":null,"b":NaN}'], pa.schema([("a", pa.string()), ("b", pa.float64())])).num_rows
+    2
+    """
+    import pyarrow.json as pajson
+
+    data = b"\n".join(lines)
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(data),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1)),
+            parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema)
+    return table.select(schema.names).cast(schema)
 
 
 class _SplitFile:
@@ -48,20 +79,21 @@ class _SplitFile:
         self.schema = schema
         self.rows = 0
         self.content = hashlib.sha256()
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[bytes] = []  # canonical JSON lines of the rows not yet in a row group
         self._parquet: pq.ParquetWriter | None = None
         self._jsonl = path.open("w", encoding="utf-8") if fmt == "jsonl" else None
 
     def write(self, row: dict[str, Any]) -> None:
         ordered = {name: row.get(name) for name in self.schema.names}
         line = canonical_json(ordered)
-        self.content.update(line.encode("utf-8"))
+        encoded = line.encode("utf-8")
+        self.content.update(encoded)
         self.content.update(b"\n")
         self.rows += 1
         if self._jsonl is not None:
             self._jsonl.write(line + "\n")
             return
-        self._buffer.append(ordered)
+        self._buffer.append(encoded)
         if len(self._buffer) >= BATCH:
             self._flush()
 
@@ -69,7 +101,7 @@ class _SplitFile:
         if not self._buffer:
             return
         try:
-            table = pa.Table.from_pylist(self._buffer, schema=self.schema)
+            table = table_from_lines(self._buffer, self.schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
             raise CurateError(f"{self.path.name}: a row does not fit the output schema ({err})") from None
         if self._parquet is None:
