@@ -96,8 +96,11 @@ class QualityStats:
         self.annotators_per_record[len(users)] += 1
         policy = self.builder.status_policy
         for q, alpha in self.alpha.items():
+            responses = record.responses.get(q, ())
+            if len(responses) < 2:
+                continue  # one answer or none: no pair to agree or disagree (alpha skips it)
             values = []
-            for r in record.responses.get(q, ()):
+            for r in responses:
                 status = r.status or ("submitted" if policy.unknown_as_submitted else None)
                 if status in policy.counted and r.value is not None:
                     values.append(agreement_key(r.value))

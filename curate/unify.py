@@ -41,6 +41,8 @@ class Tie(Exception):
 
 def _ordered(responses: Sequence[Response]) -> list[Response]:
     # Missing timestamps keep the export's order (Argilla lists responses in insertion order).
+    if len(responses) < 2 or not any(r.updated_at for r in responses):
+        return list(responses)  # already in that order: nothing to sort
     indexed = list(enumerate(responses))
     indexed.sort(key=lambda p: (p[1].updated_at or "", p[0]))
     return [r for _, r in indexed]
@@ -159,7 +161,7 @@ def unify(responses: Sequence[Response], kind: QuestionKind, strategy: str) -> U
     answered = tuple(r for r in responses if r.value is not None and r.value != "" and r.value != ())
     if not answered:
         return Unified(None, (), None)
-    agreement = pairwise_agreement([agreement_key(r.value) for r in answered])
+    agreement = pairwise_agreement([agreement_key(r.value) for r in answered]) if len(answered) > 1 else None
     try:
         value = STRATEGIES[strategy](answered, kind)
     except Tie as tie:
