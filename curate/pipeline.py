@@ -321,7 +321,7 @@ class _ChunkRunner:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            from curate.tokenize import worker_init
+            from curate.workers import worker_init
 
             recipe = getattr(transform, "recipe", None)
             if recipe is None:
@@ -360,7 +360,7 @@ class _ChunkRunner:
         if self.pool is None:
             self.write(chunk, self.transform.batch(rows) if rows else [])
             return
-        from curate.tokenize import worker_batch
+        from curate.workers import worker_batch
 
         self.window.append((chunk, self.pool.submit(worker_batch, rows) if rows else None))
         while len(self.window) > 2 * self.num_proc:  # bounded memory: at most this many chunks wait

@@ -487,21 +487,3 @@ def build_row_transform(
     )
     transform.recipe = (task, str(tokenizer_path), template, max_length, truncation, train_on)
     return transform
-
-
-# --- worker processes (curate export --num-proc) --------------------------------------------------
-
-_WORKER: RowTransform | None = None
-
-
-def worker_init(recipe: tuple[Any, ...]) -> None:
-    """In a worker process: build the same transform the parent built (from its recipe)."""
-    global _WORKER
-    _WORKER = build_row_transform(*recipe)
-
-
-def worker_batch(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | Rejection], _Counts]:
-    """In a worker process: one batch, and the counts it added (the parent sums them)."""
-    assert _WORKER is not None, "worker_init was not called"
-    _WORKER.counts = _Counts()
-    return _WORKER.batch(rows), _WORKER.counts

@@ -1,0 +1,27 @@
+"""Worker processes for ``curate export --num-proc``: each builds the same row transform the
+parent built (from its recipe) and tokenizes whole chunks; the parent writes them in input order
+and sums their counts, so the output is the same for any number of workers."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from curate.rows import Rejection
+from curate.tokenize import RowTransform, _Counts, build_row_transform
+
+_WORKER: RowTransform | None = None
+
+
+def worker_init(recipe: tuple[Any, ...]) -> None:
+    """In a worker process: build the same transform the parent built (from its recipe)."""
+    global _WORKER
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # the workers are the parallelism
+    _WORKER = build_row_transform(*recipe)
+
+
+def worker_batch(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | Rejection], _Counts]:
+    """In a worker process: one chunk's rows, and the counts they added (the parent sums them)."""
+    assert _WORKER is not None, "worker_init was not called"
+    _WORKER.counts = _Counts()
+    return _WORKER.batch(rows), _WORKER.counts
