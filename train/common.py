@@ -74,6 +74,7 @@ __all__ = [
     "prepare_run",
     "run_script",
     "save_outputs",
+    "train_and_save",
 ]
 
 
@@ -113,6 +114,16 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     log_history: list[dict[str, Any]] = field(default_factory=list)
     trainer: Any = None
+
+
+def train_and_save(run: Run, trainer: Any, evaluation: Any) -> TrainResult:
+    """The end every offline stage shares: check what TRL prepared, train, evaluate on the eval
+    split when there is one, and save the outputs (once, on the main process)."""
+    check_prepared(run, trainer)
+    trainer.train()
+    metrics = trainer.evaluate() if evaluation is not None else {}
+    out = save_outputs(run, trainer, metrics)
+    return TrainResult(out, metrics, trainer.state.log_history, trainer)
 
 
 def prepare_run(stage_name: str, argv: list[str] | None, description: str) -> tuple[Run, bool]:

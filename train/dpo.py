@@ -40,11 +40,7 @@ def main(argv: list[str] | None = None) -> common.TrainResult | None:
         processing_class=tokenizer,
         peft_config=peft,
     )
-    common.check_prepared(run, trainer)
-    trainer.train()
-    metrics = trainer.evaluate() if evaluation is not None else {}
-    out = common.save_outputs(run, trainer, metrics)
-    return common.TrainResult(out, metrics, trainer.state.log_history, trainer)
+    return common.train_and_save(run, trainer, evaluation)
 
 
 if __name__ == "__main__":
