@@ -42,8 +42,12 @@ class Task(ABC):
     train_stage: ClassVar[str]
 
     def conversational(self, builder: Builder) -> bool:
-        """Whether prompts/completions are ``{role, content}`` lists rather than text."""
-        return getattr(builder.spec, "style", "text") == "conversational"
+        """Whether prompts/completions are ``{role, content}`` lists rather than text:
+        ``style: conversational``, or a prompt taken from a ChatField (a conversation stays one)."""
+        if getattr(builder.spec, "style", "text") == "conversational":
+            return True
+        prompt = getattr(builder.spec.columns, "prompt", None)
+        return prompt is not None and builder.is_chat_field(prompt)
 
     @abstractmethod
     def fields(self, conversational: bool) -> list[pa.Field]:

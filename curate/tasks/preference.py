@@ -179,9 +179,6 @@ class Preference(Task):
     card_tags = ("dpo", "preference", "reward-modeling")
     train_stage = "dpo"
 
-    def conversational(self, builder: Builder) -> bool:
-        return super().conversational(builder) or builder.is_chat_field(builder.spec.columns.prompt)
-
     def fields(self, conversational: bool) -> list[pa.Field]:
         import pyarrow as pa
 

@@ -39,9 +39,6 @@ class Prompt(Task):
     card_tags = ("prompts", "ppo")
     train_stage = "ppo"
 
-    def conversational(self, builder: Builder) -> bool:
-        return super().conversational(builder) or builder.is_chat_field(builder.spec.columns.prompt)
-
     def fields(self, conversational: bool) -> list[pa.Field]:
         import pyarrow as pa
 

@@ -85,9 +85,6 @@ class Unpaired(Task):
     card_tags = ("kto", "unpaired-preference")
     train_stage = "kto"
 
-    def conversational(self, builder: Builder) -> bool:
-        return super().conversational(builder) or builder.is_chat_field(builder.spec.columns.prompt)
-
     def fields(self, conversational: bool) -> list[pa.Field]:
         import pyarrow as pa
 
