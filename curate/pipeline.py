@@ -166,7 +166,6 @@ class ExportOptions:
     allow_empty: bool = False  # write an export that keeps no record (else it is an error)
     num_proc: int = 1  # worker processes for the row transform (same bytes as 1)
     on_note: Callable[[str], None] | None = None  # told e.g. of stale temporary folders cleaned up
-    protected: list[Path] = field(default_factory=list)  # paths --out must stay clear of (the source)
 
 
 def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> Manifest:
@@ -240,7 +239,7 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
             else:
                 write_outcome(outcome, None)
 
-    protected = [*options.protected, *([source.location] if source.location is not None else [])]
+    protected = [source.location] if source.location is not None else []  # --out must stay clear of it
     with (
         ExportWriter(options.out_dir, options.fmt, schema, list(fractions), protected) as writer,
         _ChunkRunner(transform, options.num_proc, write_chunk) as runner,
