@@ -11,13 +11,13 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from curate.errors import CurateError
 from curate.retry import RetryPolicy
 from curate.sources._argilla import describe_value
-from curate.sources._live_records import public_url
 
 SUPPORTED_MAJOR = 2
 MAX_ATTEMPTS = 5
@@ -25,6 +25,21 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 8.0
 TIMEOUT_S = 30.0
 RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+def public_url(url: str) -> str:
+    """The URL without user, password, query or fragment, and without a trailing slash: what
+    messages, manifests and dataset cards print (a key passed in the URL never shows).
+
+    >>> public_url("https://user:secret@argilla.example.com:6900/?api_key=x#y")
+    'https://argilla.example.com:6900'
+    >>> public_url("http://argilla.example.com/api/")
+    'http://argilla.example.com/api'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def _to_stderr(line: str) -> None:

@@ -5,10 +5,10 @@ body that says where every row came from, built from an export manifest alone.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from curate.argilla_api import public_url
 from curate.manifest import Manifest
 from curate.tasks import TASKS
 
@@ -28,20 +28,6 @@ def size_category(n: int) -> str:
         if n < limit:
             return name
     return "1M<n<10M" if n < 10_000_000 else "n>10M"
-
-
-def public_url(url: str | None) -> str | None:
-    """A URL with any user, password, query or fragment removed (a card is public).
-
-    >>> public_url("https://user:secret@argilla.example.org:6900/?api_key=x")
-    'https://argilla.example.org:6900/'
-    """
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def card_data(manifest: Manifest, split_paths: dict[str, str]) -> DatasetCardData:

@@ -1,28 +1,15 @@
 """What one record of the live Argilla server's API looks like, and how it becomes an
-:class:`ArgillaRecord`; plus the URL and time helpers the live source's messages use."""
+:class:`ArgillaRecord`; plus the time helpers the live source uses."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from curate.errors import CurateError
 from curate.records import ArgillaRecord, DatasetSettings, Response, Suggestion
 from curate.sources._argilla import check_field, make_responses, make_suggestion
-
-
-def public_url(url: str) -> str:
-    """The URL without credentials, query or fragment (safe for messages and manifests).
-
-    >>> public_url("https://user:secret@argilla.example.com:6900/?token=x")
-    'https://argilla.example.com:6900'
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
 def parse_since(value: str, where: str) -> datetime:
