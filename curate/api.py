@@ -138,10 +138,6 @@ def spec_train_on(spec: Spec) -> str:
 
 
 # --- sources --------------------------------------------------------------------------------------
-def _where(spec: Spec) -> str:
-    return str(spec.path) if spec.path is not None else f"spec {spec.name!r}"
-
-
 def _is_sdk(source: Any) -> bool:
     from curate.sources.argilla_sdk import is_sdk_object
 
@@ -173,6 +169,7 @@ def open_source(
     (seconds for the whole read) apply to a live Argilla server only."""
     from curate.sources import open_source as open_path
     from curate.sources.base import Source
+    from curate.sources.open import open_spec_source
 
     live: dict[str, Any] = {
         "since": since,
@@ -205,10 +202,9 @@ def open_source(
             "mapping, or an argilla.Dataset (or its records)"
         )
     path = None if source is None else os.fspath(source)
-    if spec.model.source is None and path is None:
-        raise CurateError(f"{_where(spec)}: the spec has no source; pass {_arg('source', 'PATH')}")
-    source_spec = spec.model.source or SourceSpec(path=path)
-    return open_path(source_spec, spec.base_dir, path, **live)
+    return open_spec_source(
+        spec.spec_file, path, base_dir=spec.base_dir, source_arg=_arg("source", "PATH"), **live
+    )
 
 
 # --- export -----------------------------------------------------------------------------------------

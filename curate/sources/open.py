@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from curate.errors import CurateError
 from curate.sources.base import Source
 from curate.spec import SourceSpec, SpecFile
@@ -16,21 +18,27 @@ def open_spec_source(
     *,
     timeout: float | None = None,
     deadline: float | None = None,
+    base_dir: Path | None = None,
+    source_arg: str = "--source PATH",
 ) -> Source:
     """The spec's source, or the export file/folder ``source`` read instead of it.
 
     ``since``, ``api_url``, ``api_key``, ``timeout`` and ``deadline`` apply to a live Argilla server
     only (arguments override the spec and the ``ARGILLA_API_URL`` / ``ARGILLA_API_KEY`` environment).
+    A relative path is read from ``base_dir`` (default: the spec file's folder). ``source_arg`` is
+    how the error for a spec with no source names the way to give one (the Python API says
+    ``source=PATH``).
     """
     from curate.sources import open_source
 
     spec = spec_file.spec
     if spec.source is None and source is None:
-        raise CurateError(f"{spec_file.path}: the spec has no source; pass --source PATH")
+        where = str(spec_file.path) if spec_file.path is not None else f"spec {spec.name!r}"
+        raise CurateError(f"{where}: the spec has no source; pass {source_arg}")
     source_spec = spec.source or SourceSpec(path=source)
     return open_source(
         source_spec,
-        spec_file.base_dir,
+        spec_file.base_dir if base_dir is None else base_dir,
         source,
         since=since,
         api_url=api_url,
