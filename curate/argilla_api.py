@@ -35,10 +35,11 @@ def public_url(url: str) -> str:
     'https://argilla.example.com:6900'
     >>> public_url("http://argilla.example.com/api/")
     'http://argilla.example.com/api'
+    >>> public_url("http://key@[::1]:6900/"), public_url("http://h:port/")
+    ('http://[::1]:6900', 'http://h:port')
     """
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = parts.netloc.rpartition("@")[2]  # host and port as written (IPv6 brackets, any port text)
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
 
 
