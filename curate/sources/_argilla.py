@@ -284,6 +284,11 @@ def normalize_value(kind: QuestionKind | None, value: Any, question: str, what: 
     raise AssertionError(kind)
 
 
+_TEXT_FIELDS = (FieldKind.TEXT, FieldKind.IMAGE)
+_TEXT_KINDS = (QuestionKind.TEXT, QuestionKind.LABEL)
+_STATUSES = frozenset(RESPONSE_STATUSES)
+
+
 def check_field(info: FieldInfo | None, value: Any, name: str) -> Any:
     """A field value as the record keeps it, or :class:`BadValue` where its type does not fit
     the field (text and image fields hold text; chat fields a list of messages; custom anything).
@@ -291,10 +296,12 @@ def check_field(info: FieldInfo | None, value: Any, name: str) -> Any:
     >>> check_field(FieldInfo("prompt"), "Hi", "prompt")
     'Hi'
     """
+    if type(value) is str and info is not None and info.kind in _TEXT_FIELDS:
+        return value  # the common case, checked first: text in a text field
     value = field_value(value)
     if value is None or info is None:
         return value
-    if info.kind in (FieldKind.TEXT, FieldKind.IMAGE):
+    if info.kind in _TEXT_FIELDS:
         ok = isinstance(value, str)
         expected = "text"
     elif info.kind is FieldKind.CHAT:
@@ -323,27 +330,30 @@ def make_responses(
 ) -> tuple[Response, ...]:
     """Responses from ``[{user_id, value, status, updated_at?}]`` items, one per annotator."""
     out: list[Response] = []
+    text = kind in _TEXT_KINDS
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise CurateError(f"{where}: response {i} is {type(item).__name__}, expected a mapping")
         user = item.get("user_id")
-        user_id = str(user) if user not in (None, "") else "anonymous"
-        out.append(
-            Response(
-                user_id=user_id,
-                value=normalize_value(
-                    kind, item.get("value"), question, f"question {question!r}, response {i} ({user_id})"
-                ),
-                status=normalize_status(item.get("status"), f"{where} response {i}"),  # type: ignore[arg-type]
-                updated_at=str(item["updated_at"]) if item.get("updated_at") else None,
-            )
-        )
+        user_id = str(user) if user is not None and user != "" else "anonymous"
+        value = item.get("value")
+        # Text answers and well-spelled statuses are already canonical (the common case);
+        # anything else goes through the full normalisation, which also words the errors.
+        if not (text and type(value) is str):
+            value = normalize_value(kind, value, question, f"question {question!r}, response {i} ({user_id})")
+        status = item.get("status")
+        if status is not None and not (type(status) is str and status in _STATUSES):
+            status = normalize_status(status, f"{where} response {i}")
+        updated = item.get("updated_at")
+        out.append(Response(user_id, value, status, str(updated) if updated else None))  # type: ignore[arg-type]
     return tuple(out)
 
 
 def make_suggestion(
     value: Any, score: Any, agent: Any, type_: Any, kind: QuestionKind | None, question: str
 ) -> Suggestion | None:
+    if value is None:
+        return None
     value = normalize_value(kind, value, question, f"question {question!r}, suggestion")
     if value is None or value == () or value == "":
         return None

@@ -20,6 +20,7 @@ from curate.records import (
     FieldKind,
     QuestionInfo,
     QuestionKind,
+    Response,
     Suggestion,
 )
 from curate.sources._argilla import (
@@ -139,24 +140,24 @@ class ArgillaV1Source(RowSource):
         settings = self.settings
         where = f"{self.source_label}: record {record_id}"
         fields = {name: check_field(info, row.get(name), name) for name, info in settings.fields.items()}
-        responses = {}
+        responses: dict[str, tuple[Response, ...]] = {}
         suggestions: dict[str, Suggestion] = {}
         for q, info in settings.questions.items():
-            items = dict_of_lists_to_list(row.get(q))
-            responses[q] = make_responses(items, info.kind, f"{where}, question {q}", q)
+            raw = row.get(q)
+            if raw is None or (type(raw) is list and not raw):
+                responses[q] = ()  # no annotator answered: the common case, nothing to normalise
+            else:
+                items = dict_of_lists_to_list(raw)
+                responses[q] = make_responses(items, info.kind, f"{where}, question {q}", q)
+            value = row.get(f"{q}{SUGGESTION}")
+            if value is None:
+                continue  # no suggestion: its metadata (whatever it holds) describes nothing
             meta = row.get(f"{q}{SUGGESTION_META}") or {}
             if isinstance(meta, Mapping):
                 meta = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in meta.items()}
             else:
                 meta = {}
-            s = make_suggestion(
-                row.get(f"{q}{SUGGESTION}"),
-                meta.get("score"),
-                meta.get("agent"),
-                meta.get("type"),
-                info.kind,
-                q,
-            )
+            s = make_suggestion(value, meta.get("score"), meta.get("agent"), meta.get("type"), info.kind, q)
             if s is not None:
                 suggestions[q] = s
         return ArgillaRecord(
