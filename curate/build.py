@@ -30,6 +30,8 @@ from curate.spec import SpecFile, ValueSource
 from curate.templates import get_template
 from curate.unify import Unified, check_strategy, unify
 
+NO_ANSWER = Unified(None, (), None)  # no response to unify: the spec falls through to its next source
+
 
 @dataclass
 class StatusPolicy:
@@ -58,12 +60,16 @@ class RecordContext:
     def unified(self, question: str, strategy: str | None) -> Unified:
         strategy = strategy or self.builder.strategy_for(question)
         key = (question, strategy)
-        if key not in self._unified:
-            policy = self.builder.status_policy
-            counted = [r for r in self.record.responses.get(question, ()) if policy.counts(r)]
-            kind = self.builder.kind_of(question)
-            self._unified[key] = unify(counted, kind, strategy)
-        result = self._unified[key]
+        result = self._unified.get(key)
+        if result is None:
+            responses = self.record.responses.get(question, ())
+            if responses:
+                policy = self.builder.status_policy
+                counted = [r for r in responses if policy.counts(r)]
+                result = unify(counted, self.builder.kind_of(question), strategy)
+            else:
+                result = NO_ANSWER
+            self._unified[key] = result
         if result.reason is not None:
             raise RejectRecord(f"{result.reason}:{question}", f"{len(result.responses)} annotators")
         if result.responses:
@@ -102,16 +108,18 @@ class RecordContext:
 
     def _compute_provenance(self) -> Provenance:
         status_of: dict[str, str] = {}
+        responses = self.record.responses
         for q in self.builder.questions_used:
-            for r in self.record.responses.get(q, ()):
+            for r in responses.get(q, ()):
                 status_of.setdefault(r.user_id, r.status or "unknown")
-        agreements = [u.agreement for u in self.used if u.agreement is not None]
-        users = sorted(status_of)
+        users = sorted(status_of) if len(status_of) > 1 else list(status_of)
+        used = self.used
+        agreements = [u.agreement for u in used if u.agreement is not None] if used else None
         return Provenance(
             source=self.builder.source_name,
             record_id=self.record.id,
             annotators=tuple(users),
-            statuses=tuple(status_of[u] for u in users),
+            statuses=tuple([status_of[u] for u in users]),
             agreement=round(sum(agreements) / len(agreements), 6) if agreements else None,
         )
 
@@ -159,6 +167,8 @@ class Builder:
         self._check_names()
         self.template = get_template(self.spec.template) if hasattr(self.spec, "template") else None
         self.conversational = getattr(self.spec, "style", "text") == "conversational"
+        #: whether prompts/completions are message lists (a chat field, or ``style: conversational``)
+        self.output_conversational: bool = self.task.conversational(self)
 
     # --- validation against the dataset settings -------------------------------------------------
 
@@ -214,11 +224,6 @@ class Builder:
             for src in sources
         )
 
-    @property
-    def output_conversational(self) -> bool:
-        """Whether prompts/completions are message lists (a chat field, or ``style: conversational``)."""
-        return self.task.conversational(self)
-
     # --- building ----------------------------------------------------------------------------------
 
     def build(self, record: ArgillaRecord) -> list[dict[str, Any]]:
@@ -229,7 +234,9 @@ class Builder:
             raise RejectRecord("record_status", f"status {record.status!r}")
         rows = self.task.build(self, ctx)
         provenance = ctx.provenance().columns()
-        return [{**row, **provenance} for row in rows]
+        for row in rows:  # the task's fresh rows, then the provenance columns
+            row.update(provenance)
+        return rows
 
     def required(self, ctx: RecordContext, sources: Sequence[ValueSource], column: str) -> Any:
         """The first non-blank value of ``sources``; a record without one is rejected."""

@@ -203,7 +203,7 @@ class Preference(Task):
             pairs: list[Pair] = [(chosen, rejected, None)]
         else:
             pairs = pairs_from(ctx, spec.pairs)
-        conversational = self.conversational(builder)
+        conversational = builder.output_conversational
         rows = []
         for chosen, rejected, margin in pairs:
             if " ".join(chosen.split()) == " ".join(rejected.split()):

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, field_validator
 
-from curate.records import SFTExample
 from curate.rows import as_text, blank
 from curate.spec import TRAIN_ON_HELP, Required, Sources, TemplatedSpec, TrainOn, _Model, as_list
 from curate.tasks.base import Task, text_or_messages
@@ -61,12 +60,11 @@ class SFT(Task):
         context_value = ctx.resolve(cols.context)
         context = "" if blank(context_value) else as_text(context_value, "context")
         response = as_text(builder.required(ctx, cols.response, "response"), "response")
-        example = SFTExample(instruction, context, response, ctx.provenance())
         template = builder.template
         assert template is not None
         prompt: Any
         completion: Any
-        if self.conversational(builder):
+        if builder.output_conversational:
             prompt = [{"role": "user", "content": template.user_turn(instruction, context)}]
             completion = [{"role": "assistant", "content": response}]
         else:
@@ -74,9 +72,9 @@ class SFT(Task):
             completion = template.completion(response)
         return [
             {
-                "instruction": example.instruction,
-                "context": example.context,
-                "response": example.response,
+                "instruction": instruction,
+                "context": context,
+                "response": response,
                 "prompt": prompt,
                 "completion": completion,
             }

@@ -126,7 +126,7 @@ class Unpaired(Task):
         spec = builder.spec
         prompt = builder.prompt_value(ctx, spec.columns.prompt, spec.columns.context)
         rows = self._labelled(ctx, spec) if spec.pairs is None else self._from_pairs(ctx, spec.pairs)
-        conversational = self.conversational(builder)
+        conversational = builder.output_conversational
         template = builder.template
         assert template is not None
         out = []
