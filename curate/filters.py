@@ -22,6 +22,24 @@ _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _ASCII_PUNCT = {c: None for c in range(128) if _PUNCT.match(chr(c))}
 
 
+# The same for ASCII text as bytes: lower case, and the separators \x1c-\x1f (whitespace to
+# str.split, not to bytes.split) turned into spaces; bytes.translate then deletes the punctuation.
+_ASCII_TABLE = bytes(c + 32 if 65 <= c <= 90 else 32 if 0x1C <= c <= 0x1F else c for c in range(256))
+_ASCII_DELETE = bytes(sorted(_ASCII_PUNCT))
+
+
+def normalized_bytes(text: str) -> bytes:
+    """``normalize_text(text)`` encoded as UTF-8 (what the duplicate filter hashes), with a
+    faster path for ASCII text.
+
+    >>> normalized_bytes("  Hello,\x1fWORLD! ") == normalize_text("hello world").encode()
+    True
+    """
+    if text.isascii():
+        return b" ".join(text.encode("ascii").translate(_ASCII_TABLE, _ASCII_DELETE).split())
+    return normalize_text(text).encode("utf-8")
+
+
 def normalize_text(text: str) -> str:
     """The form two texts share when they differ only in case, spacing, punctuation or Unicode form.
 
@@ -75,27 +93,27 @@ class DuplicateFilter:
         self.normalized = normalized
         self.seen: dict[bytes, str] = {}
 
-    def _digest(self, row: dict[str, Any], normalized: bool) -> bytes:
-        parts = [_text_of(row.get(c)) for c in self.columns]
-        if normalized:
-            parts = [normalize_text(p) for p in parts]
-        return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).digest()
-
     def __call__(self, row: dict[str, Any]) -> Rejection | None:
-        exact = self._digest(row, False)
+        parts = [_text_of(row.get(c)) for c in self.columns]
+        exact = _digest(parts)
         if exact in self.seen:
             return Rejection("duplicate", f"same as record {self.seen[exact]}")
-        keys = [exact]
+        record_id = str(row.get("record_id"))
         if self.normalized:
-            norm = self._digest(row, True)
+            norm = hashlib.blake2b(
+                b"\x1f".join([normalized_bytes(p) for p in parts]), digest_size=16
+            ).digest()
             if norm in self.seen:
                 return Rejection(
                     "duplicate_normalized", f"same as record {self.seen[norm]} after normalisation"
                 )
-            keys.append(norm)
-        for key in keys:
-            self.seen[key] = str(row.get("record_id"))
+            self.seen[norm] = record_id
+        self.seen[exact] = record_id
         return None
+
+
+def _digest(parts: list[str]) -> bytes:
+    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).digest()
 
 
 RowFilter = Callable[[dict[str, Any]], "Rejection | None"]

@@ -11,7 +11,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.filters import normalize_text
+from curate.filters import normalize_text, normalized_bytes
 from curate.sinks.files import PROVENANCE, canonical_json, table_from_lines
 from curate.tasks import TASKS
 
@@ -30,6 +30,13 @@ def test_normalize_text_on_every_code_point():
         )
         for piece in (chunk, chunk[:64], f"  A{chunk[:8]}b ,\t{chunk[-8:]}  "):
             assert normalize_text(piece) == reference_normalize(piece)
+            assert normalized_bytes(piece) == reference_normalize(piece).encode("utf-8")
+
+
+def test_normalized_bytes_on_every_ascii_character():
+    for c in range(128):
+        for piece in (chr(c), f"a{chr(c)}B", f" {chr(c) * 3}Word{chr(c)}x "):
+            assert normalized_bytes(piece) == reference_normalize(piece).encode("ascii"), repr(piece)
 
 
 @settings(max_examples=500, deadline=None)
@@ -38,6 +45,8 @@ def test_normalize_text_on_random_text(text):
     assert normalize_text(text) == reference_normalize(text)
     ascii_only = text.encode("ascii", "ignore").decode()
     assert normalize_text(ascii_only) == reference_normalize(ascii_only)
+    assert normalized_bytes(text) == reference_normalize(text).encode("utf-8")
+    assert normalized_bytes(ascii_only) == reference_normalize(ascii_only).encode("utf-8")
 
 
 MESSAGES = st.lists(
