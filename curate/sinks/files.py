@@ -77,43 +77,44 @@ class _SplitFile:
         self.path = path
         self.fmt = fmt
         self.schema = schema
+        self.names = tuple(schema.names)
         self.rows = 0
-        self.content = hashlib.sha256()
-        self._buffer: list[bytes] = []  # canonical JSON lines of the rows not yet in a row group
+        self.content = hashlib.sha256()  # of the canonical lines, each ending in "\n"
+        self._buffer: list[bytes] = []  # canonical JSON lines not yet hashed and written
         self._parquet: pq.ParquetWriter | None = None
-        self._jsonl = path.open("w", encoding="utf-8") if fmt == "jsonl" else None
+        self._jsonl = path.open("wb") if fmt == "jsonl" else None
 
     def write(self, row: dict[str, Any]) -> None:
-        ordered = {name: row.get(name) for name in self.schema.names}
-        line = canonical_json(ordered)
-        encoded = line.encode("utf-8")
-        self.content.update(encoded)
-        self.content.update(b"\n")
+        if tuple(row) != self.names:  # rows come in schema order unless a transform added columns
+            row = {name: row.get(name) for name in self.names}
+        self._buffer.append(canonical_json(row).encode("utf-8"))
         self.rows += 1
-        if self._jsonl is not None:
-            self._jsonl.write(line + "\n")
-            return
-        self._buffer.append(encoded)
         if len(self._buffer) >= BATCH:
             self._flush()
 
     def _flush(self) -> None:
         if not self._buffer:
             return
+        lines = self._buffer
+        self._buffer = []
+        data = b"\n".join(lines) + b"\n"
+        self.content.update(data)
+        if self._jsonl is not None:
+            self._jsonl.write(data)
+            return
         try:
-            table = table_from_lines(self._buffer, self.schema)
+            table = table_from_lines(lines, self.schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
             raise CurateError(f"{self.path.name}: a row does not fit the output schema ({err})") from None
         if self._parquet is None:
             self._parquet = pq.ParquetWriter(self.path, self.schema, compression="zstd")
         self._parquet.write_table(table, row_group_size=BATCH)
-        self._buffer = []
 
     def close(self) -> None:
+        self._flush()
         if self._jsonl is not None:
             self._jsonl.close()
             return
-        self._flush()
         if self._parquet is None:  # an empty split still gets a file with the schema
             self._parquet = pq.ParquetWriter(self.path, self.schema, compression="zstd")
         self._parquet.close()
