@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -92,8 +94,11 @@ class QualityStats:
         if record is None:  # an unreadable row: no annotators or answers to count
             return
         users = record.annotator_statuses()
-        self.by_status.update(users.values())
         self.annotators_per_record[len(users)] += 1
+        if not users:
+            return  # nobody answered: no status to count, no pair to agree
+        for user_status in users.values():
+            self.by_status[user_status] += 1
         policy = self.builder.status_policy
         for q, alpha in self.alpha.items():
             responses = record.responses.get(q, ())
@@ -168,10 +173,34 @@ class ExportOptions:
     on_note: Callable[[str], None] | None = None  # told e.g. of stale temporary folders cleaned up
 
 
+@contextlib.contextmanager
+def streaming_gc() -> Iterator[None]:
+    """Cyclic garbage collection tuned for a record stream, restored afterwards.
+
+    A stream makes many short-lived containers (rows, responses) and few cycles; with the default
+    thresholds the collector keeps walking every module, class and function already loaded (about
+    a tenth of an export's time). Here what exists before the stream is frozen out of collections
+    and the youngest generation is collected every 10,000 allocations instead of 700. Cycles are
+    still collected, so memory stays bounded.
+    """
+    thresholds = gc.get_threshold()
+    freeze = gc.get_freeze_count() == 0  # a caller's own freeze is left alone
+    if freeze:
+        gc.freeze()
+    gc.set_threshold(10_000, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        if freeze:
+            gc.unfreeze()
+
+
 def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> Manifest:
     """Write an export folder; returns its manifest. Nothing is left behind when it fails."""
     try:
-        return _run_export(spec_file, source, options)
+        with streaming_gc():
+            return _run_export(spec_file, source, options)
     except OSError as err:  # a full disk, a file vanishing, a folder made read-only mid-way
         where = err.filename or f"--out {options.out_dir}"
         raise CurateError(f"{where}: {err.strerror or err}; nothing was written") from None
