@@ -10,11 +10,13 @@ drops nothing curate needs but is slower and crashes on discarded responses with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curate.errors import CurateError
-from curate.sources.argilla_live import ArgillaServerSource
 from curate.spec import ArgillaServerRef
+
+if TYPE_CHECKING:  # the live source (httpx, ssl) is imported only when an SDK object is read
+    from curate.sources.argilla_live import ArgillaServerSource
 
 _SDK_CLASSES = ("Dataset", "DatasetRecords", "DatasetRecordsIterator")
 
@@ -91,6 +93,8 @@ def open_sdk_source(
         ) from None
     settings = own.model_dump(exclude={"dataset", "workspace", "api_url"}) if own is not None else {}
     ref = ArgillaServerRef(dataset=dataset.name, workspace=workspace, **settings)
+    from curate.sources.argilla_live import ArgillaServerSource
+
     return ArgillaServerSource(
         ref, api_url=str(url), api_key=str(key), since=since, timeout=timeout, deadline=deadline
     )
