@@ -75,11 +75,13 @@ class LengthFilter:
 
     def __call__(self, row: dict[str, Any]) -> Rejection | None:
         for column, low in self.min_chars.items():
-            n = _chars(row.get(column))
+            value = row.get(column)
+            n = len(value) if type(value) is str else _chars(value)
             if n < low:
                 return Rejection(f"too_short:{column}", f"{n} < {low} characters")
         for column, high in self.max_chars.items():
-            n = _chars(row.get(column))
+            value = row.get(column)
+            n = len(value) if type(value) is str else _chars(value)
             if n > high:
                 return Rejection(f"too_long:{column}", f"{n} > {high} characters")
         return None

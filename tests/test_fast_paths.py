@@ -1,18 +1,20 @@
 """The export's fast paths give exactly what the plain code they replace gives: dedup's
-normalisation, and Parquet row groups parsed by Arrow from the canonical JSON lines."""
+normalisation, and Parquet row groups that hold what the hashed canonical JSON lines say."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import unicodedata
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from curate.filters import normalize_text, normalized_bytes
-from curate.sinks.files import PROVENANCE, canonical_json, table_from_lines
+from curate.sinks.files import PROVENANCE, _SplitFile, canonical_json
 from curate.tasks import TASKS
 
 
@@ -91,11 +93,20 @@ ROWS = st.lists(st.fixed_dictionaries({f.name: _value(f) for f in SCHEMA}), max_
 
 
 @settings(max_examples=200, deadline=None)
-@given(ROWS)
-def test_row_groups_from_json_lines_equal_from_pylist(rows):
-    lines = [canonical_json(row).encode("utf-8") for row in rows]
-    expected = pa.Table.from_pylist(rows, schema=SCHEMA)
-    got = table_from_lines(lines, SCHEMA)
+@given(rows=ROWS)
+def test_parquet_row_groups_hold_what_the_hashed_lines_say(rows, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("split")
+    parquet = _SplitFile(folder / "train.parquet", "parquet", SCHEMA)
+    jsonl = _SplitFile(folder / "train.jsonl", "jsonl", SCHEMA)
+    for row in rows:
+        parquet.write(dict(reversed(row.items())))  # out of schema order: the writer orders it
+        jsonl.write(row)
+    parquet.close()
+    jsonl.close()
+    lines = (folder / "train.jsonl").read_bytes().splitlines()
+    assert parquet.content.digest() == jsonl.content.digest()  # the fingerprint is format-free
+    expected = pa.Table.from_pylist([json.loads(line) for line in lines], schema=SCHEMA)
+    got = pq.read_table(folder / "train.parquet")
     assert got.schema == expected.schema
     # compared as canonical JSON, where NaN equals NaN (Table.equals says NaN != NaN)
     assert [canonical_json(r) for r in got.to_pylist()] == [canonical_json(r) for r in expected.to_pylist()]
