@@ -50,6 +50,28 @@ def canonical_json(row: dict[str, Any]) -> str:
     return _ENCODER.encode(row)
 
 
+def table_from_lines(lines: list[bytes], schema: pa.Schema) -> pa.Table:
+    """Rows given as canonical JSON lines, parsed by Arrow into ``schema`` (no Python objects per
+    value; the same table ``pa.Table.from_pylist`` builds from the rows). Lines Arrow's JSON reader
+    does not take (``NaN``/``Infinity``) fall back to ``from_pylist``.
+
+    >>> table_from_lines([b'{"a":"x","b":1.5}', b'{"a":null,"b":NaN}'], pa.schema([("a", pa.string()), ("b", pa.float64())])).num_rows
+    2
+    """
+    import pyarrow.json as pajson
+
+    data = b"\n".join(lines)
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(data),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=max(1 << 20, len(data) + 1)),
+            parse_options=pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error"),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return pa.Table.from_pylist([json.loads(line) for line in lines], schema=schema)
+    return table.select(schema.names).cast(schema)
+
+
 class _SplitFile:
     def __init__(self, path: Path, fmt: Format, schema: pa.Schema):
         self.path = path
@@ -58,34 +80,31 @@ class _SplitFile:
         self.names = tuple(schema.names)
         self.rows = 0
         self.content = hashlib.sha256()  # of the canonical lines, each ending in "\n"
-        self._lines: list[bytes] = []  # canonical JSON lines not yet hashed and written
-        self._rows: list[dict[str, Any]] = []  # the same rows, for the next Parquet row group
+        self._buffer: list[bytes] = []  # canonical JSON lines not yet hashed and written
         self._parquet: pq.ParquetWriter | None = None
         self._jsonl = path.open("wb") if fmt == "jsonl" else None
 
     def write(self, row: dict[str, Any]) -> None:
         if tuple(row) != self.names:  # rows come in schema order unless a transform added columns
             row = {name: row.get(name) for name in self.names}
-        self._lines.append(canonical_json(row).encode("utf-8"))
-        if self._jsonl is None:
-            self._rows.append(row)
+        self._buffer.append(canonical_json(row).encode("utf-8"))
         self.rows += 1
-        if len(self._lines) >= BATCH:
+        if len(self._buffer) >= BATCH:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._lines:
+        if not self._buffer:
             return
-        data = b"\n".join(self._lines) + b"\n"
-        rows = self._rows
-        self._lines, self._rows = [], []
+        lines = self._buffer
+        self._buffer = []
+        data = b"\n".join(lines) + b"\n"
         self.content.update(data)
         if self._jsonl is not None:
             self._jsonl.write(data)
             return
         try:
-            table = pa.Table.from_pylist(rows, schema=self.schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as err:
+            table = table_from_lines(lines, self.schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
             raise CurateError(f"{self.path.name}: a row does not fit the output schema ({err})") from None
         if self._parquet is None:
             self._parquet = pq.ParquetWriter(self.path, self.schema, compression="zstd")
