@@ -509,6 +509,36 @@ def test_v1_shards_with_different_columns_are_refused(cli, tmp_path):
     )
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_v1_metadata_that_is_not_an_object_rejects_its_record(cli, tmp_path, fmt):
+    rows = v1_rows(8)
+    rows[1]["metadata"] = "[1, 2]"
+    rows[2]["metadata"] = "{not json"
+    rows[3]["metadata"] = '{"a":' * 50_000 + "1" + "}" * 50_000
+    rows[4]["metadata"] = '{"a": "\\ud800"}'
+    rows[5]["metadata"] = '{"topic": "ok"}'
+    rows[6]["metadata"] = None
+    data = tmp_path / "v1" / "data"
+    data.mkdir(parents=True)
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pylist(rows), data / "train-00000-of-00001.parquet")
+    else:
+        lines = [json.dumps(r) for r in rows]
+        (data / "train.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: v1\ntask: sft\nsource: {{path: {tmp_path / 'v1'}}}\n"
+        "columns:\n  instruction: [{field: prompt}]\n  response: [{question: fix}]\n"
+    )
+    result, out = export(cli, spec, tmp_path)
+    rejects = assert_accounted(result, out, len(rows), {"bad_value:metadata": 4})
+    details = {r["record_id"]: r["detail"] for r in rejects}
+    assert details["e1"] == "metadata is list, expected a JSON object"
+    assert details["e2"].startswith("metadata is not JSON")
+    assert details["e3"] == "metadata is nested deeper than 100 levels"
+    assert "lone surrogate" in details["e4"]
+
+
 def test_v1_rows_read_over_shards_and_positions_for_missing_external_ids(tmp_path):
     data = tmp_path / "v1" / "data"
     data.mkdir(parents=True)

@@ -25,6 +25,7 @@ from curate.records import (
     Span,
     Suggestion,
 )
+from curate.sources._text import MAX_DEPTH, problem_in
 from curate.sources.base import BadValue
 
 _KIND_ALIASES = {k.value: k for k in QuestionKind}
@@ -374,23 +375,41 @@ def make_suggestion(
     return Suggestion(value=value, score=score, agent=agent or None, type=type_ or None)
 
 
-def parse_metadata(raw: Any, where: str) -> dict[str, Any]:
-    """1.x stores metadata as a JSON string (``"{}"`` or ``{}`` when empty)."""
-    if raw is None or raw == "":
+_DECODER = json.JSONDecoder()
+
+
+def parse_metadata(raw: Any) -> dict[str, Any]:
+    """1.x stores metadata as a JSON string (``"{}"`` or ``{}`` when empty). Anything but a JSON
+    object (or JSON nested too deep, or holding a lone surrogate) rejects the record
+    (``bad_value:metadata``), as an ill-typed answer does.
+
+    >>> parse_metadata('{"source": "web"}'), parse_metadata("{}"), parse_metadata(None)
+    ({'source': 'web'}, {}, {})
+    >>> parse_metadata("[1, 2]")
+    Traceback (most recent call last):
+    ...
+    curate.sources.base.BadValue: metadata is list, expected a JSON object
+    """
+    if raw is None or raw == "" or raw == "{}":
         return {}
     if isinstance(raw, Mapping):
         return dict(raw)
-    if isinstance(raw, str):
-        try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError:
-            raise CurateError(f"{where}: metadata is not a JSON object: {raw!r:.80}") from None
-        if parsed is None:
-            return {}
-        if not isinstance(parsed, dict):
-            raise CurateError(f"{where}: metadata is {type(parsed).__name__}, expected a JSON object")
-        return parsed
-    raise CurateError(f"{where}: metadata is {type(raw).__name__}, expected a JSON object")
+    if not isinstance(raw, str):
+        raise BadValue("bad_value:metadata", f"metadata is {describe_value(raw)}, expected a JSON object")
+    try:
+        parsed = _DECODER.decode(raw)
+    except ValueError:
+        raise BadValue("bad_value:metadata", f"metadata is not JSON: {raw!r:.80}") from None
+    except RecursionError:
+        raise BadValue("bad_value:metadata", f"metadata is nested deeper than {MAX_DEPTH} levels") from None
+    if parsed is None:
+        return {}
+    if type(parsed) is not dict:
+        raise BadValue("bad_value:metadata", f"metadata is {type(parsed).__name__}, expected a JSON object")
+    problem = problem_in(parsed, raw)
+    if problem is not None:
+        raise BadValue("bad_value:metadata", f"metadata: {problem}")
+    return parsed
 
 
 def field_value(value: Any) -> Any:

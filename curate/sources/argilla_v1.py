@@ -163,7 +163,7 @@ class ArgillaV1Source(RowSource):
         return ArgillaRecord(
             id=record_id,
             fields=fields,
-            metadata=parse_metadata(row.get("metadata"), where),
+            metadata=parse_metadata(row.get("metadata")),
             suggestions=suggestions,
             responses=responses,
         )
