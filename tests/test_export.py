@@ -188,18 +188,18 @@ def test_export_replaces_a_previous_export_only(cli, tmp_path):
 
 
 def test_failure_midway_leaves_no_partial_output(cli, tmp_path):
-    """A malformed record deep in the file: one error line naming it, nothing written."""
-    src = tmp_path / "v1"
-    shutil.copytree(DATA / "dolly-curated-v1", src)
-    table = pq.read_table(src / "data").to_pylist()
-    table[250]["new-response"] = [{"user_id": "u", "value": "x", "status": "accepted"}]
-    path = src / "data" / "train-00000-of-00001.parquet"
-    path.unlink()
-    (src / "data" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in table), encoding="utf-8")
+    """A records.json broken deep in the file: one error line naming where, nothing written."""
+    src = tmp_path / "v2"
+    shutil.copytree(DATA / "dolly-curated-v2-disk", src)
+    records = json.loads((src / "records.json").read_text(encoding="utf-8"))
+    text = json.dumps(records[:250], ensure_ascii=False)[:-1] + ', {"id": "dolly-0250", "fields": {'
+    (src / "records.json").write_text(
+        text + json.dumps(records[250:], ensure_ascii=False)[1:], encoding="utf-8"
+    )
     out = tmp_path / "out"
     result = cli("export", SPECS / "dolly-curated.yaml", "--source", src, "--out", out)
     assert result.exit_code == 2
-    assert "record dolly-0250, question new-response response 0: response status 'accepted'" in result.stderr
+    assert "records.json: invalid JSON in array element 250" in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 3 and "Traceback" not in result.stderr
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

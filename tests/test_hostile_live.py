@@ -308,8 +308,6 @@ ERRORS: dict[str, tuple[str, Behaviour, dict[str, Any], list[str], int]] = {
                                         "--deadline"], -1),
     "search item without its record": ("search", first_item(_drop("record")), {"response_status": ["submitted"]},
                                        [f"POST /api/v1/datasets/{DS}/records/search", "item 0 to hold a 'record' object"], 0),
-    "a suggestion for an unknown question": ("records", first_item(_set(suggestions=[{"question_id": "q9", "value": "x"}])),
-                                             {}, ["suggestion for unknown question id q9"], 0),
 }  # fmt: skip
 
 
@@ -373,12 +371,15 @@ def test_pages_count_rows_and_records_are_checked_one_by_one() -> None:
         record(4, fix="ok", external_id="r0"),  # a duplicate id
         record(5, fix=None),
         record(6, fix="ok"),
+        record(7, fix="ok", suggestions=[{"question_id": "q9", "value": "x"}]),  # no such question
+        record(8, fix="ok"),
     ]
+    records[8]["responses"][0]["status"] = "approved"  # not an Argilla status
     with FakeArgilla(records, {}) as fake:
         source = open_live(fake.url, page_size=2)
         items = list(source)
     assert source.rows_read == len(records) == len(items)
-    assert fake.hits.count("records") == 4  # pages of 2: 2 + 2 + 2 + 1
+    assert fake.hits.count("records") == 5  # pages of 2: 2 + 2 + 2 + 2 + 1
     bad = {i.record_id: (i.reason, i.detail) for i in items if isinstance(i, Unreadable)}
     assert bad == {
         "r1": (
@@ -388,6 +389,11 @@ def test_pages_count_rows_and_records_are_checked_one_by_one() -> None:
         "r2": ("bad_value:fix", "question 'fix', response 0 (user-1): expected text, found number 7"),
         "r3": ("bad_value:instruction", "field 'instruction': expected text, found object {'nested': 1}"),
         "r0": ("duplicate_id", "id 'r0' already used by row 0 (0-based over the source); the first is kept"),
+        "r7": ("bad_value:suggestions", "suggestion for unknown question id q9"),
+        "r8": (
+            "bad_value:fix",
+            "question 'fix', response 0 (user-1): status text 'approved' is not one of submitted, discarded, draft",
+        ),
     }
 
 

@@ -438,6 +438,50 @@ def test_records_json_bad_elements_are_rejected_one_by_one(cli, tmp_path):
     assert unreadable == ["records.json[4]", "records.json[5]"]
 
 
+MALFORMED_RECORDS = {  # element index -> (change, reason, words of the detail)
+    1: (
+        lambda r: r.update(metadata=[1, 2]),
+        "bad_value:metadata",
+        "metadata is list [1, 2], expected an object",
+    ),
+    2: (
+        lambda r: r.update(responses="yes"),
+        "bad_value:responses",
+        "responses is text 'yes', expected an object",
+    ),
+    3: (lambda r: r.update(responses={"new-response": "yes"}), "bad_value:new-response", "expected a list"),
+    4: (
+        lambda r: r.update(responses={"new-response": [7]}),
+        "bad_value:new-response",
+        "response 0 is number 7",
+    ),
+    5: (lambda r: r.update(responses={"rate": []}), "bad_value:rate", "response to unknown question 'rate'"),
+    6: (
+        lambda r: r.update(suggestions={"new-response": "x"}),
+        "bad_value:new-response",
+        "expected an object",
+    ),
+    7: (
+        lambda r: r.update(responses={"new-response": [{"value": "v", "user_id": "u", "status": 1}]}),
+        "bad_value:new-response",
+        "status number 1 is not one of submitted, discarded, draft",
+    ),
+}
+
+
+def test_records_json_malformed_records_are_rejected_one_by_one(cli, tmp_path):
+    records = dolly_records(12)
+    for i, (change, _, _) in MALFORMED_RECORDS.items():
+        change(records[i])
+    disk_export(tmp_path, json.dumps(records, ensure_ascii=False))
+    result, out = export(cli, disk_spec(tmp_path), tmp_path)
+    assert_accounted(result, out, 12, dict(Counter(r["reason"] for r in rejects_of(out))))
+    by_id = {r["record_id"]: r for r in rejects_of(out)}
+    for i, (_, reason, words) in MALFORMED_RECORDS.items():
+        reject = by_id[records[i]["id"]]
+        assert reject["reason"] == reason and words in reject["detail"], (i, reject)
+
+
 RECORDS_JSON_ERRORS = {
     "truncated": (lambda text: text[: text.index("}, {") + 1], "records.json: JSON array is not closed"),
     "broken inside an element": (lambda text: text[: len(text) // 2], "invalid JSON in array element 1"),

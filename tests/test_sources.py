@@ -11,7 +11,7 @@ from datasets import Dataset, Features, Sequence, Value
 
 from curate.errors import CurateError
 from curate.records import QuestionKind, RankItem
-from curate.sources import detect_layout, open_source
+from curate.sources import Unreadable, detect_layout, open_source
 from curate.sources._rows import _iter_json_array
 from curate.spec import SourceSpec, TableColumns
 
@@ -218,16 +218,17 @@ def test_unknown_layout_is_a_clear_error(tmp_path):
         detect_layout(path)
 
 
-def test_bad_status_names_the_record(tmp_path):
+def test_a_bad_status_rejects_its_record_only(tmp_path):
     ds = _v1_dataset()
     rows = ds.to_list()
     rows[0]["fix"][0]["status"] = "approved"
     path = tmp_path / "bad.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    with pytest.raises(
-        CurateError, match="record ext-1, question fix response 0: response status 'approved'"
-    ):
-        list(_open(path))
+    items = list(_open(path))
+    assert len(items) == len(rows)
+    bad = [i for i in items if isinstance(i, Unreadable)]
+    assert [(i.record_id, i.reason) for i in bad] == [("ext-1", "bad_value:fix")]
+    assert "status text 'approved' is not one of submitted, discarded, draft" in bad[0].detail
 
 
 def test_json_array_streams_across_chunk_boundaries():

@@ -317,24 +317,35 @@ def check_field(info: FieldInfo | None, value: Any, name: str) -> Any:
     return value
 
 
-def normalize_status(raw: Any, where: str) -> str | None:
+def normalize_status(raw: Any, what: str, question: str) -> str | None:
+    """A response status in lower case; anything else rejects the record (``bad_value:<question>``).
+
+    >>> normalize_status("Submitted", "response 0", "q")
+    'submitted'
+    """
     if raw is None:
         return None
-    status = str(raw).lower()
+    status = raw.lower() if isinstance(raw, str) else None
     if status not in RESPONSE_STATUSES:
-        raise CurateError(f"{where}: response status {raw!r} is not one of {', '.join(RESPONSE_STATUSES)}")
+        raise BadValue(
+            f"bad_value:{question}",
+            f"{what}: status {describe_value(raw)} is not one of {', '.join(RESPONSE_STATUSES)}",
+        )
     return status
 
 
 def make_responses(
-    items: Sequence[Mapping[str, Any]], kind: QuestionKind | None, where: str, question: str
+    items: Sequence[Mapping[str, Any]], kind: QuestionKind | None, question: str
 ) -> tuple[Response, ...]:
     """Responses from ``[{user_id, value, status, updated_at?}]`` items, one per annotator."""
     out: list[Response] = []
     text = kind in _TEXT_KINDS
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise CurateError(f"{where}: response {i} is {type(item).__name__}, expected a mapping")
+            raise BadValue(
+                f"bad_value:{question}",
+                f"question {question!r}, response {i} is {describe_value(item)}, expected an object",
+            )
         user = item.get("user_id")
         user_id = str(user) if user is not None and user != "" else "anonymous"
         value = item.get("value")
@@ -344,7 +355,7 @@ def make_responses(
             value = normalize_value(kind, value, question, f"question {question!r}, response {i} ({user_id})")
         status = item.get("status")
         if status is not None and not (type(status) is str and status in _STATUSES):
-            status = normalize_status(status, f"{where} response {i}")
+            status = normalize_status(status, f"question {question!r}, response {i} ({user_id})", question)
         updated = item.get("updated_at")
         out.append(Response(user_id, value, status, str(updated) if updated else None))  # type: ignore[arg-type]
     return tuple(out)

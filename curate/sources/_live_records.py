@@ -10,6 +10,7 @@ from typing import Any
 from curate.errors import CurateError
 from curate.records import ArgillaRecord, DatasetSettings, Response, Suggestion
 from curate.sources._argilla import check_field, make_responses, make_suggestion
+from curate.sources.base import BadValue
 
 
 def parse_since(value: str, where: str) -> datetime:
@@ -70,7 +71,7 @@ def changed_since(raw: Mapping[str, Any], since: datetime) -> bool:
 
 
 def record_from_raw(
-    raw: Mapping[str, Any], settings: DatasetSettings, question_names: Mapping[str, str], where: str
+    raw: Mapping[str, Any], settings: DatasetSettings, question_names: Mapping[str, str]
 ) -> ArgillaRecord:
     """A checked server record as an ArgillaRecord. A response without any value (a discard
     without answers) becomes a ``value=None`` response to every question, so its status counts."""
@@ -89,17 +90,19 @@ def record_from_raw(
             continue
         for q, answer in values.items():
             if q not in questions:
-                raise CurateError(f"{where}: response to unknown question {q!r}")
+                raise BadValue(f"bad_value:{q}", f"response to unknown question {q!r}")
             value = answer.get("value") if isinstance(answer, Mapping) else answer
             items.setdefault(q, []).append({**base, "value": value})
     responses: dict[str, tuple[Response, ...]] = {
-        q: make_responses(lst, questions[q].kind, f"{where}, question {q}", q) for q, lst in items.items()
+        q: make_responses(lst, questions[q].kind, q) for q, lst in items.items()
     }
     suggestions: dict[str, Suggestion] = {}
     for s in raw.get("suggestions") or ():
         qname = question_names.get(str(s.get("question_id")))
         if qname is None:
-            raise CurateError(f"{where}: suggestion for unknown question id {s.get('question_id')}")
+            raise BadValue(
+                "bad_value:suggestions", f"suggestion for unknown question id {s.get('question_id')}"
+            )
         sug = make_suggestion(
             s.get("value"), s.get("score"), s.get("agent"), s.get("type"), questions[qname].kind, qname
         )

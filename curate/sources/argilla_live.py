@@ -239,7 +239,4 @@ class ArgillaServerSource(RowSource):
         return changed_since(raw, self.since)
 
     def to_record(self, raw: Mapping[str, Any]) -> ArgillaRecord:
-        record_id = str(raw.get("external_id") or raw["id"])
-        return record_from_raw(
-            raw, self.settings, self._question_names, f"{self.url}: dataset {self.name}, record {record_id}"
-        )
+        return record_from_raw(raw, self.settings, self._question_names)

@@ -138,7 +138,6 @@ class ArgillaV1Source(RowSource):
 
     def _build(self, row: Mapping[str, Any], record_id: str) -> ArgillaRecord:
         settings = self.settings
-        where = f"{self.source_label}: record {record_id}"
         fields = {name: check_field(info, row.get(name), name) for name, info in settings.fields.items()}
         responses: dict[str, tuple[Response, ...]] = {}
         suggestions: dict[str, Suggestion] = {}
@@ -148,7 +147,7 @@ class ArgillaV1Source(RowSource):
                 responses[q] = ()  # no annotator answered: the common case, nothing to normalise
             else:
                 items = dict_of_lists_to_list(raw)
-                responses[q] = make_responses(items, info.kind, f"{where}, question {q}", q)
+                responses[q] = make_responses(items, info.kind, q)
             value = row.get(f"{q}{SUGGESTION}")
             if value is None:
                 continue  # no suggestion: its metadata (whatever it holds) describes nothing

@@ -28,6 +28,7 @@ from curate.records import (
 )
 from curate.sources._argilla import (
     check_field,
+    describe_value,
     kind_from_value,
     load_settings_file,
     make_responses,
@@ -42,7 +43,7 @@ from curate.sources._rows import (
     shard_columns,
 )
 from curate.sources._text import read_json
-from curate.sources.base import RowSource
+from curate.sources.base import BadValue, RowSource
 
 RESERVED_FLAT = {"id", "status", "_server_id", "score"}
 
@@ -105,29 +106,28 @@ class ArgillaV2DiskSource(RowSource):
 
     def _build(self, raw: Mapping[str, Any], record_id: str) -> ArgillaRecord:
         settings = self.settings
-        where = f"{self.records_path}: record {record_id}"
         responses: dict[str, Any] = {}
-        for q, items in _mapping(raw, "responses", where).items():
-            info = settings.questions.get(q)
-            if info is None:
-                raise CurateError(f"{where}: response to unknown question {q!r}")
+        for q, items in _mapping(raw, "responses").items():
+            info = _known(settings, q, "response to")
             if not isinstance(items, (list, type(None))):
-                raise CurateError(f"{where}: responses to {q!r} are {type(items).__name__}, expected a list")
-            responses[q] = make_responses(list(items or []), info.kind, f"{where}, question {q}", q)
+                raise BadValue(
+                    f"bad_value:{q}", f"responses to {q!r} are {describe_value(items)}, expected a list"
+                )
+            responses[q] = make_responses(list(items or []), info.kind, q)
         suggestions: dict[str, Suggestion] = {}
-        for q, s in _mapping(raw, "suggestions", where).items():
-            info = settings.questions.get(q)
-            if info is None:
-                raise CurateError(f"{where}: suggestion for unknown question {q!r}")
+        for q, s in _mapping(raw, "suggestions").items():
+            info = _known(settings, q, "suggestion for")
             if not isinstance(s, Mapping):
-                raise CurateError(f"{where}: suggestion for {q!r} is {type(s).__name__}, expected an object")
+                raise BadValue(
+                    f"bad_value:{q}", f"suggestion for {q!r} is {describe_value(s)}, expected an object"
+                )
             sug = make_suggestion(s.get("value"), s.get("score"), s.get("agent"), s.get("type"), info.kind, q)
             if sug is not None:
                 suggestions[q] = sug
         return ArgillaRecord(
             id=record_id,
             fields={k: check_field(settings.fields.get(k), v, k) for k, v in raw["fields"].items()},
-            metadata=_mapping(raw, "metadata", where),
+            metadata=_mapping(raw, "metadata"),
             suggestions=suggestions,
             responses=responses,
             status=raw.get("status"),
@@ -135,12 +135,25 @@ class ArgillaV2DiskSource(RowSource):
         )
 
 
-def _mapping(raw: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+def _known(settings: DatasetSettings, question: str, what: str) -> QuestionInfo:
+    """A question the settings name; one they do not name rejects the record (``bad_value:<q>``)."""
+    info = settings.questions.get(question)
+    if info is None:
+        raise BadValue(
+            f"bad_value:{question}",
+            f"{what} unknown question {question!r}; the settings name {', '.join(settings.questions) or 'none'}",
+        )
+    return info
+
+
+def _mapping(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A record's ``responses``/``suggestions``/``metadata`` object; anything else rejects the
+    record (``bad_value:<key>``)."""
     value = raw.get(key)
     if not value:
         return {}
     if not isinstance(value, Mapping):
-        raise CurateError(f"{where}: {key} is {type(value).__name__}, expected an object")
+        raise BadValue(f"bad_value:{key}", f"{key} is {describe_value(value)}, expected an object")
     return dict(value)
 
 
@@ -254,7 +267,6 @@ class ArgillaV2FlatSource(RowSource):
 
     def _build(self, row: Mapping[str, Any], record_id: str) -> ArgillaRecord:
         settings = self.settings
-        where = f"{self.label}: record {record_id}"
         responses = {}
         suggestions: dict[str, Suggestion] = {}
         for q, info in settings.questions.items():
@@ -262,15 +274,15 @@ class ArgillaV2FlatSource(RowSource):
             users = row.get(f"{q}.responses.users") or []
             statuses = row.get(f"{q}.responses.status") or []
             if len(users) != len(values) or (statuses and len(statuses) != len(values)):
-                raise CurateError(
-                    f"{where}, question {q}: {len(values)} responses but {len(users)} users "
-                    f"and {len(statuses)} statuses"
+                raise BadValue(
+                    f"bad_value:{q}",
+                    f"question {q!r}: {len(values)} responses but {len(users)} users and {len(statuses)} statuses",
                 )
             items = [
                 {"value": v, "user_id": u, "status": statuses[i] if statuses else None}
                 for i, (v, u) in enumerate(zip(values, users, strict=False))
             ]
-            responses[q] = make_responses(items, info.kind, f"{where}, question {q}", q)
+            responses[q] = make_responses(items, info.kind, q)
             value = row.get(f"{q}.suggestion")
             names = self._label_names.get(q)
             if names is not None and isinstance(value, int) and not isinstance(value, bool):
