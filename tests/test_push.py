@@ -293,6 +293,29 @@ def test_refuses_to_publish_a_credential(hub: HubStandIn, tmp_path: Path) -> Non
     assert hub.commits == []
 
 
+@pytest.mark.parametrize("change", ["rows edited", "rejects emptied", "split swapped for a link"])
+def test_refuses_to_publish_an_export_changed_since_it_was_written(
+    hub: HubStandIn, tmp_path: Path, change: str
+) -> None:
+    out = tmp_path / "export"
+    assert cli("export", str(DOLLY), "--out", str(out), "-q").exit_code == 0
+    if change == "rows edited":
+        table = pq.read_table(out / "train.parquet")
+        pq.write_table(table.slice(1), out / "train.parquet")  # a row dropped by hand
+        changed = "train.parquet"
+    elif change == "rejects emptied":
+        (out / "rejects.jsonl").write_text("")
+        changed = "rejects.jsonl"
+    else:
+        (out / "train.parquet").rename(tmp_path / "elsewhere.parquet")
+        (out / "train.parquet").symlink_to(tmp_path / "elsewhere.parquet")
+        changed = "train.parquet"
+    result = cli("push", "--from-export", str(out), "--repo", "org/edited")
+    assert result.exit_code == 2, result.output
+    assert f"{changed} differ from what curate wrote" in result.output and "Traceback" not in result.output
+    assert hub.commits == []
+
+
 def test_429_then_success_is_exactly_one_commit(hub: HubStandIn, tiny_spec: Path) -> None:
     now = datetime.now(timezone.utc)
     job, _ = memory_job(

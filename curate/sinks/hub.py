@@ -277,7 +277,29 @@ def read_export(folder: Path) -> Manifest:
     for split in manifest.split_names:
         if not (folder / f"{split}.parquet").is_file():
             raise CurateError(f"{folder}: split file {split}.parquet listed in the manifest is missing")
+    published = [f"{split}.parquet" for split in manifest.split_names]
+    if (folder / REJECTS).exists():
+        published.append(REJECTS)
+    changed = [name for name in published if not _as_written(folder / name, manifest.files.get(name))]
+    if changed:
+        raise CurateError(
+            f"{folder}: {', '.join(changed)} differ from what curate wrote (size or sha256 in manifest.json); "
+            "the card would describe other rows: export again"
+        )
     return manifest
+
+
+def _as_written(path: Path, listed: Any) -> bool:
+    """Whether ``path`` is the file the manifest lists (same size and sha256)."""
+    from curate.sinks.files import file_sha256
+
+    return (
+        isinstance(listed, dict)
+        and path.is_file()
+        and not path.is_symlink()
+        and path.stat().st_size == listed.get("bytes")
+        and file_sha256(path) == listed.get("sha256")
+    )
 
 
 def prepare(job: PushJob, publisher: HubPublisher, remote: RemoteState, work: Path, log: Log) -> Prepared:
