@@ -660,3 +660,39 @@ def test_strict_readers_name_the_bad_row(tmp_path):
     (tmp_path / "rows.jsonl").write_text('{"a": 1}\n[2]\n')
     with pytest.raises(CurateError, match=r"rows\.jsonl: line 2: a JSON array, expected an object"):
         list(iter_rows(find_data_files(tmp_path / "rows.jsonl")))
+
+
+def test_class_label_suggestions_are_named_and_a_stray_index_rejected(tmp_path):
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    features = Features(
+        {
+            "id": Value("string"),
+            "prompt": Value("string"),
+            "quality.responses": Sequence(Value("string")),
+            "quality.responses.users": Sequence(Value("string")),
+            "quality.responses.status": Sequence(Value("string")),
+            "quality.suggestion": ClassLabel(names=["bad", "good"]),
+        }
+    )
+    rows = {
+        "id": ["a", "b", "c", "d"],
+        "prompt": ["p0", "p1", "p2", "p3"],
+        "quality.responses": [["good"], [], [], []],
+        "quality.responses.users": [["u1"], [], [], []],
+        "quality.responses.status": [["submitted"], [], [], []],
+        "quality.suggestion": [1, -1, 0, 0],
+    }
+    path = tmp_path / "flat.parquet"
+    Dataset.from_dict(rows, features=features).to_parquet(str(path))
+    table = pq.read_table(path)  # an index past the names, as a hand-edited file could hold
+    column = table.schema.get_field_index("quality.suggestion")
+    table = table.set_column(column, table.schema.field(column), pa.array([1, -1, 0, 7], pa.int64()))
+    pq.write_table(table, path)
+    source = open_source(SourceSpec(path=str(path), layout="argilla_v2_flat"), tmp_path)
+    items = {item.id if not isinstance(item, Unreadable) else item.record_id: item for item in source}
+    assert items["a"].suggestions["quality"].value == "good"
+    assert "quality" not in items["b"].suggestions  # -1: `datasets`' "no label"
+    assert items["c"].suggestions["quality"].value == "bad"
+    assert isinstance(items["d"], Unreadable) and items["d"].reason == "bad_value:quality"
+    assert "suggestion 7 is not a label index of 'quality' (0..1, or -1 for none)" in items["d"].detail

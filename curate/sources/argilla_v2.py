@@ -146,6 +146,23 @@ def _known(settings: DatasetSettings, question: str, what: str) -> QuestionInfo:
     return info
 
 
+def _label_name(names: list[str], index: int, question: str) -> str | None:
+    """A ``ClassLabel`` suggestion's name; -1 is `datasets`' "no label". Any other index outside
+    the names rejects the record.
+
+    >>> _label_name(["bad", "good"], 1, "q"), _label_name(["bad", "good"], -1, "q")
+    ('good', None)
+    """
+    if index == -1:
+        return None
+    if not 0 <= index < len(names):
+        raise BadValue(
+            f"bad_value:{question}",
+            f"suggestion {index} is not a label index of {question!r} (0..{len(names) - 1}, or -1 for none)",
+        )
+    return names[index]
+
+
 def _mapping(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
     """A record's ``responses``/``suggestions``/``metadata`` object; anything else rejects the
     record (``bad_value:<key>``)."""
@@ -286,7 +303,7 @@ class ArgillaV2FlatSource(RowSource):
             value = row.get(f"{q}.suggestion")
             names = self._label_names.get(q)
             if names is not None and isinstance(value, int) and not isinstance(value, bool):
-                value = names[value] if 0 <= value < len(names) else None
+                value = _label_name(names, value, q)
             sug = make_suggestion(
                 value, row.get(f"{q}.suggestion.score"), row.get(f"{q}.suggestion.agent"), None, info.kind, q
             )
