@@ -534,3 +534,88 @@ def test_a_missing_training_extra_is_one_line_naming_what_to_install(
     line = one_error(cli("export", table, "--out", tmp_path / "out", "--tokenizer", tmp_path))
     assert "needs the training extras" in line and "pip install 'curate[train]'" in line
     assert not (tmp_path / "out").exists()
+
+
+# --- the Parquet writer thread ------------------------------------------------------------------
+
+
+def _writer_rows(n: int, bad_at: int | None = None) -> list[dict]:
+    rows = []
+    for i in range(n):
+        rows.append(
+            {
+                "prompt": f"p{i}",
+                "completion": f"c{i}",
+                "record_id": f"r{i}",
+                "source": "s",
+                "annotators": ["u1"],
+                "statuses": ["submitted"],
+                "agreement": "high" if i == bad_at else 0.5,  # text in a number column: no schema fits it
+            }
+        )
+    return rows
+
+
+def _writer_schema():
+    import pyarrow as pa
+
+    from curate.sinks.files import schema_for
+
+    return schema_for([pa.field("prompt", pa.string()), pa.field("completion", pa.string())])
+
+
+def _writer_threads() -> list[str]:
+    import threading
+
+    return [t.name for t in threading.enumerate() if t.name.startswith("curate-parquet")]
+
+
+def test_a_row_group_the_writer_thread_cannot_write_is_one_error_and_nothing_is_left(tmp_path):
+    from curate.errors import CurateError
+    from curate.sinks.files import ExportWriter
+
+    out = tmp_path / "out"
+    with (
+        pytest.raises(CurateError, match=r"train\.parquet: a row does not fit the output schema"),
+        ExportWriter(out, "parquet", _writer_schema(), ["train"]) as writer,
+    ):
+        for row in _writer_rows(5_500, bad_at=2_345):  # in the third row group, mid-stream
+            writer.write("train", row)
+        writer.close_files()
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert _writer_threads() == []
+
+
+def test_an_export_stopped_with_row_groups_in_flight_leaves_nothing(tmp_path):
+    from curate.sinks.files import ExportWriter
+
+    out = tmp_path / "out"
+    with (
+        pytest.raises(KeyboardInterrupt),
+        ExportWriter(out, "parquet", _writer_schema(), ["train", "test"]) as writer,
+    ):
+        for i, row in enumerate(_writer_rows(4_200)):
+            writer.write("train" if i % 3 else "test", row)
+        raise KeyboardInterrupt  # Ctrl-C (or SIGTERM, which curate turns into the same) here
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert _writer_threads() == []
+
+
+def test_the_writer_thread_writes_what_one_thread_writes(tmp_path):
+    import pyarrow.parquet as pq
+
+    from curate.sinks.files import ExportWriter, _SplitFile
+
+    rows = _writer_rows(3_700)
+    with ExportWriter(tmp_path / "out", "parquet", _writer_schema(), ["train"]) as writer:
+        for row in rows:
+            writer.write("train", row)
+        writer.close_files()
+        threaded = writer.splits["train"]
+        alone = _SplitFile(tmp_path / "alone.parquet", "parquet", _writer_schema())  # no thread
+        for row in rows:
+            alone.write(row)
+        alone.close()
+        assert threaded.path.read_bytes() == alone.path.read_bytes()
+        assert threaded.content.digest() == alone.content.digest()
+        assert pq.ParquetFile(threaded.path).metadata.num_row_groups == 4

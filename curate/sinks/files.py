@@ -11,15 +11,20 @@ import hashlib
 import json
 import os
 import shutil
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
 from curate.manifest import Manifest
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 Format = Literal["parquet", "jsonl"]
 PROVENANCE = [
@@ -72,8 +77,40 @@ def table_from_lines(lines: list[bytes], schema: pa.Schema) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
+class _Background:
+    """One thread that parses and writes Parquet row groups, in the order they were handed over.
+
+    Arrow's JSON parsing, compression and file writes release the GIL, so they run beside the
+    Python work on the next rows instead of after it. At most ``WINDOW`` row groups wait (bounded
+    memory); an error in one comes back to the exporting thread at the next hand-over or drain.
+    """
+
+    WINDOW = 2
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-parquet")
+        self._pending: deque[Future[None]] = deque()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        while len(self._pending) >= self.WINDOW:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(job))
+
+    def drain(self) -> None:
+        """Wait until every row group handed over is written (raising the first error)."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def stop(self) -> None:
+        """Drop what has not started, wait for what has (an aborted export's files stay closed)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+
+
 class _SplitFile:
-    def __init__(self, path: Path, fmt: Format, schema: pa.Schema):
+    def __init__(self, path: Path, fmt: Format, schema: pa.Schema, background: _Background | None = None):
         self.path = path
         self.fmt = fmt
         self.schema = schema
@@ -81,6 +118,7 @@ class _SplitFile:
         self.rows = 0
         self.content = hashlib.sha256()  # of the canonical lines, each ending in "\n"
         self._buffer: list[bytes] = []  # canonical JSON lines not yet hashed and written
+        self._background = background
         self._parquet: pq.ParquetWriter | None = None
         self._jsonl = path.open("wb") if fmt == "jsonl" else None
 
@@ -98,10 +136,15 @@ class _SplitFile:
         lines = self._buffer
         self._buffer = []
         data = b"\n".join(lines) + b"\n"
-        self.content.update(data)
+        self.content.update(data)  # here, in row order, whichever thread writes the file
         if self._jsonl is not None:
             self._jsonl.write(data)
-            return
+        elif self._background is not None:
+            self._background.submit(lambda: self._write_group(lines))
+        else:
+            self._write_group(lines)
+
+    def _write_group(self, lines: list[bytes]) -> None:
         try:
             table = table_from_lines(lines, self.schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
@@ -115,9 +158,18 @@ class _SplitFile:
         if self._jsonl is not None:
             self._jsonl.close()
             return
+        if self._background is not None:
+            self._background.drain()
         if self._parquet is None:  # an empty split still gets a file with the schema
             self._parquet = pq.ParquetWriter(self.path, self.schema, compression="zstd")
         self._parquet.close()
+
+    def abandon(self) -> None:
+        """Close the file without writing what is buffered (the export is being thrown away)."""
+        for handle in (self._jsonl, self._parquet):
+            if handle is not None:
+                with contextlib.suppress(Exception):
+                    handle.close()
 
 
 def file_sha256(path: Path) -> str:
@@ -306,7 +358,10 @@ class ExportWriter:
                 shutil.rmtree(self.tmp)
             self.tmp.mkdir()
             (self.tmp / _TMP_MARK).write_text(f"{os.getpid()}\n", encoding="utf-8")
-            self.splits = {name: _SplitFile(self.tmp / f"{name}.{fmt}", fmt, schema) for name in splits}
+            self._background = _Background() if fmt == "parquet" else None
+            self.splits = {
+                name: _SplitFile(self.tmp / f"{name}.{fmt}", fmt, schema, self._background) for name in splits
+            }
             self._rejects = (self.tmp / REJECTS).open("w", encoding="utf-8")
         except OSError as err:
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -334,6 +389,8 @@ class ExportWriter:
         """Close the split files (so later steps can read them back); returns split -> path."""
         for split in self.splits.values():
             split.close()
+        if self._background is not None:
+            self._background.stop()
         self._rejects.close()
         return {name: s.path for name, s in self.splits.items()}
 
@@ -379,9 +436,11 @@ class ExportWriter:
         return self.out_dir
 
     def _abort(self) -> None:
+        background = getattr(self, "_background", None)
+        if background is not None:
+            background.stop()  # before anything is removed: no row group is written after this
         for split in getattr(self, "splits", {}).values():
-            with contextlib.suppress(Exception):
-                split.close()
+            split.abandon()
         with contextlib.suppress(Exception):
             self._rejects.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
