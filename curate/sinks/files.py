@@ -78,10 +78,11 @@ def table_from_lines(lines: list[bytes], schema: pa.Schema) -> pa.Table:
 
 
 class _Background:
-    """One thread that parses and writes Parquet row groups, in the order they were handed over.
+    """One thread that hashes and writes the split files' batches (Parquet row groups parsed by
+    Arrow, or JSON lines), in the order they were handed over.
 
-    Arrow's JSON parsing, compression and file writes release the GIL, so they run beside the
-    Python work on the next rows instead of after it. At most ``WINDOW`` row groups wait (bounded
+    Hashing, Arrow's parsing and compression, and file writes release the GIL, so they run beside
+    the Python work on the next rows instead of after it. At most ``WINDOW`` row groups wait (bounded
     memory); an error in one comes back to the exporting thread at the next hand-over or drain.
     """
 
@@ -135,16 +136,18 @@ class _SplitFile:
             return
         lines = self._buffer
         self._buffer = []
-        data = b"\n".join(lines) + b"\n"
-        self.content.update(data)  # here, in row order, whichever thread writes the file
-        if self._jsonl is not None:
-            self._jsonl.write(data)
-        elif self._background is not None:
+        if self._background is not None:
             self._background.submit(lambda: self._write_group(lines))
         else:
             self._write_group(lines)
 
     def _write_group(self, lines: list[bytes]) -> None:
+        """Hash and write one batch of lines (groups of a file arrive in row order)."""
+        data = b"\n".join(lines) + b"\n"
+        self.content.update(data)
+        if self._jsonl is not None:
+            self._jsonl.write(data)
+            return
         try:
             table = table_from_lines(lines, self.schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
@@ -155,11 +158,11 @@ class _SplitFile:
 
     def close(self) -> None:
         self._flush()
+        if self._background is not None:
+            self._background.drain()
         if self._jsonl is not None:
             self._jsonl.close()
             return
-        if self._background is not None:
-            self._background.drain()
         if self._parquet is None:  # an empty split still gets a file with the schema
             self._parquet = pq.ParquetWriter(self.path, self.schema, compression="zstd")
         self._parquet.close()
@@ -358,7 +361,7 @@ class ExportWriter:
                 shutil.rmtree(self.tmp)
             self.tmp.mkdir()
             (self.tmp / _TMP_MARK).write_text(f"{os.getpid()}\n", encoding="utf-8")
-            self._background = _Background() if fmt == "parquet" else None
+            self._background = _Background()
             self.splits = {
                 name: _SplitFile(self.tmp / f"{name}.{fmt}", fmt, schema, self._background) for name in splits
             }
@@ -389,8 +392,7 @@ class ExportWriter:
         """Close the split files (so later steps can read them back); returns split -> path."""
         for split in self.splits.values():
             split.close()
-        if self._background is not None:
-            self._background.stop()
+        self._background.stop()
         self._rejects.close()
         return {name: s.path for name, s in self.splits.items()}
 
