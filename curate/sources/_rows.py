@@ -248,9 +248,16 @@ def read_file_rows(path: Path, label: str) -> Iterator[dict[str, Any] | BadRow]:
 
 
 def _iter_parquet(path: Path) -> Iterator[dict[str, Any]]:
-    pf = pq.ParquetFile(path)
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS):
-        yield from batch.to_pylist()
+    """The rows of a Parquet file; the next batch is read and decompressed on a helper thread
+    (Arrow releases the GIL) while this one's rows are used."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    batches = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-read") as reader:
+        upcoming = reader.submit(next, batches, None)
+        while (batch := upcoming.result()) is not None:
+            upcoming = reader.submit(next, batches, None)
+            yield from batch.to_pylist()
 
 
 def _open_arrow(source: Any, path: Path) -> Any:
