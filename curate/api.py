@@ -282,6 +282,12 @@ def prepare_export(
     for warning in src.warnings:
         report(warning)
     options.on_note = on_note or _warn
+    cpus = os.cpu_count() or 1
+    if num_proc > cpus:  # each worker loads the tokenizer: more than the CPUs only costs memory
+        options.on_note(
+            f"{_opt('num_proc')} {num_proc}: this machine has {cpus} CPU{'s' if cpus > 1 else ''}; using {cpus}"
+        )
+        options.num_proc = cpus
     if tokenizer is not None:
         from curate.tokenize import build_row_transform
 

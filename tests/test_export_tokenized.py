@@ -139,6 +139,20 @@ def test_num_proc_gives_the_same_bytes(cli, tmp_path, monkeypatch):
     assert summary["rows_ok"] > 0 and summary["rejected_by_reason"]  # some rows are over 200 tokens
 
 
+def test_num_proc_beyond_the_cpus_is_capped_with_a_note(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 1)  # one CPU: no worker process is started
+    tok = tmp_path / "tok"
+    chat_tokenizer(tok, "qwen2_5", vocab_size=600)
+    common = ("--tokenizer", tok, "--max-length", "200")
+    capped = cli("export", SPECS / "chat-review.yaml", "--out", tmp_path / "a", *common, "--num-proc", "64")
+    assert capped.exit_code == 0, capped.stderr
+    assert "--num-proc 64: this machine has 1 CPU; using 1" in capped.stderr
+    one = cli("export", SPECS / "chat-review.yaml", "--out", tmp_path / "b", *common, "-q")
+    assert one.exit_code == 0, one.stderr
+    for name in ("train.parquet", "test.parquet", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
 @pytest.mark.parametrize(
     "args, expected",
     [
