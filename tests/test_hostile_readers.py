@@ -627,6 +627,9 @@ def test_v1_jsonl_values_are_typed_per_question(tmp_path):
         ("span", [{"label": "L", "start": 0, "end": 2}], True),
         ("span", [{"label": "L", "start": "0", "end": 2}], False),
         ("label_selection", 1, False),
+        ("rating", 4, True),
+        ("rating", 10**400, False),  # an integer no float holds: means and medians would overflow
+        ("rating", -(10**400), False),
     ],
 )
 def test_each_kind_checks_its_type(kind, value, ok):
@@ -640,6 +643,23 @@ def test_each_kind_checks_its_type(kind, value, ok):
         with pytest.raises(BadValue) as err:
             normalize_value(QuestionKind(kind), value, "q", "response 0")
         assert err.value.reason == "bad_value:q" and "expected" in err.value.detail
+
+
+def test_a_rating_or_score_past_any_float_rejects_its_record(cli, tmp_path):
+    """JSON holds integers of any size; a rating or suggestion score no float can hold is a bad
+    value of its record, not an overflow that stops the export."""
+    records = dolly_records(6)
+    huge = "1" + "0" * 400
+    records[2]["suggestions"] = {"new-response": {"value": "fine", "score": 0.5, "agent": "a"}}
+    text = json.dumps(records).replace('"score": 0.5', f'"score": {huge}', 1)
+    disk_export(tmp_path, text)
+    result, out = export(cli, disk_spec(tmp_path), tmp_path)
+    assert_accounted(result, out, 6, dict(Counter(r["reason"] for r in rejects_of(out))))
+    reject = {r["record_id"]: r for r in rejects_of(out)}[records[2]["id"]]
+    assert (
+        reject["reason"] == "bad_value:new-response"
+        and "suggestion score: expected a number" in reject["detail"]
+    )
 
 
 def test_stats_counts_unreadable_rows(cli, tmp_path):

@@ -239,7 +239,13 @@ def normalize_value(kind: QuestionKind | None, value: Any, question: str, what: 
                 number = float(value.strip())
             except ValueError:
                 raise bad() from None
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise bad()
+        try:
+            finite = math.isfinite(number)
+        except OverflowError:  # an integer past any float (hundreds of digits): no rating
+            finite = False
+        if not finite:
             raise bad()
         return int(number) if isinstance(number, float) and number.is_integer() else number
     if kind is QuestionKind.MULTI_LABEL:
@@ -378,7 +384,7 @@ def make_suggestion(
             score = float(score)
             if math.isnan(score):
                 score = None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise BadValue(
             f"bad_value:{question}",
             f"question {question!r}, suggestion score: expected a number, found {describe_value(score)}",
