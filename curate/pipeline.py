@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -173,6 +174,11 @@ class ExportOptions:
     on_note: Callable[[str], None] | None = None  # told e.g. of stale temporary folders cleaned up
 
 
+_GC_LOCK = threading.Lock()
+_gc_streams = 0  # exports streaming now (the API may run several at once, in threads)
+_gc_saved: tuple[tuple[int, ...], bool] = ((700, 10, 10), False)
+
+
 @contextlib.contextmanager
 def streaming_gc() -> Iterator[None]:
     """Cyclic garbage collection tuned for a record stream, restored afterwards.
@@ -181,19 +187,29 @@ def streaming_gc() -> Iterator[None]:
     thresholds the collector keeps walking every module, class and function already loaded (about
     a tenth of an export's time). Here what exists before the stream is frozen out of collections
     and the youngest generation is collected every 10,000 allocations instead of 700. Cycles are
-    still collected, so memory stays bounded.
+    still collected, so memory stays bounded. The first stream in sets this, the last one out
+    restores what it found (a caller's own freeze is left alone).
     """
-    thresholds = gc.get_threshold()
-    freeze = gc.get_freeze_count() == 0  # a caller's own freeze is left alone
-    if freeze:
-        gc.freeze()
-    gc.set_threshold(10_000, *thresholds[1:])
+    global _gc_streams, _gc_saved
+    with _GC_LOCK:
+        if _gc_streams == 0:
+            thresholds = gc.get_threshold()
+            freeze = gc.get_freeze_count() == 0
+            _gc_saved = (thresholds, freeze)
+            if freeze:
+                gc.freeze()
+            gc.set_threshold(10_000, *thresholds[1:])
+        _gc_streams += 1
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
-        if freeze:
-            gc.unfreeze()
+        with _GC_LOCK:
+            _gc_streams -= 1
+            if _gc_streams == 0:
+                saved, unfreeze = _gc_saved
+                gc.set_threshold(*saved)
+                if unfreeze:
+                    gc.unfreeze()
 
 
 def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> Manifest:

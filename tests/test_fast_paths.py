@@ -110,3 +110,30 @@ def test_parquet_row_groups_hold_what_the_hashed_lines_say(rows, tmp_path_factor
     assert got.schema == expected.schema
     # compared as canonical JSON, where NaN equals NaN (Table.equals says NaN != NaN)
     assert [canonical_json(r) for r in got.to_pylist()] == [canonical_json(r) for r in expected.to_pylist()]
+
+
+def test_streaming_gc_restores_what_it_found_even_when_streams_overlap():
+    import gc
+    import threading
+
+    from curate.pipeline import streaming_gc
+
+    before = gc.get_threshold()
+    assert gc.get_freeze_count() == 0
+    inside = threading.Event()
+    release = threading.Event()
+
+    def other_stream():
+        with streaming_gc():
+            inside.set()
+            release.wait(timeout=60)
+
+    thread = threading.Thread(target=other_stream)
+    thread.start()
+    assert inside.wait(timeout=60)
+    with streaming_gc():  # overlaps the other stream, and ends first
+        assert gc.get_threshold()[0] == 10_000
+    assert gc.get_threshold()[0] == 10_000  # the other stream still runs
+    release.set()
+    thread.join(timeout=60)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0

@@ -536,7 +536,7 @@ def test_a_missing_training_extra_is_one_line_naming_what_to_install(
     assert not (tmp_path / "out").exists()
 
 
-# --- the Parquet writer thread ------------------------------------------------------------------
+# --- the writer thread ------------------------------------------------------------------------
 
 
 def _writer_rows(n: int, bad_at: int | None = None) -> list[dict]:
@@ -567,7 +567,7 @@ def _writer_schema():
 def _writer_threads() -> list[str]:
     import threading
 
-    return [t.name for t in threading.enumerate() if t.name.startswith("curate-parquet")]
+    return [t.name for t in threading.enumerate() if t.name.startswith("curate-write")]
 
 
 def test_a_row_group_the_writer_thread_cannot_write_is_one_error_and_nothing_is_left(tmp_path):

@@ -82,7 +82,7 @@ class _Background:
     Arrow, or JSON lines), in the order they were handed over.
 
     Hashing, Arrow's parsing and compression, and file writes release the GIL, so they run beside
-    the Python work on the next rows instead of after it. At most ``WINDOW`` row groups wait (bounded
+    the Python work on the next rows instead of after it. At most ``WINDOW`` batches wait (bounded
     memory); an error in one comes back to the exporting thread at the next hand-over or drain.
     """
 
@@ -91,7 +91,7 @@ class _Background:
     def __init__(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-parquet")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-write")
         self._pending: deque[Future[None]] = deque()
 
     def submit(self, job: Callable[[], None]) -> None:
@@ -100,7 +100,7 @@ class _Background:
         self._pending.append(self._pool.submit(job))
 
     def drain(self) -> None:
-        """Wait until every row group handed over is written (raising the first error)."""
+        """Wait until every batch handed over is written (raising the first error)."""
         while self._pending:
             self._pending.popleft().result()
 
@@ -440,7 +440,7 @@ class ExportWriter:
     def _abort(self) -> None:
         background = getattr(self, "_background", None)
         if background is not None:
-            background.stop()  # before anything is removed: no row group is written after this
+            background.stop()  # before anything is removed: nothing is written after this
         for split in getattr(self, "splits", {}).values():
             split.abandon()
         with contextlib.suppress(Exception):
