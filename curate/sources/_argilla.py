@@ -347,7 +347,7 @@ def make_responses(
     out: list[Response] = []
     text = kind in _TEXT_KINDS
     for i, item in enumerate(items):
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):
             raise BadValue(
                 f"bad_value:{question}",
                 f"question {question!r}, response {i} is {describe_value(item)}, expected an object",
