@@ -716,3 +716,62 @@ def test_class_label_suggestions_are_named_and_a_stray_index_rejected(tmp_path):
     assert items["c"].suggestions["quality"].value == "bad"
     assert isinstance(items["d"], Unreadable) and items["d"].reason == "bad_value:quality"
     assert "suggestion 7 is not a label index of 'quality' (0..1, or -1 for none)" in items["d"].detail
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_flat_response_columns_that_are_not_lists_reject_their_record(cli, tmp_path, fmt):
+    rows = [
+        {"id": f"r{i}", "prompt": f"p{i}", "fix.responses": [f"fixed {i}"], "fix.responses.users": ["u1"]}
+        for i in range(5)
+    ]
+    rows[1]["fix.responses"] = 5
+    rows[2]["fix.responses"], rows[2]["fix.responses.users"] = "ab", "uv"  # text, not a list
+    rows[3]["fix.responses.users"] = {"u1": True}
+    path = tmp_path / f"flat.{fmt}"
+    if fmt == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    else:  # a CSV cell holds a list as JSON text
+        lines = ["id,prompt,fix.responses,fix.responses.users"]
+        for r in rows:
+            cells = [
+                r["id"],
+                r["prompt"],
+                json.dumps(r["fix.responses"]),
+                json.dumps(r["fix.responses.users"]),
+            ]
+            lines.append(",".join('"' + c.replace('"', '""') + '"' for c in cells))
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: flat\ntask: sft\nsource: {{path: {path}, layout: argilla_v2_flat}}\n"
+        "columns:\n  instruction: [{field: prompt}]\n  response: [{question: fix}]\nsplit: {train: 1.0}\n"
+    )
+    result, out = export(cli, spec, tmp_path)
+    rejects = assert_accounted(result, out, 5, {"bad_value:fix": 3})
+    details = {r["record_id"]: r["detail"] for r in rejects}
+    assert (
+        f"column 'fix.responses' is {'number 5' if fmt == 'jsonl' else 'text ' + repr('5')}, expected a list"
+        in details["r1"]
+    )
+    assert "expected a list" in details["r2"] and "expected a list" in details["r3"]
+
+
+def test_v1_question_cells_that_are_not_response_lists_reject_their_record(cli, tmp_path):
+    rows = v1_rows(4)
+    rows[1]["fix"] = 5
+    rows[2]["fix"] = "abc"
+    rows[3]["fix"] = {"user_id": "u1", "value": "one response as an object", "status": "submitted"}
+    path = tmp_path / "v1.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: v1\ntask: sft\nsource: {{path: {path}, layout: argilla_v1}}\n"
+        "columns:\n  instruction: [{field: prompt}]\n  response: [{question: fix}]\nsplit: {train: 1.0}\n"
+    )
+    result, out = export(cli, spec, tmp_path)
+    rejects = assert_accounted(result, out, 4, {"bad_value:fix": 2})
+    details = {r["record_id"]: r["detail"] for r in rejects}
+    assert details == {
+        "e1": "question 'fix', response 0 is number 5, expected an object",
+        "e2": "question 'fix', response 0 is text 'abc', expected an object",
+    }

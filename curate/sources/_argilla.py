@@ -143,7 +143,14 @@ def kind_from_value(value: Any) -> QuestionKind:
 
 
 def dict_of_lists_to_list(value: Any) -> list[Any]:
-    """Turn `datasets`' Sequence-of-struct form ``{"a": [..], "b": [..]}`` into ``[{"a", "b"}, ..]``."""
+    """Turn `datasets`' Sequence-of-struct form ``{"a": [..], "b": [..]}`` into ``[{"a", "b"}, ..]``;
+    a list stays a list, and anything else is one item (for the caller to check).
+
+    >>> dict_of_lists_to_list({"value": ["x", "y"], "user_id": ["u1", "u2"]})
+    [{'value': 'x', 'user_id': 'u1'}, {'value': 'y', 'user_id': 'u2'}]
+    >>> dict_of_lists_to_list(5), dict_of_lists_to_list(None)
+    ([5], [])
+    """
     if isinstance(value, Mapping):
         keys = list(value.keys())
         columns = [value[k] or [] for k in keys]
@@ -152,7 +159,9 @@ def dict_of_lists_to_list(value: Any) -> list[Any]:
         return [dict(value)]
     if value is None:
         return []
-    return list(value)
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
 
 
 def describe_value(value: Any) -> str:

@@ -27,6 +27,7 @@ from curate.records import (
     Suggestion,
 )
 from curate.sources._argilla import (
+    _listed,
     check_field,
     describe_value,
     kind_from_value,
@@ -146,6 +147,23 @@ def _known(settings: DatasetSettings, question: str, what: str) -> QuestionInfo:
     return info
 
 
+def _listed_column(row: Mapping[str, Any], column: str, question: str) -> list[Any]:
+    """A ``<q>.responses*`` cell: a list (one item per annotator; JSON text of one, as a CSV cell
+    holds it), empty when missing; anything else rejects the record.
+
+    >>> _listed_column({"q.responses": '["a", "b"]'}, "q.responses", "q")
+    ['a', 'b']
+    """
+    value = _listed(row.get(column))
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BadValue(
+            f"bad_value:{question}", f"column {column!r} is {describe_value(value)}, expected a list"
+        )
+    return value
+
+
 def _label_name(names: list[str], index: int, question: str) -> str | None:
     """A ``ClassLabel`` suggestion's name; -1 is `datasets`' "no label". Any other index outside
     the names rejects the record.
@@ -263,7 +281,8 @@ class ArgillaV2FlatSource(RowSource):
         field_sample: dict[str, Any] = {}
         for i, row in enumerate(sample_rows(self.files)):
             for q in questions:
-                values = [v for v in row.get(f"{q}.responses") or [] if v is not None]
+                cell = row.get(f"{q}.responses")  # not a list: the record is rejected when read
+                values = [v for v in cell if v is not None] if isinstance(cell, list) else []
                 answers[q].extend(
                     values or ([row[f"{q}.suggestion"]] if row.get(f"{q}.suggestion") is not None else [])
                 )
@@ -287,9 +306,10 @@ class ArgillaV2FlatSource(RowSource):
         responses = {}
         suggestions: dict[str, Suggestion] = {}
         for q, info in settings.questions.items():
-            values = row.get(f"{q}.responses") or []
-            users = row.get(f"{q}.responses.users") or []
-            statuses = row.get(f"{q}.responses.status") or []
+            values, users, statuses = (
+                _listed_column(row, f"{q}{suffix}", q)
+                for suffix in (".responses", ".responses.users", ".responses.status")
+            )
             if len(users) != len(values) or (statuses and len(statuses) != len(values)):
                 raise BadValue(
                     f"bad_value:{q}",
