@@ -533,17 +533,23 @@ def v1_rows(n: int, start: int = 0, with_fix: bool = True) -> list[dict[str, Any
     return rows
 
 
+def fix_spec(tmp: Path, source: str) -> Path:
+    """An SFT spec over ``source`` (a YAML flow mapping): instruction from field ``prompt``,
+    response from question ``fix``."""
+    spec = tmp / "spec.yaml"
+    spec.write_text(
+        f"name: fix\ntask: sft\nsource: {source}\n"
+        "columns:\n  instruction: [{field: prompt}]\n  response: [{question: fix}]\nsplit: {train: 1.0}\n"
+    )
+    return spec
+
+
 def test_v1_shards_with_different_columns_are_refused(cli, tmp_path):
     data = tmp_path / "v1" / "data"
     data.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(v1_rows(3, with_fix=False)), data / "train-00000-of-00002.parquet")
     pq.write_table(pa.Table.from_pylist(v1_rows(3, start=3)), data / "train-00001-of-00002.parquet")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        f"name: v1\ntask: sft\nsource: {{path: {tmp_path / 'v1'}}}\n"
-        "columns:\n  instruction: [{field: prompt}]\n  response: [{question: fix}]\n"
-    )
-    result, out = export(cli, spec, tmp_path)
+    result, out = export(cli, fix_spec(tmp_path, f"{{path: {tmp_path / 'v1'}}}"), tmp_path)
     assert_one_error(
         result,
         out,
@@ -569,12 +575,7 @@ def test_v1_metadata_that_is_not_an_object_rejects_its_record(cli, tmp_path, fmt
     else:
         lines = [json.dumps(r) for r in rows]
         (data / "train.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        f"name: v1\ntask: sft\nsource: {{path: {tmp_path / 'v1'}}}\n"
-        "columns:\n  instruction: [{field: prompt}]\n  response: [{question: fix}]\n"
-    )
-    result, out = export(cli, spec, tmp_path)
+    result, out = export(cli, fix_spec(tmp_path, f"{{path: {tmp_path / 'v1'}}}"), tmp_path)
     rejects = assert_accounted(result, out, len(rows), {"bad_value:metadata": 4})
     details = {r["record_id"]: r["detail"] for r in rejects}
     assert details["e1"] == "metadata is list, expected a JSON object"
@@ -741,12 +742,7 @@ def test_flat_response_columns_that_are_not_lists_reject_their_record(cli, tmp_p
             ]
             lines.append(",".join('"' + c.replace('"', '""') + '"' for c in cells))
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        f"name: flat\ntask: sft\nsource: {{path: {path}, layout: argilla_v2_flat}}\n"
-        "columns:\n  instruction: [{field: prompt}]\n  response: [{question: fix}]\nsplit: {train: 1.0}\n"
-    )
-    result, out = export(cli, spec, tmp_path)
+    result, out = export(cli, fix_spec(tmp_path, f"{{path: {path}, layout: argilla_v2_flat}}"), tmp_path)
     rejects = assert_accounted(result, out, 5, {"bad_value:fix": 3})
     details = {r["record_id"]: r["detail"] for r in rejects}
     assert (
@@ -763,12 +759,7 @@ def test_v1_question_cells_that_are_not_response_lists_reject_their_record(cli, 
     rows[3]["fix"] = {"user_id": "u1", "value": "one response as an object", "status": "submitted"}
     path = tmp_path / "v1.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(
-        f"name: v1\ntask: sft\nsource: {{path: {path}, layout: argilla_v1}}\n"
-        "columns:\n  instruction: [{field: prompt}]\n  response: [{question: fix}]\nsplit: {train: 1.0}\n"
-    )
-    result, out = export(cli, spec, tmp_path)
+    result, out = export(cli, fix_spec(tmp_path, f"{{path: {path}, layout: argilla_v1}}"), tmp_path)
     rejects = assert_accounted(result, out, 4, {"bad_value:fix": 2})
     details = {r["record_id"]: r["detail"] for r in rejects}
     assert details == {
