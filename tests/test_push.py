@@ -293,7 +293,9 @@ def test_refuses_to_publish_a_credential(hub: HubStandIn, tmp_path: Path) -> Non
     assert hub.commits == []
 
 
-@pytest.mark.parametrize("change", ["rows edited", "rejects emptied", "split swapped for a link"])
+@pytest.mark.parametrize(
+    "change", ["rows edited", "rejects emptied", "rejects removed", "split swapped for a link"]
+)
 def test_refuses_to_publish_an_export_changed_since_it_was_written(
     hub: HubStandIn, tmp_path: Path, change: str
 ) -> None:
@@ -305,6 +307,9 @@ def test_refuses_to_publish_an_export_changed_since_it_was_written(
         changed = "train.parquet"
     elif change == "rejects emptied":
         (out / "rejects.jsonl").write_text("")
+        changed = "rejects.jsonl"
+    elif change == "rejects removed":
+        (out / "rejects.jsonl").unlink()
         changed = "rejects.jsonl"
     else:
         (out / "train.parquet").rename(tmp_path / "elsewhere.parquet")

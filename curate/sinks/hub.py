@@ -278,7 +278,7 @@ def read_export(folder: Path) -> Manifest:
         if not (folder / f"{split}.parquet").is_file():
             raise CurateError(f"{folder}: split file {split}.parquet listed in the manifest is missing")
     published = [f"{split}.parquet" for split in manifest.split_names]
-    if (folder / REJECTS).exists():
+    if (folder / REJECTS).exists() or REJECTS in manifest.files:
         published.append(REJECTS)
     changed = [name for name in published if not _as_written(folder / name, manifest.files.get(name))]
     if changed:
