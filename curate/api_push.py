@@ -72,7 +72,7 @@ def prepare_push(
     before_hub: Callable[[], None] | None = None,
 ) -> PushPlan:
     """Check what :func:`push` is given, in the command line's order (see :class:`PushPlan`)."""
-    from curate.sinks.hub import HubPublisher, HubTarget, PushJob, RetryPolicy
+    from curate.sinks.hub import HubPublisher, HubTarget, PushJob, RetryPolicy, read_export
 
     cli = _CLI.get()
     if not repo:
@@ -102,6 +102,9 @@ def prepare_push(
     )
     if spec is not None:
         job.export, job.spec_sha256 = _exporter(as_spec(spec), source, api_url, api_key, log or _stderr)
+    else:
+        assert job.from_export is not None
+        read_export(job.from_export)  # the folder is checked before the Hub is asked anything
     if before_hub is not None:
         before_hub()
     publisher = HubPublisher(target)

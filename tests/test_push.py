@@ -317,8 +317,8 @@ def test_refuses_to_publish_an_export_changed_since_it_was_written(
         changed = "train.parquet"
     result = cli("push", "--from-export", str(out), "--repo", "org/edited")
     assert result.exit_code == 2, result.output
-    assert f"{changed} differ from what curate wrote" in result.output and "Traceback" not in result.output
-    assert hub.commits == []
+    assert f"{changed} differs from what curate wrote" in result.output and "Traceback" not in result.output
+    assert hub.commits == [] and hub.requests == []  # refused before the Hub was asked anything
 
 
 def test_429_then_success_is_exactly_one_commit(hub: HubStandIn, tiny_spec: Path) -> None:

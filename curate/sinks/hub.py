@@ -283,7 +283,8 @@ def read_export(folder: Path) -> Manifest:
     changed = [name for name in published if not _as_written(folder / name, manifest.files.get(name))]
     if changed:
         raise CurateError(
-            f"{folder}: {', '.join(changed)} differ from what curate wrote (size or sha256 in manifest.json); "
+            f"{folder}: {', '.join(changed)} {'differs' if len(changed) == 1 else 'differ'} from what curate "
+            "wrote (size or sha256 in manifest.json); "
             "the card would describe other rows: export again"
         )
     return manifest
