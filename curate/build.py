@@ -166,7 +166,6 @@ class Builder:
         self._strategies: dict[str, str] = {}
         self._check_names()
         self.template = get_template(self.spec.template) if hasattr(self.spec, "template") else None
-        self.conversational = getattr(self.spec, "style", "text") == "conversational"
         #: whether prompts/completions are message lists (a chat field, or ``style: conversational``)
         self.output_conversational: bool = self.task.conversational(self)
 

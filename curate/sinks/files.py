@@ -113,7 +113,6 @@ class _Background:
 class _SplitFile:
     def __init__(self, path: Path, fmt: Format, schema: pa.Schema, background: _Background | None = None):
         self.path = path
-        self.fmt = fmt
         self.schema = schema
         self.names = tuple(schema.names)
         self.rows = 0
@@ -213,6 +212,18 @@ def _written_by_curate(out_dir: Path) -> dict[str, Any] | None:
     return manifest
 
 
+def as_written(path: Path, listed: Any) -> bool:
+    """Whether ``path`` is the file a manifest's ``files`` entry ``listed`` describes: a regular
+    file (not a link) with the same size and sha256."""
+    return (
+        isinstance(listed, dict)
+        and not path.is_symlink()
+        and path.is_file()
+        and path.stat().st_size == listed.get("bytes")
+        and file_sha256(path) == listed.get("sha256")
+    )
+
+
 def foreign_entries(out_dir: Path) -> list[str]:
     """Entries of ``out_dir`` that curate did not write there, or that changed since it did.
 
@@ -236,15 +247,7 @@ def foreign_entries(out_dir: Path) -> list[str]:
         path = out_dir / entry
         if entry == MANIFEST or (entry in parents and not path.is_symlink()):
             continue
-        info = listed.get(entry)
-        if (
-            info is None
-            or path.is_symlink()
-            or not path.is_file()
-            or not isinstance(info, dict)
-            or path.stat().st_size != info.get("bytes")
-            or file_sha256(path) != info.get("sha256")
-        ):
+        if not as_written(path, listed.get(entry)):
             foreign.append(entry)
     return foreign
 

@@ -280,7 +280,9 @@ def read_export(folder: Path) -> Manifest:
     published = [f"{split}.parquet" for split in manifest.split_names]
     if (folder / REJECTS).exists() or REJECTS in manifest.files:
         published.append(REJECTS)
-    changed = [name for name in published if not _as_written(folder / name, manifest.files.get(name))]
+    from curate.sinks.files import as_written
+
+    changed = [name for name in published if not as_written(folder / name, manifest.files.get(name))]
     if changed:
         raise CurateError(
             f"{folder}: {', '.join(changed)} {'differs' if len(changed) == 1 else 'differ'} from what curate "
@@ -288,19 +290,6 @@ def read_export(folder: Path) -> Manifest:
             "the card would describe other rows: export again"
         )
     return manifest
-
-
-def _as_written(path: Path, listed: Any) -> bool:
-    """Whether ``path`` is the file the manifest lists (same size and sha256)."""
-    from curate.sinks.files import file_sha256
-
-    return (
-        isinstance(listed, dict)
-        and path.is_file()
-        and not path.is_symlink()
-        and path.stat().st_size == listed.get("bytes")
-        and file_sha256(path) == listed.get("sha256")
-    )
 
 
 def prepare(job: PushJob, publisher: HubPublisher, remote: RemoteState, work: Path, log: Log) -> Prepared:
