@@ -196,7 +196,7 @@ _EXPECTED = {
 }
 
 
-def _listed(value: Any) -> Any:
+def listed_value(value: Any) -> Any:
     """A list held as JSON text (how CSV cells carry lists), else the value itself."""
     if isinstance(value, str) and value.lstrip().startswith("["):
         try:
@@ -258,14 +258,14 @@ def normalize_value(kind: QuestionKind | None, value: Any, question: str, what: 
             raise bad()
         return int(number) if isinstance(number, float) and number.is_integer() else number
     if kind is QuestionKind.MULTI_LABEL:
-        labels = _listed(value)
+        labels = listed_value(value)
         if isinstance(labels, str):
             labels = [labels]
         if not isinstance(labels, (list, tuple)) or not all(isinstance(v, str) for v in labels):
             raise bad()
         return tuple(sorted(labels))
     if kind is QuestionKind.RANKING:
-        items = _listed(value)
+        items = listed_value(value)
         if not isinstance(items, (list, tuple, Mapping)):
             raise bad()
         ranked = []
@@ -283,7 +283,7 @@ def normalize_value(kind: QuestionKind | None, value: Any, question: str, what: 
             ranked.sort(key=lambda r: (r.rank, r.value))  # type: ignore[arg-type,return-value]
         return tuple(ranked)
     if kind is QuestionKind.SPAN:
-        items = _listed(value)
+        items = listed_value(value)
         if not isinstance(items, (list, tuple, Mapping)):
             raise bad()
         spans = []

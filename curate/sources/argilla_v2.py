@@ -27,10 +27,10 @@ from curate.records import (
     Suggestion,
 )
 from curate.sources._argilla import (
-    _listed,
     check_field,
     describe_value,
     kind_from_value,
+    listed_value,
     load_settings_file,
     make_responses,
     make_suggestion,
@@ -154,7 +154,7 @@ def _listed_column(row: Mapping[str, Any], column: str, question: str) -> list[A
     >>> _listed_column({"q.responses": '["a", "b"]'}, "q.responses", "q")
     ['a', 'b']
     """
-    value = _listed(row.get(column))
+    value = listed_value(row.get(column))
     if value is None:
         return []
     if not isinstance(value, list):
