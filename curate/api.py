@@ -267,8 +267,6 @@ def prepare_export(
     )
     if num_proc < 1:
         raise CurateError(f"{_opt('num_proc')}: got {num_proc}, expected 1 or more")
-    if num_proc > 1 and tokenizer is None:
-        raise CurateError(f"{_opt('num_proc')} applies to tokenized exports; it needs {_opt('tokenizer')}")
     spec = as_spec(spec)
     if not reads_live(spec, source):
         for name, value in (("since", since), ("timeout", timeout), ("deadline", deadline)):
@@ -283,11 +281,22 @@ def prepare_export(
         report(warning)
     options.on_note = on_note or _warn
     cpus = os.cpu_count() or 1
-    if num_proc > cpus:  # each worker loads the tokenizer: more than the CPUs only costs memory
+    if (
+        num_proc > cpus
+    ):  # more workers than CPUs only cost memory (each loads the tokenizer or reads the source)
         options.on_note(
             f"{_opt('num_proc')} {num_proc}: this machine has {cpus} CPU{'s' if cpus > 1 else ''}; using {cpus}"
         )
         options.num_proc = cpus
+    if options.num_proc > 1 and tokenizer is None:
+        from curate.build_workers import why_not_forked
+
+        why = why_not_forked(src)
+        if why is not None:
+            options.on_note(
+                f"{_opt('num_proc')} {options.num_proc}: the rows are built in this process ({why})"
+            )
+            options.num_proc = 1
     if tokenizer is not None:
         from curate.tokenize import build_row_transform
 

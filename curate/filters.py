@@ -96,15 +96,23 @@ class DuplicateFilter:
         self.seen: dict[bytes, str] = {}
 
     def __call__(self, row: dict[str, Any]) -> Rejection | None:
+        return self.check(self.keys(row), str(row.get("record_id")))
+
+    def keys(self, row: dict[str, Any]) -> tuple[bytes, bytes | None]:
+        """What the filter remembers of a row: the digest of its text, and of its normalised text
+        (None unless the filter normalises). Export workers compute them; ``check`` decides in order."""
         parts = [_text_of(row.get(c)) for c in self.columns]
-        exact = _digest(parts)
+        if not self.normalized:
+            return _digest(parts), None
+        norm = hashlib.blake2b(b"\x1f".join([normalized_bytes(p) for p in parts]), digest_size=16).digest()
+        return _digest(parts), norm
+
+    def check(self, keys: tuple[bytes, bytes | None], record_id: str) -> Rejection | None:
+        """Keep the row (and remember it for ``record_id``), or drop it as a duplicate of an earlier one."""
+        exact, norm = keys
         if exact in self.seen:
             return Rejection("duplicate", f"same as record {self.seen[exact]}")
-        record_id = str(row.get("record_id"))
-        if self.normalized:
-            norm = hashlib.blake2b(
-                b"\x1f".join([normalized_bytes(p) for p in parts]), digest_size=16
-            ).digest()
+        if norm is not None:
             if norm in self.seen:
                 return Rejection(
                     "duplicate_normalized", f"same as record {self.seen[norm]} after normalisation"

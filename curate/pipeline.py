@@ -15,7 +15,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -28,16 +28,23 @@ from curate.manifest import Counts, Manifest, Splits
 from curate.records import ArgillaRecord, QuestionKind
 from curate.rows import Rejection, RejectRecord, RowTransform
 from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
-from curate.sources.base import Source, Unreadable
+from curate.sources.base import RowSource, Source, Unreadable
 from curate.spec import SpecFile, spec_summary
 from curate.unify import agreement_key
+
+if TYPE_CHECKING:
+    from curate.build_workers import BuildWorkers
 
 
 @dataclass(frozen=True, slots=True)
 class Kept:
-    record: ArgillaRecord
-    rows: list[dict[str, Any]]
+    """A record with at least one row kept. ``record`` is None, and ``rows`` are finished lines
+    (``curate.sinks.files.row_line``), where an export worker built it."""
+
+    record_id: str
+    rows: list[Any]  # dicts, or lines (bytes) from an export worker
     dropped: list[Rejection] = field(default_factory=list)  # rows filtered out of a kept record
+    record: ArgillaRecord | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +66,10 @@ class Rejected:
 
 
 Outcome = Kept | Rejected
+
+#: One record's share of the quality figures: its annotators' statuses, and per question the
+#: agreement keys of its counted answers (None where fewer than two annotators answered).
+RecordStats = tuple[tuple[str, ...], tuple[list[Any] | None, ...]]
 
 
 def assign_split(record_id: str, fractions: dict[str, float], seed: int) -> str:
@@ -92,25 +103,37 @@ class QualityStats:
         }
 
     def add(self, record: ArgillaRecord | None) -> None:
-        if record is None:  # an unreadable row: no annotators or answers to count
-            return
+        if record is not None:  # an unreadable row has no annotators or answers to count
+            self.add_part(self.part(record))
+
+    def part(self, record: ArgillaRecord) -> RecordStats:
+        """What one record adds (export workers compute it; ``add_part`` adds it up in order)."""
         users = record.annotator_statuses()
-        self.annotators_per_record[len(users)] += 1
         if not users:
-            return  # nobody answered: no status to count, no pair to agree
-        for user_status in users.values():
-            self.by_status[user_status] += 1
+            return (), ()  # nobody answered: no status to count, no pair to agree
         policy = self.builder.status_policy
-        for q, alpha in self.alpha.items():
+        values_per_question: list[list[Any] | None] = []
+        for q in self.alpha:
             responses = record.responses.get(q, ())
             if len(responses) < 2:
-                continue  # one answer or none: no pair to agree or disagree (alpha skips it)
+                values_per_question.append(None)  # one answer or none: no pair (alpha skips it)
+                continue
             values = []
             for r in responses:
                 status = r.status or ("submitted" if policy.unknown_as_submitted else None)
                 if status in policy.counted and r.value is not None:
                     values.append(agreement_key(r.value))
-            alpha.add(values)
+            values_per_question.append(values)
+        return tuple(users.values()), tuple(values_per_question)
+
+    def add_part(self, part: RecordStats) -> None:
+        statuses, values_per_question = part
+        self.annotators_per_record[len(statuses)] += 1
+        for status in statuses:
+            self.by_status[status] += 1
+        for alpha, values in zip(self.alpha.values(), values_per_question, strict=False):
+            if values is not None:
+                alpha.add(values)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -153,7 +176,7 @@ def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None =
             else:
                 dropped.append(verdict)
         if kept:
-            yield Kept(record, kept, dropped)
+            yield Kept(record.id, kept, dropped, record)
         else:
             yield Rejected(record.id, dropped[0], record)
 
@@ -237,12 +260,12 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
     n_input = 0
     first_reject: Rejected | None = None
 
-    def emit(kept: Kept, rows: list[dict[str, Any]], failures: list[Rejection]) -> None:
+    def emit(kept: Kept, rows: Sequence[dict[str, Any] | bytes], failures: list[Rejection]) -> None:
         nonlocal first_reject
-        record_id = kept.record.id
+        record_id = kept.record_id
         if not rows:  # every row failed the transform: the record is rejected
             if first_reject is None:
-                first_reject = Rejected(kept.record.id, failures[0], kept.record)
+                first_reject = Rejected(record_id, failures[0], kept.record)
             rejects[failures[0].reason] += 1
             writer.reject(record_id, failures[0].reason, failures[0].detail)
             return
@@ -265,7 +288,7 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
             return
         for failure in outcome.dropped:
             dropped_rows[failure.reason] += 1
-            writer.reject(outcome.record.id, failure.reason, failure.detail, scope="row")
+            writer.reject(outcome.record_id, failure.reason, failure.detail, scope="row")
         if results is None:
             emit(outcome, outcome.rows, [])
             return
@@ -288,15 +311,23 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
     with (
         ExportWriter(options.out_dir, options.fmt, schema, list(fractions), protected) as writer,
         _ChunkRunner(transform, options.num_proc, write_chunk) as runner,
+        contextlib.ExitStack() as stack,
     ):
         for note in writer.notes:
             if options.on_note is not None:
                 options.on_note(note)
-        for outcome in iter_outcomes(spec_file, source, builder):
+        workers = _forked_workers(source, builder, spec_file, stats, schema, options)
+        if workers is not None:
+            stack.enter_context(workers)
+            outcomes = workers.outcomes()  # the workers' share of the quality figures included
+        else:
+            outcomes = iter_outcomes(spec_file, source, builder)
+        for outcome in outcomes:
             n_input += 1
             if options.progress is not None:
                 options.progress(n_input)
-            stats.add(outcome.record)
+            if workers is None:
+                stats.add(outcome.record)
             if transform is None:
                 write_outcome(outcome, None)
             else:
@@ -417,6 +448,26 @@ class _ChunkRunner:
             results, counts = future.result()
             self.transform.add_counts(counts)  # type: ignore[union-attr]
         self.write(chunk, results)
+
+
+def _forked_workers(
+    source: Source,
+    builder: Builder,
+    spec_file: SpecFile,
+    stats: QualityStats,
+    schema: pa.Schema,
+    options: ExportOptions,
+) -> BuildWorkers | None:
+    """Worker processes that build the rows, where ``num_proc`` asks for them, no row transform
+    takes them, and they can read the source (``curate.build_workers``); else None."""
+    if options.num_proc < 2 or options.row_transform is not None:
+        return None
+    from curate.build_workers import BuildWorkers, why_not_forked
+
+    if why_not_forked(source) is not None or not isinstance(source, RowSource):
+        return None  # the API said why in a note
+    filters = build_filters(spec_file.spec.filters, builder.task.dedup_keys)
+    return BuildWorkers(source, builder, filters, stats, tuple(schema.names), options.num_proc)
 
 
 def _nothing_kept(source: str, n_input: int, rejects: Counter[str], first: Rejected | None) -> str:

@@ -153,13 +153,6 @@ def test_num_proc_beyond_the_cpus_is_capped_with_a_note(cli, tmp_path, monkeypat
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
-@pytest.mark.parametrize(
-    "args, expected",
-    [
-        (["--num-proc", "0"], "--num-proc: got 0"),
-        (["--num-proc", "2"], "--num-proc applies to tokenized exports"),
-    ],
-)
-def test_num_proc_mistakes(cli, tmp_path, args, expected):
-    result = cli("export", SPECS / "dolly-prompts.yaml", "--out", tmp_path / "o", *args)
-    assert result.exit_code == 2 and expected in result.stderr
+def test_num_proc_zero_is_a_mistake(cli, tmp_path):
+    result = cli("export", SPECS / "dolly-prompts.yaml", "--out", tmp_path / "o", "--num-proc", "0")
+    assert result.exit_code == 2 and "--num-proc: got 0" in result.stderr

@@ -100,7 +100,10 @@ def register(app: typer.Typer) -> None:
         ] = False,
         num_proc: Annotated[
             int,
-            typer.Option("--num-proc", help="with --tokenizer: worker processes (same output as 1)"),
+            typer.Option(
+                "--num-proc",
+                help="worker processes that tokenize (with --tokenizer) or else build the rows; same output as 1",
+            ),
         ] = 1,
     ) -> None:
         """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""

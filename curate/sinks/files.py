@@ -55,6 +55,17 @@ def canonical_json(row: dict[str, Any]) -> str:
     return _ENCODER.encode(row)
 
 
+def row_line(row: dict[str, Any], names: tuple[str, ...]) -> bytes:
+    """A row's line in a split file: its columns in schema order (``names``), as canonical JSON.
+
+    >>> row_line({"b": 1, "a": "x"}, ("a", "b"))
+    b'{"a":"x","b":1}'
+    """
+    if tuple(row) != names:  # rows come in schema order unless a transform added columns
+        row = {name: row.get(name) for name in names}
+    return canonical_json(row).encode("utf-8")
+
+
 def table_from_lines(lines: list[bytes], schema: pa.Schema) -> pa.Table:
     """Rows given as canonical JSON lines, parsed by Arrow into ``schema`` (no Python objects per
     value; the same table ``pa.Table.from_pylist`` builds from the rows). Lines Arrow's JSON reader
@@ -122,10 +133,9 @@ class _SplitFile:
         self._parquet: pq.ParquetWriter | None = None
         self._jsonl = path.open("wb") if fmt == "jsonl" else None
 
-    def write(self, row: dict[str, Any]) -> None:
-        if tuple(row) != self.names:  # rows come in schema order unless a transform added columns
-            row = {name: row.get(name) for name in self.names}
-        self._buffer.append(canonical_json(row).encode("utf-8"))
+    def write(self, row: dict[str, Any] | bytes) -> None:
+        """One row: a dict, or its line as ``row_line`` made it (in an export worker)."""
+        self._buffer.append(row if type(row) is bytes else row_line(row, self.names))  # type: ignore[arg-type]
         self.rows += 1
         if len(self._buffer) >= BATCH:
             self._flush()
@@ -383,7 +393,7 @@ class ExportWriter:
         if not self._done:
             self._abort()
 
-    def write(self, split: str, row: dict[str, Any]) -> None:
+    def write(self, split: str, row: dict[str, Any] | bytes) -> None:
         self.splits[split].write(row)
 
     def reject(self, record_id: str, reason: str, detail: str, **extra: Any) -> None:

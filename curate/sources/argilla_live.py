@@ -52,6 +52,7 @@ class ArgillaServerSource(RowSource):
     """
 
     layout = "argilla_server"
+    rereadable = False  # each read asks the server again
 
     def __init__(
         self,

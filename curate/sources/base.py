@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -106,6 +106,8 @@ class RowSource(Source):
 
     #: False where rows have no id column at all (every row is named by position, no warning).
     has_ids: bool = True
+    #: False where reading again is not free (a live server): export workers each read the rows
+    rereadable: bool = True
 
     @abstractmethod
     def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]: ...
@@ -117,10 +119,19 @@ class RowSource(Source):
     def _build(self, row: Mapping[str, Any], record_id: str) -> ArgillaRecord: ...
 
     def __iter__(self) -> Iterator[Item]:
+        for item in self.scan(None):
+            assert item is not None
+            yield item
+
+    def scan(self, build: Callable[[int], bool] | None) -> Iterator[Item | None]:
+        """The stream with its counts (``rows_read``, ``rows_unreadable``, the note on unnamed ids);
+        where ``build`` says no for a row's 0-based position, the row is not made into a record and
+        ``None`` stands for it (its id still counts: a later row may not take it). Forked export
+        workers each build their own share of the rows this way (``curate.build_workers``)."""
         self.rows_read = 0
         self.rows_unreadable = 0
         self.unnamed_ids = 0
-        for item in self._items():
+        for item in self._items(build):
             if isinstance(item, Unreadable):
                 self.rows_unreadable += 1
             yield item
@@ -132,7 +143,7 @@ class RowSource(Source):
             if note not in self.warnings:
                 self.warnings.append(note)
 
-    def _items(self) -> Iterator[Item]:
+    def _items(self, build: Callable[[int], bool] | None) -> Iterator[Item | None]:
         first_at: dict[str, int] = {}
         for item in self._raw_rows():
             position = self.rows_read  # 0-based over all shards: what row-<n> names
@@ -159,6 +170,9 @@ class RowSource(Source):
                     DUPLICATE_ID,
                     f"id {record_id!r} already used by row {first} (0-based over the source); the first is kept",
                 )
+                continue
+            if build is not None and not build(position):
+                yield None
                 continue
             try:
                 yield self._build(item, record_id)

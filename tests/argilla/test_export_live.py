@@ -44,8 +44,9 @@ def rows(folder: Path) -> list[dict[str, Any]]:
 
 
 def test_live_export_equals_to_disk_export(
-    argilla: Server, sft_dataset: rg.Dataset, tmp_path: Path, cli: Any
+    argilla: Server, sft_dataset: rg.Dataset, tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # --num-proc 2 is not capped on a 1-CPU machine
     spec = write_spec(tmp_path)
     live = tmp_path / "live"
     result = cli(
@@ -60,14 +61,25 @@ def test_live_export_equals_to_disk_export(
         "--api-key",
         argilla.api_key,
         "-q",
+        "--num-proc",
+        "2",
     )
     assert result.exit_code == 0, result.stderr
+    # workers would each read the server again: one process builds the rows
+    assert (
+        "--num-proc 2: the rows are built in this process (each worker would read the live server again)"
+        in " ".join(result.stderr.split())
+    )
     disk = tmp_path / "disk"
     disk.mkdir()
     sft_dataset.to_disk(str(disk))
     from_disk = tmp_path / "from-disk"
-    result = cli("export", spec, "--source", disk, "--out", from_disk, "--format", "jsonl", "-q")
-    assert result.exit_code == 0, result.stderr
+    result = cli(
+        "export", spec, "--source", disk, "--out", from_disk, "--format", "jsonl", "-q", "--num-proc", "2"
+    )
+    assert result.exit_code == 0 and "--num-proc" not in result.stderr, (
+        result.stderr
+    )  # forked workers built them
     live_rows, disk_rows = rows(live), rows(from_disk)
     assert [r["record_id"] for r in live_rows] == ["r1", "r2", "r3", "r4", "r5"]
     by_id = {r["record_id"]: r for r in live_rows}

@@ -1,0 +1,230 @@
+"""Building rows in forked worker processes (``curate export --num-proc N`` without a tokenizer).
+
+The rows of the source are cut into chunks of ``CHUNK`` consecutive input rows; worker ``k`` of
+``n`` builds chunks ``k``, ``k + n``, ... Each worker reads the whole source (its own file handles),
+so every worker names every row and sees every taken id exactly as one process would, but only its
+own chunks become records, rows and finished lines. The exporting process takes the chunks back
+strictly in input order and does all that depends on earlier records: the duplicate filter (from
+the digests the workers computed), the quality figures (from each record's share), splits, files
+and rejects. So the export is the same, byte for byte, for any number of workers.
+
+Workers are forked (they inherit the opened source, the spec's builder and the filters) before the
+export starts any thread of its own; they write nothing, ignore Ctrl-C (the exporting process stops
+them), and hand back errors as they were raised, at their place in the input order.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from curate.errors import CurateError
+from curate.filters import DuplicateFilter, RowFilter
+from curate.rows import Rejection, RejectRecord
+from curate.sinks.files import row_line
+from curate.sources.base import RowSource, Source, Unreadable
+
+if TYPE_CHECKING:
+    from curate.build import Builder
+    from curate.pipeline import Outcome, QualityStats, RecordStats
+
+CHUNK = 1024  # input rows per chunk handed out
+IN_FLIGHT = 2  # finished chunks a worker may hold before the exporting process takes them (memory)
+POLL_S = 0.5  # how often a wait on a worker checks that it is still alive (no effect on the output)
+
+#: One input row after a worker's part: (record id, rejection or None, the record's share of the
+#: quality figures or None for an unreadable row, None for a rejected record or else each row as
+#: a rejection from a filter or (line, duplicate-filter keys or None)).
+Entry = tuple[str, Rejection | None, "RecordStats | None", list[Any] | None]
+
+
+def why_not_forked(source: Source) -> str | None:
+    """Why this source cannot be read by forked workers (None when it can)."""
+    if not sys.platform.startswith("linux"):
+        return "forked workers are used on Linux only"
+    if not isinstance(source, RowSource):
+        return f"the {source.layout} source is read in one pass"
+    if not source.rereadable:
+        return "each worker would read the live server again"
+    return None
+
+
+class BuildWorkers:
+    """``workers`` forked processes building the export's rows; ``outcomes`` yields them in input
+    order. A context manager: leaving it stops every worker."""
+
+    def __init__(
+        self,
+        source: RowSource,
+        builder: Builder,
+        filters: list[RowFilter],
+        stats: QualityStats,
+        names: tuple[str, ...],
+        workers: int,
+    ):
+        self.source = source
+        self.builder = builder
+        self.stats = stats
+        self.names = names
+        self.n = workers
+        # The duplicate filter (always last) depends on every earlier row: workers compute its
+        # keys, the exporting process decides. The others look at one row only: workers run them.
+        self.dedup = filters[-1] if filters and isinstance(filters[-1], DuplicateFilter) else None
+        self.pre = filters[:-1] if self.dedup is not None else list(filters)
+        if any(isinstance(f, DuplicateFilter) for f in self.pre):
+            raise AssertionError("the duplicate filter must come last")
+        self._procs: list[Any] = []
+        self._queues: list[Any] = []
+
+    # --- the exporting process ---------------------------------------------------------------
+
+    def __enter__(self) -> BuildWorkers:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        sys.stdout.flush()  # a child must not write out what the parent had buffered
+        sys.stderr.flush()
+        try:
+            for k in range(self.n):
+                q = ctx.Queue(maxsize=IN_FLIGHT)
+                proc = ctx.Process(target=self._work, args=(k, q), name=f"curate-build-{k}", daemon=True)
+                proc.start()
+                self._queues.append(q)
+                self._procs.append(proc)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self._procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self._procs:
+            proc.join()
+        for q in self._queues:
+            q.close()
+        self._procs, self._queues = [], []
+
+    def outcomes(self) -> Iterator[Outcome]:
+        """Every input row's outcome, in input order (as ``iter_outcomes`` gives them); the quality
+        figures are added as they come. Once consumed, the source's counts are set as one pass
+        would have left them."""
+        from curate.pipeline import Kept, Rejected
+
+        dedup = self.dedup
+        unreadable = 0
+        chunk = 0
+        while True:
+            message = self._receive(chunk % self.n)
+            if message[0] == "end":
+                _, rows_read, unnamed_ids, warnings = message
+                break
+            assert message[1] == chunk, f"worker sent chunk {message[1]}, expected {chunk}"
+            for record_id, rejection, part, rows in message[2]:
+                if part is None:
+                    unreadable += 1
+                else:
+                    self.stats.add_part(part)
+                if rows is None:
+                    assert rejection is not None
+                    yield Rejected(record_id, rejection)
+                    continue
+                kept: list[bytes] = []
+                dropped: list[Rejection] = []
+                for row in rows:
+                    if type(row) is Rejection:
+                        dropped.append(row)
+                        continue
+                    line, keys = row
+                    verdict = None if dedup is None else dedup.check(keys, record_id)
+                    if verdict is None:
+                        kept.append(line)
+                    else:
+                        dropped.append(verdict)
+                yield Kept(record_id, kept, dropped) if kept else Rejected(record_id, dropped[0])
+            chunk += 1
+        source = self.source
+        source.rows_read = rows_read
+        source.rows_unreadable = unreadable
+        source.unnamed_ids = unnamed_ids
+        source.warnings[:] = warnings
+
+    def _receive(self, k: int) -> tuple[Any, ...]:
+        q, proc = self._queues[k], self._procs[k]
+        while True:
+            try:
+                message = q.get(timeout=POLL_S)
+                break
+            except queue.Empty:
+                if proc.is_alive():
+                    continue
+                try:  # it may have finished its last message just before it ended
+                    message = q.get_nowait()
+                    break
+                except queue.Empty:
+                    raise CurateError(
+                        f"export worker {k} stopped unexpectedly (exit code {proc.exitcode}); nothing was written"
+                    ) from None
+        if message[0] == "error":
+            raise CurateError(message[1])
+        if message[0] == "crash":
+            raise RuntimeError(f"export worker {k} failed:\n{message[1]}")
+        return message  # type: ignore[no-any-return]
+
+    # --- a worker process ----------------------------------------------------------------------
+
+    def _work(self, k: int, q: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the exporting process, which stops us
+        n = self.n
+        try:
+            mine: Callable[[int], bool] = lambda position: (position // CHUNK) % n == k  # noqa: E731
+            entries: list[Entry] = []
+            current = -1
+            position = -1
+            for item in self.source.scan(mine):
+                position += 1
+                chunk = position // CHUNK
+                if chunk % n != k:
+                    continue
+                if chunk != current:
+                    if entries:
+                        q.put(("chunk", current, entries))
+                    entries, current = [], chunk
+                entries.append(self._entry(item))
+            if entries:
+                q.put(("chunk", current, entries))
+            q.put(("end", position + 1, self.source.unnamed_ids, list(self.source.warnings)))
+        except CurateError as err:
+            q.put(("error", str(err)))
+        except BaseException:
+            q.put(("crash", traceback.format_exc()))
+        finally:
+            q.close()
+            q.join_thread()
+
+    def _entry(self, item: Any) -> Entry:
+        if isinstance(item, Unreadable):
+            return item.record_id, Rejection(item.reason, item.detail), None, None
+        part = self.stats.part(item)
+        try:
+            rows = self.builder.build(item)
+        except RejectRecord as rej:
+            return item.id, rej.rejection, part, None
+        out: list[Any] = []
+        dedup = self.dedup
+        for row in rows:
+            verdict = None
+            for f in self.pre:
+                verdict = f(row)
+                if verdict is not None:
+                    break
+            if verdict is not None:
+                out.append(verdict)
+            else:
+                out.append((row_line(row, self.names), None if dedup is None else dedup.keys(row)))
+        return item.id, None, part, out
