@@ -34,6 +34,7 @@ CONTENDERS = Path(__file__).resolve().parent / "_peer_contenders.py"
 COMPARED = ("instruction", "context", "response")
 # Figures from issue 14 for the Argilla 1.x SDK, which cannot be installed beside argilla 2.8.
 V1_SDK_QUOTE = "Argilla 1.x SDK: not run (cannot be installed beside argilla==2.8); issue 14 measured {}"
+WORKERS = min(2, os.cpu_count() or 1)  # curate export --num-proc: as many workers as this machine's cores
 V1_SDK_FIGURES = {15_000: "159 s (prepare_for_training 167 s) at 15k", 100_000: "812 s at 100k"}
 
 
@@ -99,7 +100,7 @@ def run_child(cmd: list[str]) -> tuple[float, float, str]:
     return float(wall), int(maxrss_kb) / 1024, stdout
 
 
-def curate_cmd(source: Path, out: Path) -> list[str]:
+def curate_cmd(source: Path, out: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -111,6 +112,7 @@ def curate_cmd(source: Path, out: Path) -> list[str]:
         "--out",
         str(out),
         "-q",
+        *extra,
     ]
 
 
@@ -128,7 +130,7 @@ def measure(plan: dict[str, Any], repeats: int, work: Path) -> dict[str, Runs]:
             r = runs[name]
             r.walls.append(wall)
             r.peaks_mb.append(peak)
-            if name == "curate":
+            if name.startswith("curate"):
                 r.reports.append(json.loads((out / "manifest.json").read_text(encoding="utf-8")))
             else:
                 r.reports.append(json.loads(stdout.strip().splitlines()[-1]))
@@ -163,6 +165,10 @@ def compare(curate_out: Path, other_out: Path, other: str) -> str:
     )
 
 
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
 def line(label: str, r: Runs, n: int) -> str:
     phases = r.phases()
     shown = ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
@@ -184,6 +190,8 @@ def bench_layout(layout: str, n: int, repeats: int, work: Path) -> dict[str, Run
         title = f"Argilla 2.x to_disk, {n:,} records, records.json {data.stat().st_size / 1e6:,.1f} MB"
     print(f"== {title} (generated in {time.perf_counter() - t0:.1f} s)", flush=True)
     plan: dict[str, Any] = {"curate": lambda out: curate_cmd(source, out)}
+    if WORKERS > 1:
+        plan["curate-workers"] = lambda out: curate_cmd(source, out, "--num-proc", str(WORKERS))
     if layout == "v2":
         plan["sdk"] = lambda out: contender_cmd("sdk_v2", source, out)
     plan["pandas"] = lambda out: contender_cmd(f"pandas_{layout}", source, out)
@@ -194,6 +202,11 @@ def bench_layout(layout: str, n: int, repeats: int, work: Path) -> dict[str, Run
     rejects = ", ".join(f"{k} {v:,}" for k, v in manifest["rejects_by_reason"].items())
     print(line("curate export", runs["curate"], n))
     print(f"    kept {manifest['kept_records']:,}, rejected {manifest['rejected_records']:,} ({rejects})")
+    if WORKERS > 1:
+        print(line(f"curate export --num-proc {WORKERS}", runs["curate-workers"], n))
+        last = repeats - 1
+        same = files_of(work / f"curate-{last}") == files_of(work / f"curate-workers-{last}")
+        print(f"    every file byte-identical to one process: {'yes' if same else 'NO'}")
     if layout == "v2":
         print(line("Argilla SDK 2.8 (records.json -> to_datasets)", runs["sdk"], n))
     print(line("pandas script (same rule)", runs["pandas"], n))
@@ -277,6 +290,13 @@ def main() -> None:
                 f"  2.x to_disk {n:,}: curate / pandas script {c.wall / runs['pandas'].wall:.1f}x; "
                 f"curate / read floor {c.wall / runs['floor'].wall:.1f}x"
             )
+            if WORKERS > 1:
+                w = runs["curate-workers"]
+                print(
+                    f"  2.x to_disk {n:,} with --num-proc {WORKERS}: {sdk.wall / w.wall:.2f}x faster than the "
+                    f"SDK path, {c.wall / w.wall:.2f}x faster than one process; curate / read floor "
+                    f"{w.wall / runs['floor'].wall:.1f}x; peak RSS of its largest process {w.peak_mb:,.0f} MB"
+                )
         else:
             vs_pandas = c.wall / runs["pandas"].wall
             vs_floor = c.wall / runs["floor"].wall
@@ -285,6 +305,15 @@ def main() -> None:
                 f"{verdict(vs_pandas, 3, False)}); curate / read floor {vs_floor:.1f}x "
                 f"(target <= 10x: {verdict(vs_floor, 10, False)}); curate peak RSS {c.peak_mb:,.0f} MB"
             )
+            if WORKERS > 1:
+                w = runs["curate-workers"]
+                vs_floor = w.wall / runs["floor"].wall
+                print(
+                    f"  1.x {n:,} with --num-proc {WORKERS}: curate / pandas script "
+                    f"{w.wall / runs['pandas'].wall:.1f}x; curate / read floor {vs_floor:.1f}x (target <= 10x: "
+                    f"{verdict(vs_floor, 10, False)}); {c.wall / w.wall:.2f}x faster than one process; "
+                    f"peak RSS of its largest process {w.peak_mb:,.0f} MB"
+                )
     print(f"  (load average at the end {os.getloadavg()[0]:.2f}: a shared machine slows every contender)")
     help_s, bare_s = startup["curate --help"].wall, startup["python -c pass"].wall
     print(
