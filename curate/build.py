@@ -65,7 +65,10 @@ class RecordContext:
             responses = self.record.responses.get(question, ())
             if responses:
                 policy = self.builder.status_policy
-                counted = [r for r in responses if policy.counts(r)]
+                known = policy.counted
+                counted = [
+                    r for r in responses if (r.status in known if r.status is not None else policy.counts(r))
+                ]
                 result = unify(counted, self.builder.kind_of(question), strategy)
             else:
                 result = NO_ANSWER
@@ -79,7 +82,10 @@ class RecordContext:
     def resolve(self, sources: Sequence[ValueSource]) -> Any:
         for src in sources:
             value = self._one(src)
-            if not blank(value):
+            if type(value) is str:  # the common case, without a call
+                if value.strip():
+                    return value
+            elif not blank(value):
                 return value
         return None
 

@@ -26,13 +26,16 @@ from curate.errors import CurateError
 from curate.filters import DuplicateFilter, RowFilter
 from curate.rows import Rejection, RejectRecord
 from curate.sinks.files import row_line
+from curate.sources._rows import BATCH_ROWS
 from curate.sources.base import RowSource, Source, Unreadable
 
 if TYPE_CHECKING:
     from curate.build import Builder
     from curate.pipeline import Outcome, QualityStats, RecordStats
 
-CHUNK = 1024  # input rows per chunk handed out
+# Input rows per chunk handed out: whole Parquet/Arrow reader batches, so that a worker turns only
+# the ids of the batches it does not build into Python objects.
+CHUNK = 2 * BATCH_ROWS
 IN_FLIGHT = 2  # finished chunks a worker may hold before the exporting process takes them (memory)
 POLL_S = 0.5  # how often a wait on a worker checks that it is still alive (no effect on the output)
 

@@ -57,6 +57,8 @@ def blank(value: Any) -> bool:
     >>> [blank(v) for v in (None, "  ", [], "x", 0)]
     [True, True, True, False, False]
     """
+    if type(value) is str:  # the common case first
+        return not value.strip()
     if value is None:
         return True
     if isinstance(value, float) and math.isnan(value):

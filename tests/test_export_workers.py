@@ -20,6 +20,7 @@ from test_hostile_records import HOSTILE, LAYOUTS, key_paths, replaced
 import curate
 import curate.build_workers as build_workers
 from curate.errors import CurateError
+from curate.sources import _rows
 from curate.spec import load_spec
 
 ID_KEYS = ("id", "external_id")
@@ -27,8 +28,10 @@ ID_KEYS = ("id", "external_id")
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks of 2 rows: every bundled source is many chunks, spread over the workers."""
-    monkeypatch.setattr(build_workers, "CHUNK", 2)
+    """Chunks of 4 rows, read in batches of 2: every bundled source is many chunks, spread over
+    the workers, and each worker reads the others' batches by their ids only."""
+    monkeypatch.setattr(_rows, "BATCH_ROWS", 2)
+    monkeypatch.setattr(build_workers, "CHUNK", 4)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)  # three workers even on a small machine
 
 

@@ -10,7 +10,7 @@ is read whole (one split, one format, shards with one set of columns) or is an e
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,10 +204,23 @@ def shard_columns(files: DataFiles) -> list[str]:
     return columns
 
 
-def read_rows(files: DataFiles) -> Iterator[dict[str, Any] | BadRow]:
-    """Every raw row of every file, in order: a dict, or a ``BadRow`` where it cannot be read."""
+#: Which rows (by 0-based position over all files) are wanted whole; None: all of them.
+Wanted = Callable[[int], bool] | None
+
+
+def read_rows(
+    files: DataFiles, wanted: Wanted = None, id_columns: tuple[str, ...] = ()
+) -> Iterator[dict[str, Any] | BadRow]:
+    """Every raw row of every file, in order: a dict, or a ``BadRow`` where it cannot be read.
+
+    A Parquet or Arrow batch none of whose rows is ``wanted`` gives its rows with the
+    ``id_columns`` only (an export worker still names every row, but builds only its own).
+    """
+    start = 0
     for path in files.files:
-        yield from read_file_rows(path, files.relative(path))
+        for row in read_file_rows(path, files.relative(path), start, wanted, id_columns):
+            start += 1
+            yield row
 
 
 def sample_rows(files: DataFiles) -> Iterator[dict[str, Any]]:
@@ -230,13 +243,16 @@ def iter_file_rows(path: Path) -> Iterator[dict[str, Any]]:
         yield row
 
 
-def read_file_rows(path: Path, label: str) -> Iterator[dict[str, Any] | BadRow]:
+def read_file_rows(
+    path: Path, label: str, start: int = 0, wanted: Wanted = None, id_columns: tuple[str, ...] = ()
+) -> Iterator[dict[str, Any] | BadRow]:
+    """The rows of one file; ``start`` is its first row's position (for ``wanted``, see ``read_rows``)."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            yield from _iter_parquet(path)
+            yield from _rows_of(_iter_parquet_batches(path), start, wanted, id_columns)
         elif suffix == ".arrow":
-            yield from _iter_arrow(path)
+            yield from _rows_of(_iter_arrow_batches(path), start, wanted, id_columns)
         elif suffix == ".csv":
             yield from read_csv(path, label)
         else:
@@ -247,8 +263,20 @@ def read_file_rows(path: Path, label: str) -> Iterator[dict[str, Any] | BadRow]:
         raise CurateError(f"{path}: not UTF-8 text") from None
 
 
-def _iter_parquet(path: Path) -> Iterator[dict[str, Any]]:
-    """The rows of a Parquet file; the next batch is read and decompressed on a helper thread
+def _rows_of(
+    batches: Iterator[pa.RecordBatch], start: int, wanted: Wanted, id_columns: tuple[str, ...]
+) -> Iterator[dict[str, Any]]:
+    for batch in batches:
+        n = batch.num_rows
+        if wanted is None or any(wanted(p) for p in range(start, start + n)):
+            yield from batch.to_pylist()
+        else:
+            yield from batch.select([c for c in id_columns if c in batch.schema.names]).to_pylist()
+        start += n
+
+
+def _iter_parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """The batches of a Parquet file; the next one is read and decompressed on a helper thread
     (Arrow releases the GIL) while this one's rows are used."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -257,7 +285,7 @@ def _iter_parquet(path: Path) -> Iterator[dict[str, Any]]:
         upcoming = reader.submit(next, batches, None)
         while (batch := upcoming.result()) is not None:
             upcoming = reader.submit(next, batches, None)
-            yield from batch.to_pylist()
+            yield batch
 
 
 def _open_arrow(source: Any, path: Path) -> Any:
@@ -271,15 +299,14 @@ def _open_arrow(source: Any, path: Path) -> Any:
             raise CurateError(f"{path}: not an Arrow stream or file ({err})") from None
 
 
-def _iter_arrow(path: Path) -> Iterator[dict[str, Any]]:
+def _iter_arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
     with pa.memory_map(str(path)) as source:
         reader = _open_arrow(source, path)
         if hasattr(reader, "num_record_batches"):
             for i in range(reader.num_record_batches):
-                yield from reader.get_batch(i).to_pylist()
+                yield reader.get_batch(i)
         else:
-            for batch in reader:
-                yield from batch.to_pylist()
+            yield from reader
 
 
 def _iter_json_array(fh: Any, path: Path | str, chunk: int = 1 << 20) -> Iterator[dict[str, Any]]:

@@ -57,6 +57,7 @@ def _find_config(files: DataFiles) -> Path | None:
 
 class ArgillaV1Source(RowSource):
     layout = "argilla_v1"
+    id_columns = ("external_id",)
 
     def __init__(self, files: DataFiles):
         super().__init__()
@@ -131,7 +132,7 @@ class ArgillaV1Source(RowSource):
         return QuestionKind.TEXT
 
     def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
-        return read_rows(self.files)
+        return read_rows(self.files, self._wanted, self.id_columns)
 
     def _raw_id(self, row: Mapping[str, Any]) -> Any:
         return row.get("external_id")

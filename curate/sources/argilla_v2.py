@@ -239,6 +239,7 @@ class ArgillaV2FlatSource(RowSource):
     """The flat ``to_datasets()`` / Hub layout, as Parquet, JSON Lines or a ``datasets`` folder."""
 
     layout = "argilla_v2_flat"
+    id_columns = ("id", "_server_id")
 
     def __init__(self, files: DataFiles):
         super().__init__()
@@ -296,7 +297,7 @@ class ArgillaV2FlatSource(RowSource):
         return DatasetSettings(fields=field_infos, questions=infos, metadata=tuple(fields))
 
     def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
-        return read_rows(self.files)
+        return read_rows(self.files, self._wanted, self.id_columns)
 
     def _raw_id(self, row: Mapping[str, Any]) -> Any:
         return row.get("id") or row.get("_server_id")

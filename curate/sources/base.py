@@ -108,6 +108,10 @@ class RowSource(Source):
     has_ids: bool = True
     #: False where reading again is not free (a live server): export workers each read the rows
     rereadable: bool = True
+    #: The columns ``_raw_id`` reads: rows an export worker does not build may come with these only.
+    id_columns: tuple[str, ...] = ()
+    #: While ``scan`` runs: which rows (by position) are built; ``_raw_rows`` may read others lightly.
+    _wanted: Callable[[int], bool] | None = None
 
     @abstractmethod
     def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]: ...
@@ -131,10 +135,14 @@ class RowSource(Source):
         self.rows_read = 0
         self.rows_unreadable = 0
         self.unnamed_ids = 0
-        for item in self._items(build):
-            if isinstance(item, Unreadable):
-                self.rows_unreadable += 1
-            yield item
+        self._wanted = build
+        try:
+            for item in self._items(build):
+                if isinstance(item, Unreadable):
+                    self.rows_unreadable += 1
+                yield item
+        finally:
+            self._wanted = None
         if self.unnamed_ids:
             note = (
                 f"{self.name}: {self.unnamed_ids} record(s) without an id were named row-<n> "

@@ -36,6 +36,7 @@ class TableSource(RowSource):
         self.responses = dict(columns.responses)
         self.id_column = columns.id
         self.has_ids = bool(columns.id)
+        self.id_columns = (columns.id,) if columns.id else ()
         wanted = {
             **{f"columns.fields.{k}": v for k, v in self.fields.items()},
             **{f"columns.metadata.{k}": v for k, v in self.metadata.items()},
@@ -83,7 +84,7 @@ class TableSource(RowSource):
         return count_rows(self.files)
 
     def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
-        return read_rows(self.files)
+        return read_rows(self.files, self._wanted, self.id_columns)
 
     def _raw_id(self, row: Mapping[str, Any]) -> Any:
         return row.get(self.id_column) if self.id_column else None
