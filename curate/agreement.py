@@ -51,9 +51,15 @@ class Alpha:
             return
         self.units += 1
         if self.metric == "nominal":
-            counts = Counter(values)
-            disagreeing: float = m * m - sum(c * c for c in counts.values())
-            self._counts.update(counts)
+            if m == 2:  # the common unit, without a Counter: 0 if the two agree, else 2
+                a, b = values
+                self._counts[a] += 1
+                self._counts[b] += 1
+                disagreeing: float = 0 if a is b or a == b else 2
+            else:
+                counts = Counter(values)
+                disagreeing = m * m - sum(c * c for c in counts.values())
+                self._counts.update(counts)
         else:
             xs = [float(v) for v in values]  # type: ignore[arg-type]
             s, sq = sum(xs), sum(x * x for x in xs)
