@@ -322,8 +322,9 @@ def export(spec: SpecLike, out: str | os.PathLike[str], **options: Any) -> Manif
     ``splits`` (``{"train": 0.9, "test": 0.1}``), ``since``, ``api_url``, ``api_key``,
     ``timeout`` and ``deadline`` (live Argilla: seconds per request, for the whole read),
     ``tokenizer`` (a tokenizer folder: adds ``input_ids``/``attention_mask``/``labels``),
-    ``template``, ``max_length``, ``truncation``, ``pack``, ``allow_empty``, ``on_warning``,
-    ``on_note`` (callables taking a message; default: Python warnings).
+    ``template``, ``max_length``, ``truncation``, ``pack``, ``allow_empty``, ``num_proc``
+    (worker processes that tokenize, or else build the rows; the same bytes as one process),
+    ``on_warning``, ``on_note`` (callables taking a message; default: Python warnings).
 
     >>> import curate, tempfile
     >>> m = curate.export(curate.bundled_spec("dolly-curated.yaml"), tempfile.mkdtemp() + "/sft")

@@ -15,6 +15,7 @@ them), and hand back errors as they were raised, at their place in the input ord
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import sys
@@ -183,6 +184,9 @@ class BuildWorkers:
 
     def _work(self, k: int, q: Any) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the exporting process, which stops us
+        # What the parent's threads (a progress bar) may have buffered since its flush is the
+        # parent's to print: this process says nothing, and flushes nothing of it at exit.
+        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
         n = self.n
         try:
             mine: Callable[[int], bool] = lambda position: (position // CHUNK) % n == k  # noqa: E731
