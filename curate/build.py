@@ -58,20 +58,19 @@ class RecordContext:
         self._provenance: Provenance | None = None
 
     def unified(self, question: str, strategy: str | None) -> Unified:
+        responses = self.record.responses.get(question)
+        if not responses:
+            return NO_ANSWER  # nobody answered: nothing to unify, count or cache (the common case)
         strategy = strategy or self.builder.strategy_for(question)
         key = (question, strategy)
         result = self._unified.get(key)
         if result is None:
-            responses = self.record.responses.get(question, ())
-            if responses:
-                policy = self.builder.status_policy
-                known = policy.counted
-                counted = [
-                    r for r in responses if (r.status in known if r.status is not None else policy.counts(r))
-                ]
-                result = unify(counted, self.builder.kind_of(question), strategy)
-            else:
-                result = NO_ANSWER
+            policy = self.builder.status_policy
+            known = policy.counted
+            counted = [
+                r for r in responses if (r.status in known if r.status is not None else policy.counts(r))
+            ]
+            result = unify(counted, self.builder.kind_of(question), strategy)
             self._unified[key] = result
         if result.reason is not None:
             raise RejectRecord(f"{result.reason}:{question}", f"{len(result.responses)} annotators")
@@ -93,6 +92,8 @@ class RecordContext:
         record = self.record
         if src.question is not None:
             value = self.unified(src.question, src.strategy).value
+            if value is None or type(value) is str:
+                return value
             if isinstance(value, tuple) and value and isinstance(value[0], RankItem):
                 return [item.value for item in value]
             return list(value) if isinstance(value, tuple) else value
@@ -112,22 +113,44 @@ class RecordContext:
             self._provenance = self._compute_provenance()
         return self._provenance
 
+    def provenance_columns(self) -> dict[str, Any]:
+        """The provenance columns each row ends with: ``provenance().columns()``, without the object."""
+        if self._provenance is not None:
+            return self._provenance.columns()
+        users, statuses, agreement = self._annotators()
+        return {
+            "record_id": self.record.id,
+            "source": self.builder.source_name,
+            "annotators": users,
+            "statuses": statuses,
+            "agreement": agreement,
+        }
+
     def _compute_provenance(self) -> Provenance:
-        status_of: dict[str, str] = {}
-        responses = self.record.responses
-        for q in self.builder.questions_used:
-            for r in responses.get(q, ()):
-                status_of.setdefault(r.user_id, r.status or "unknown")
-        users = sorted(status_of) if len(status_of) > 1 else list(status_of)
-        used = self.used
-        agreements = [u.agreement for u in used if u.agreement is not None] if used else None
+        users, statuses, agreement = self._annotators()
         return Provenance(
             source=self.builder.source_name,
             record_id=self.record.id,
             annotators=tuple(users),
-            statuses=tuple([status_of[u] for u in users]),
-            agreement=round(sum(agreements) / len(agreements), 6) if agreements else None,
+            statuses=tuple(statuses),
+            agreement=agreement,
         )
+
+    def _annotators(self) -> tuple[list[str], list[str], float | None]:
+        """The annotators of the questions the spec reads (sorted), their statuses, and the mean
+        agreement over the answers used."""
+        status_of: dict[str, str] = {}
+        responses = self.record.responses
+        for q in self.builder.questions_used:
+            answers = responses.get(q)
+            if answers:
+                for r in answers:
+                    status_of.setdefault(r.user_id, r.status or "unknown")
+        users = sorted(status_of) if len(status_of) > 1 else list(status_of)
+        used = self.used
+        agreements = [u.agreement for u in used if u.agreement is not None] if used else None
+        agreement = round(sum(agreements) / len(agreements), 6) if agreements else None
+        return users, [status_of[u] for u in users], agreement
 
 
 def _maybe_messages(value: Any) -> Any:
@@ -238,7 +261,7 @@ class Builder:
         if spec.filters.record_status is not None and record.status not in spec.filters.record_status:
             raise RejectRecord("record_status", f"status {record.status!r}")
         rows = self.task.build(self, ctx)
-        provenance = ctx.provenance().columns()
+        provenance = ctx.provenance_columns()
         for row in rows:  # the task's fresh rows, then the provenance columns
             row.update(provenance)
         return rows

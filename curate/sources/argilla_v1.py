@@ -83,6 +83,11 @@ class ArgillaV1Source(RowSource):
             )
         self._columns = columns
         self.source_label = str(files.files[0] if len(files.files) == 1 else files.root)
+        # per question: its info and the names of its suggestion columns (named once, not per row)
+        self._question_columns = [
+            (q, info, f"{q}{SUGGESTION}", f"{q}{SUGGESTION_META}")
+            for q, info in self.settings.questions.items()
+        ]
 
     @property
     def name(self) -> str:
@@ -142,17 +147,17 @@ class ArgillaV1Source(RowSource):
         fields = {name: check_field(info, row.get(name), name) for name, info in settings.fields.items()}
         responses: dict[str, tuple[Response, ...]] = {}
         suggestions: dict[str, Suggestion] = {}
-        for q, info in settings.questions.items():
+        for q, info, suggestion_column, meta_column in self._question_columns:
             raw = row.get(q)
             if raw is None or (type(raw) is list and not raw):
                 responses[q] = ()  # no annotator answered: the common case, nothing to normalise
             else:
                 items = dict_of_lists_to_list(raw)
                 responses[q] = make_responses(items, info.kind, q)
-            value = row.get(f"{q}{SUGGESTION}")
+            value = row.get(suggestion_column)
             if value is None:
                 continue  # no suggestion: its metadata (whatever it holds) describes nothing
-            meta = row.get(f"{q}{SUGGESTION_META}") or {}
+            meta = row.get(meta_column) or {}
             if isinstance(meta, Mapping):
                 meta = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in meta.items()}
             else:
