@@ -127,6 +127,7 @@ class BuildWorkers:
             message = self._receive(chunk % self.n)
             if message[0] == "end":
                 _, rows_read, unnamed_ids, warnings = message
+                self._check_ends(chunk % self.n, rows_read)
                 break
             assert message[1] == chunk, f"worker sent chunk {message[1]}, expected {chunk}"
             for record_id, rejection, part, rows in message[2]:
@@ -157,6 +158,20 @@ class BuildWorkers:
         source.rows_unreadable = unreadable
         source.unnamed_ids = unnamed_ids
         source.warnings[:] = warnings
+
+    def _check_ends(self, first: int, rows_read: int) -> None:
+        """Every other worker must end too, having read as many rows: each read the source itself,
+        so a file changed while the export ran would otherwise go unnoticed."""
+        for k in range(self.n):
+            if k == first:
+                continue
+            message = self._receive(k)
+            if message[0] != "end" or message[1] != rows_read:
+                seen = f"{message[1]} rows" if message[0] == "end" else "more rows"
+                raise CurateError(
+                    f"{self.source.name}: the source changed while it was read (one read saw {rows_read} rows, "
+                    f"another {seen}); nothing was written"
+                )
 
     def _receive(self, k: int) -> tuple[Any, ...]:
         q, proc = self._queues[k], self._procs[k]

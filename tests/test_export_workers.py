@@ -194,3 +194,24 @@ def test_where_workers_cannot_read_the_source_one_process_builds_with_a_note(
     files, notes = results[3]
     assert files == results[1][0]
     assert notes == ["num_proc 3: the rows are built in this process (forked workers are used on Linux only)"]
+
+
+def test_a_source_that_changes_under_the_workers_is_an_error(
+    small_chunks: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = build_workers.BuildWorkers._work
+
+    def one_worker_reads_a_row_less(self: Any, k: int, q: Any) -> None:
+        if k == 1:  # in that forked process only: as if the file lost its last row meanwhile
+            rows = self.source._raw_rows
+            self.source._raw_rows = lambda: list(rows())[:-1]
+        work(self, k, q)
+
+    monkeypatch.setattr(build_workers.BuildWorkers, "_work", one_worker_reads_a_row_less)
+    out = tmp_path / "out"
+    with pytest.raises(
+        CurateError, match=r"the source changed while it was read \(one read saw \d+ rows, another"
+    ):
+        curate.export(load_spec(SPECS / "dolly-curated.yaml"), out, num_proc=3, on_warning=lambda w: None)
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
+    assert not multiprocessing.active_children()
