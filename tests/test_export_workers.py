@@ -131,39 +131,35 @@ def test_an_error_mid_source_is_the_same_error(small_chunks: None, tmp_path: Pat
     assert not multiprocessing.active_children()
 
 
-def test_a_worker_that_dies_stops_the_export(
-    small_chunks: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _dies(self: Any, item: Any) -> Any:
+    os._exit(7)
+
+
+def _fails(self: Any, item: Any) -> Any:
+    raise ValueError("a bug in the build")
+
+
+@pytest.mark.parametrize(
+    "fault, error, message",
+    [
+        (_dies, CurateError, r"export worker \d stopped unexpectedly \(exit code 7\); nothing was written"),
+        (_fails, RuntimeError, r"(?s)export worker \d failed:.*ValueError: a bug in the build"),
+    ],
+    ids=["dies", "raises"],
+)
+def test_a_worker_that_dies_or_fails_stops_the_export(
+    small_chunks: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Any, error: type, message: str
 ) -> None:
     entry = build_workers.BuildWorkers._entry
 
-    def dies_on_one_record(self: Any, item: Any) -> Any:
+    def faulty_on_one_record(self: Any, item: Any) -> Any:
         if getattr(item, "id", None) == "dolly-0007":  # in the worker building it (a forked process)
-            os._exit(7)
+            return fault(self, item)
         return entry(self, item)
 
-    monkeypatch.setattr(build_workers.BuildWorkers, "_entry", dies_on_one_record)
+    monkeypatch.setattr(build_workers.BuildWorkers, "_entry", faulty_on_one_record)
     out = tmp_path / "out"
-    with pytest.raises(
-        CurateError, match=r"export worker \d stopped unexpectedly \(exit code 7\); nothing was written"
-    ):
-        curate.export(load_spec(SPECS / "dolly-curated.yaml"), out, num_proc=3, on_warning=lambda w: None)
-    assert not out.exists() and not list(tmp_path.glob(".out*"))
-    assert not multiprocessing.active_children()
-
-
-def test_a_failing_worker_reports_its_traceback(
-    small_chunks: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    entry = build_workers.BuildWorkers._entry
-
-    def fails_on_one_record(self: Any, item: Any) -> Any:
-        if getattr(item, "id", None) == "dolly-0007":
-            raise ValueError("a bug in the build")
-        return entry(self, item)
-
-    monkeypatch.setattr(build_workers.BuildWorkers, "_entry", fails_on_one_record)
-    out = tmp_path / "out"
-    with pytest.raises(RuntimeError, match=r"(?s)export worker \d failed:.*ValueError: a bug in the build"):
+    with pytest.raises(error, match=message):
         curate.export(load_spec(SPECS / "dolly-curated.yaml"), out, num_proc=3, on_warning=lambda w: None)
     assert not out.exists() and not list(tmp_path.glob(".out*"))
     assert not multiprocessing.active_children()
