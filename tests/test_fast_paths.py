@@ -1,5 +1,6 @@
 """The export's fast paths give exactly what the plain code they replace gives: dedup's
-normalisation, and Parquet row groups that hold what the hashed canonical JSON lines say."""
+normalisation, the canonical JSON of a row, and Parquet row groups that hold what the hashed
+canonical JSON lines say."""
 
 from __future__ import annotations
 
@@ -137,3 +138,20 @@ def test_streaming_gc_restores_what_it_found_even_when_streams_overlap():
     release.set()
     thread.join(timeout=60)
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=12), JSON_VALUES, max_size=8))
+def test_canonical_json_is_json_dumps(row):
+    assert canonical_json(row) == json.dumps(row, ensure_ascii=False, separators=(",", ":"))
