@@ -281,9 +281,8 @@ def prepare_export(
         report(warning)
     options.on_note = on_note or _warn
     cpus = os.cpu_count() or 1
-    if (
-        num_proc > cpus
-    ):  # more workers than CPUs only cost memory (each loads the tokenizer or reads the source)
+    # More workers than CPUs only cost memory (each loads the tokenizer or reads the source).
+    if num_proc > cpus:
         options.on_note(
             f"{_opt('num_proc')} {num_proc}: this machine has {cpus} CPU{'s' if cpus > 1 else ''}; using {cpus}"
         )

@@ -216,7 +216,11 @@ def read_rows(
     A Parquet or Arrow batch none of whose rows is ``wanted`` gives its rows with the
     ``id_columns`` only (an export worker still names every row, but builds only its own).
     """
-    start = 0
+    if wanted is None:
+        for path in files.files:
+            yield from read_file_rows(path, files.relative(path))
+        return
+    start = 0  # positions count only where some rows are not wanted whole
     for path in files.files:
         for row in read_file_rows(path, files.relative(path), start, wanted, id_columns):
             start += 1

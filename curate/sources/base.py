@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from curate.errors import CurateError
 from curate.records import ArgillaRecord, DatasetSettings
@@ -123,9 +123,7 @@ class RowSource(Source):
     def _build(self, row: Mapping[str, Any], record_id: str) -> ArgillaRecord: ...
 
     def __iter__(self) -> Iterator[Item]:
-        for item in self.scan(None):
-            assert item is not None
-            yield item
+        return cast(Iterator[Item], self.scan(None))  # with no ``build`` every row is built: no None
 
     def scan(self, build: Callable[[int], bool] | None) -> Iterator[Item | None]:
         """The stream with its counts (``rows_read``, ``rows_unreadable``, the note on unnamed ids);
