@@ -464,8 +464,9 @@ def _forked_workers(
         return None
     from curate.build_workers import BuildWorkers, why_not_forked
 
-    if why_not_forked(source) is not None or not isinstance(source, RowSource):
+    if why_not_forked(source) is not None:
         return None  # the API said why in a note
+    assert isinstance(source, RowSource)  # why_not_forked checked it
     filters = build_filters(spec_file.spec.filters, builder.task.dedup_keys)
     return BuildWorkers(source, builder, filters, stats, tuple(schema.names), options.num_proc)
 

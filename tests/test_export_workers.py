@@ -200,7 +200,7 @@ def test_a_source_that_changes_under_the_workers_is_an_error(
     def one_worker_reads_a_row_less(self: Any, k: int, q: Any) -> None:
         if k == 1:  # in that forked process only: as if the file lost its last row meanwhile
             rows = self.source._raw_rows
-            self.source._raw_rows = lambda: list(rows())[:-1]
+            self.source._raw_rows = lambda wanted: list(rows(wanted))[:-1]
         work(self, k, q)
 
     monkeypatch.setattr(build_workers.BuildWorkers, "_work", one_worker_reads_a_row_less)

@@ -207,7 +207,8 @@ class ArgillaServerSource(RowSource):
                 if not more:
                     return
 
-    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
+    def _raw_rows(self, wanted: Callable[[int], bool] | None) -> Iterator[Mapping[str, Any] | BadRow]:
+        # every row whole, whatever is wanted: export workers never read a server (not rereadable)
         self.pulled = 0
         for items in self.pages():
             for raw in items:

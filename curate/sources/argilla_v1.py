@@ -33,7 +33,7 @@ from curate.sources._argilla import (
     make_suggestion,
     parse_metadata,
 )
-from curate.sources._rows import BadRow, DataFiles, count_rows, read_rows, sample_rows, shard_columns
+from curate.sources._rows import BadRow, DataFiles, Wanted, count_rows, read_rows, sample_rows, shard_columns
 from curate.sources.base import RowSource
 
 RESERVED = {"external_id", "metadata", "vectors", "id"}
@@ -136,8 +136,8 @@ class ArgillaV1Source(RowSource):
                 break
         return QuestionKind.TEXT
 
-    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
-        return read_rows(self.files, self._wanted, self.id_columns)
+    def _raw_rows(self, wanted: Wanted) -> Iterator[Mapping[str, Any] | BadRow]:
+        return read_rows(self.files, wanted, self.id_columns)
 
     def _raw_id(self, row: Mapping[str, Any]) -> Any:
         return row.get("external_id")

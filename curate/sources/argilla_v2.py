@@ -38,6 +38,7 @@ from curate.sources._argilla import (
 from curate.sources._rows import (
     BadRow,
     DataFiles,
+    Wanted,
     count_rows,
     read_rows,
     sample_rows,
@@ -81,7 +82,8 @@ class ArgillaV2DiskSource(RowSource):
     def name(self) -> str:
         return self.folder.name
 
-    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
+    def _raw_rows(self, wanted: Wanted) -> Iterator[Mapping[str, Any] | BadRow]:
+        # one JSON array: every row is read whole, whatever is wanted
         empty = True
         for row in read_json(self.records_path, "records.json", array_only=True):
             empty = False
@@ -296,8 +298,8 @@ class ArgillaV2FlatSource(RowSource):
         field_infos = {f: FieldInfo(f, _field_kind(field_sample.get(f))) for f in fields}
         return DatasetSettings(fields=field_infos, questions=infos, metadata=tuple(fields))
 
-    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
-        return read_rows(self.files, self._wanted, self.id_columns)
+    def _raw_rows(self, wanted: Wanted) -> Iterator[Mapping[str, Any] | BadRow]:
+        return read_rows(self.files, wanted, self.id_columns)
 
     def _raw_id(self, row: Mapping[str, Any]) -> Any:
         return row.get("id") or row.get("_server_id")

@@ -110,11 +110,11 @@ class RowSource(Source):
     rereadable: bool = True
     #: The columns ``_raw_id`` reads: rows an export worker does not build may come with these only.
     id_columns: tuple[str, ...] = ()
-    #: While ``scan`` runs: which rows (by position) are built; ``_raw_rows`` may read others lightly.
-    _wanted: Callable[[int], bool] | None = None
 
     @abstractmethod
-    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]: ...
+    def _raw_rows(self, wanted: Callable[[int], bool] | None) -> Iterator[Mapping[str, Any] | BadRow]:
+        """One item per raw row; a row whose 0-based position ``wanted`` says no to (it will not be
+        built) may come with only its ``id_columns``."""
 
     @abstractmethod
     def _raw_id(self, row: Mapping[str, Any]) -> Any: ...
@@ -133,14 +133,10 @@ class RowSource(Source):
         self.rows_read = 0
         self.rows_unreadable = 0
         self.unnamed_ids = 0
-        self._wanted = build
-        try:
-            for item in self._items(build):
-                if isinstance(item, Unreadable):
-                    self.rows_unreadable += 1
-                yield item
-        finally:
-            self._wanted = None
+        for item in self._items(build):
+            if isinstance(item, Unreadable):
+                self.rows_unreadable += 1
+            yield item
         if self.unnamed_ids:
             note = (
                 f"{self.name}: {self.unnamed_ids} record(s) without an id were named row-<n> "
@@ -151,7 +147,7 @@ class RowSource(Source):
 
     def _items(self, build: Callable[[int], bool] | None) -> Iterator[Item | None]:
         first_at: dict[str, int] = {}
-        for item in self._raw_rows():
+        for item in self._raw_rows(build):
             position = self.rows_read  # 0-based over all shards: what row-<n> names
             self.rows_read += 1
             if isinstance(item, BadRow):

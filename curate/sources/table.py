@@ -8,7 +8,7 @@ from typing import Any
 from curate.errors import CurateError
 from curate.records import ArgillaRecord, DatasetSettings, FieldInfo, FieldKind, QuestionInfo, Response
 from curate.sources._argilla import check_field, kind_from_value, normalize_value
-from curate.sources._rows import BadRow, DataFiles, count_rows, file_columns, read_rows, sample_rows
+from curate.sources._rows import BadRow, DataFiles, Wanted, count_rows, file_columns, read_rows, sample_rows
 from curate.sources.base import RowSource
 from curate.spec import TableColumns
 
@@ -83,8 +83,8 @@ class TableSource(RowSource):
     def count(self) -> int | None:
         return count_rows(self.files)
 
-    def _raw_rows(self) -> Iterator[Mapping[str, Any] | BadRow]:
-        return read_rows(self.files, self._wanted, self.id_columns)
+    def _raw_rows(self, wanted: Wanted) -> Iterator[Mapping[str, Any] | BadRow]:
+        return read_rows(self.files, wanted, self.id_columns)
 
     def _raw_id(self, row: Mapping[str, Any]) -> Any:
         return row.get(self.id_column) if self.id_column else None
