@@ -6,9 +6,14 @@ from __future__ import annotations
 import json
 import sys
 
-from train import dpo, kto, reward, sft
+import torch.distributed
+
+from train import dist, dpo, kto, reward, sft
 
 if __name__ == "__main__":
     plan = json.loads(sys.argv[1])
-    for name, module in (("sft", sft), ("reward", reward), ("dpo", dpo), ("kto", kto)):
-        module.main(plan[name])
+    with dist.session():  # as the entry points end a launched run
+        for name, module in (("sft", sft), ("reward", reward), ("dpo", dpo), ("kto", kto)):
+            module.main(plan[name])
+    if not torch.distributed.is_initialized():
+        print("left the process group")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -109,6 +110,7 @@ def test_two_processes_save_what_one_process_saves(tiny_base: Path, tmp_path: Pa
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
+    assert done.stdout.count("left the process group") == 2  # no gloo group alive at exit
     # each message printed by the main process only
     assert done.stderr.count("curate labels (train.parquet)") == 2  # sft and reward, once each
     assert done.stdout.count("pairwise accuracy on test.parquet") == 1
@@ -140,3 +142,27 @@ def test_two_processes_save_what_one_process_saves(tiny_base: Path, tmp_path: Pa
                 assert gap <= 0.05 * moved + 1e-6, (stage, name, gap, moved)
             else:
                 assert gap < 1e-3, (stage, name, gap)
+
+
+def test_a_launched_mistake_ends_each_process_with_its_error(tiny_base: Path, tmp_path: Path) -> None:
+    """Both processes join the group, then stop on the same user error: each says it in one line
+    and leaves the group, so none aborts at exit (no C++ "terminate called" on top of it)."""
+    launcher = shutil.which("accelerate", path=str(Path(sys.executable).parent))
+    assert launcher
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    missing = tmp_path / "no-such-export"
+    command = [
+        launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        "-m", "train.sft", f"model.model_name_or_path={tiny_base}", f"data.export={missing}",
+        f"output_dir={tmp_path / 'out'}", *FAST,
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0
+    # the launcher stops the other process (SIGTERM) once one has failed, so one error line or two
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors and all(str(missing) in line for line in errors), done.stderr[-4000:]
+    codes = re.findall(r"exitcode\s*: (-?\d+)", done.stderr)
+    assert "2" in codes and set(codes) <= {"2", "-15"}, done.stderr[-4000:]  # 2: CurateError's code
+    # (the launcher's own traceback about its failed children follows; the processes wrote none)
+    assert "terminate called" not in done.stderr, done.stderr[-4000:]

@@ -134,8 +134,11 @@ def section_classes(stage: str) -> dict[str, type]:
 
 def run_script(main: Any) -> None:
     """``python -m train.<stage>``: like the ``curate train`` command, a user mistake is one line."""
+    from train import dist
+
     try:
-        main()
+        with dist.session():
+            main()
     except CurateError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(err.exit_code) from None

@@ -1,10 +1,13 @@
-"""Rank awareness for ``accelerate launch`` / ``torchrun`` runs: which process is the main one, and
-a barrier. One process (no launcher) is the main process, and the barrier returns at once.
+"""Rank awareness for ``accelerate launch`` / ``torchrun`` runs: which process is the main one, a
+barrier, and leaving the process group at the end of a run. One process (no launcher) is the main
+process, and the barrier returns at once.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -52,3 +55,31 @@ def wait_for_everyone() -> None:
 
 def num_processes() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+@contextmanager
+def session() -> Iterator[None]:
+    """Around a whole launched run (``curate train``, ``python -m train.<stage>``): each process
+    leaves the process group before the interpreter exits.
+
+    A gloo process group still alive at exit can abort a process that finished its work
+    ("terminate called without an active exception", exit -6), failing a run that succeeded. On
+    success the processes first wait for each other; after an error they do not (the others may
+    never reach the barrier), and the group is left so the process ends with its own error.
+    """
+    try:
+        yield
+    except BaseException:
+        _leave()
+        raise
+    wait_for_everyone()
+    _leave()
+
+
+def _leave() -> None:
+    if not launched():
+        return
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -62,8 +62,11 @@ def _stage_command(app: typer.Typer, stage: str) -> None:
     )
     @user_errors
     def command(ctx: typer.Context) -> None:
+        from train import dist
+
         module = importlib.import_module(f"train.{stage}")
-        module.main(list(ctx.args))
+        with dist.session():
+            module.main(list(ctx.args))
 
 
 def register(app: typer.Typer) -> None:
