@@ -482,6 +482,35 @@ def test_records_json_malformed_records_are_rejected_one_by_one(cli, tmp_path):
         assert reject["reason"] == reason and words in reject["detail"], (i, reject)
 
 
+def test_records_json_integer_past_the_digit_limit_rejects_its_record_only(cli, tmp_path):
+    """Valid JSON that Python will not read as a value (an integer of 5,000 digits) costs its own
+    record, as in a JSON Lines file, not the whole export."""
+    records = dolly_records(6)
+    records[2]["responses"]["new-response"] = [{"value": "HUGE", "user_id": "u1"}]
+    records[4]["metadata"] = {"count": "HUGE"}
+    text = json.dumps(records, ensure_ascii=False).replace('"HUGE"', "9" * 5000)
+    disk_export(tmp_path, text)
+    result, out = export(cli, disk_spec(tmp_path), tmp_path)
+    assert_accounted(result, out, 6, dict(Counter(r["reason"] for r in rejects_of(out))))
+    unreadable = {r["record_id"]: r["detail"] for r in rejects_of(out) if r["reason"] == "unreadable_row"}
+    assert sorted(unreadable) == ["records.json[2]", "records.json[4]"]
+    assert all("digits" in detail and "element" in detail for detail in unreadable.values())
+
+
+@pytest.mark.parametrize("chunk", [3, 64, 1 << 20])
+def test_json_array_skips_an_unreadable_element_across_reads(chunk):
+    """The element holding the integer ends where its JSON ends, wherever the reads cut the text."""
+    import io
+
+    elements = ['{"a": 1}', '{"b": [' + "7" * 4400 + ', {"c": "]}"}]}', '{"d": "x"}']
+    rows = list(
+        _text.read_json_array(io.StringIO("[" + ", ".join(elements) + "]"), "f.json", "f.json", chunk)
+    )
+    assert rows[0] == {"a": 1} and rows[2] == {"d": "x"}
+    assert isinstance(rows[1], _text.BadRow) and rows[1].locator == "f.json[1]"
+    assert len(rows) == 3
+
+
 RECORDS_JSON_ERRORS = {
     "truncated": (lambda text: text[: text.index("}, {") + 1], "records.json: JSON array is not closed"),
     "broken inside an element": (lambda text: text[: len(text) // 2], "invalid JSON in array element 1"),

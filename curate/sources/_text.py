@@ -6,9 +6,10 @@ column twice, a JSON array that is truncated, syntactically broken or followed b
 (a broken element cannot be told from its neighbours). Per-row rejects (``BadRow``): a CSV row
 with more or fewer fields than the header, a quote left open (the row's first line is rejected and
 the lines after it are read again, so an unbalanced quote costs one row, not the rest of the file),
-a CSV field over :data:`CSV_FIELD_LIMIT`, a JSON line that is not valid JSON or not an object,
-JSON nested deeper than :data:`MAX_DEPTH`, and text holding a lone surrogate (``"\\ud800"``:
-valid JSON, but not Unicode that can be written back out).
+a CSV field over :data:`CSV_FIELD_LIMIT`, a JSON line that is not valid JSON, a JSON line or
+array element that is not an object or holds an integer literal past Python's digit limit (4,300
+digits), JSON nested deeper than :data:`MAX_DEPTH`, and text holding a lone surrogate
+(``"\\ud800"``: valid JSON, but not Unicode that can be written back out).
 """
 
 from __future__ import annotations
@@ -293,12 +294,16 @@ def read_json(path: Path, label: str, array_only: bool = False) -> Iterator[Row 
                 yield parse_object(line, f"{label}:{lineno}", f"line {lineno}")
 
 
+# Parses numbers without converting them: finds where an element ends whose integers Python refuses.
+_DIGITS_AS_TEXT = json.JSONDecoder(parse_int=str)
+
+
 def read_json_array(
     fh: Any, path: Path | str, label: str, chunk: int = 1 << 20, opened: bool = False
 ) -> Iterator[Row | BadRow]:
     """Stream the elements of a top-level JSON array without loading it whole (``opened``: the
-    ``[`` was already read). An element that is not a usable object is a ``BadRow``
-    (``label[index]``); broken JSON is a whole-file error."""
+    ``[`` was already read). An element that is not a usable object (or holds an integer past
+    Python's digit limit) is a ``BadRow`` (``label[index]``); broken JSON is a whole-file error."""
     decoder = json.JSONDecoder()
     buf = ""
     pos = 0
@@ -323,9 +328,13 @@ def read_json_array(
         if buf[pos] == "]":
             _expect_end(fh, buf[pos + 1 :], path)
             return
+        unusable: str | None = None
         while True:
             try:
-                obj, end = decoder.raw_decode(buf, pos)
+                if unusable is None:
+                    obj, end = decoder.raw_decode(buf, pos)
+                else:  # only to find where the element ends
+                    _, end = _DIGITS_AS_TEXT.raw_decode(buf, pos)
                 break
             except json.JSONDecodeError as err:
                 if eof:
@@ -338,8 +347,14 @@ def read_json_array(
                     f"{path}: array element {index} is nested too deeply to read (over {MAX_DEPTH} levels)"
                 ) from None
             except ValueError as err:
-                raise CurateError(f"{path}: invalid JSON in array element {index} ({err})") from None
-        yield _as_row(obj, buf[pos:end], f"{label}[{index}]", f"element {index}", "one record per element")
+                # Valid JSON Python will not turn into a value (an integer literal over its digit
+                # limit): this element is rejected, and read again, digits kept as text, to skip it.
+                unusable = f"element {index}: invalid JSON ({err})"
+        locator = f"{label}[{index}]"
+        if unusable is not None:
+            yield BadRow(locator, unusable)
+        else:
+            yield _as_row(obj, buf[pos:end], locator, f"element {index}", "one record per element")
         index += 1
         pos = end
         if pos > chunk:
