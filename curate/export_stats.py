@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from curate.manifest import Manifest
 from curate.sinks.files import MANIFEST, _written_by_curate
 from curate.stats import _length, _summary
 
@@ -40,10 +41,8 @@ def export_files(folder: Path, only: list[str] | None = None) -> list[Path]:
     """The split files of an export (or the ones asked for), checked to exist."""
     from curate.errors import CurateError
 
-    manifest = _written_by_curate(folder) or {}
-    fmt = manifest.get("format", "parquet")
-    splits = list((manifest.get("splits") or {}).get("fractions") or {})
-    names = [f"{s}.{fmt}" for s in splits] if only is None else only
+    manifest = Manifest.read(folder)
+    names = [f"{s}.{manifest.format}" for s in manifest.split_names] if only is None else only
     paths = [folder / name for name in names]
     for path in paths:
         if not path.is_file():
@@ -63,9 +62,8 @@ def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str,
     from curate.sources._rows import iter_file_rows
     from curate.tasks import TASKS
 
-    manifest = _written_by_curate(folder)
-    assert manifest is not None
-    task = str(manifest.get("task", ""))
+    manifest = Manifest.read(folder)
+    task = manifest.task
     columns = TASKS[task].text_columns if task in TASKS else ()
     lengths: dict[str, list[int]] = {c: [] for c in columns}
     rows: dict[str, int] = {}
@@ -78,20 +76,19 @@ def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str,
                 if length is not None:
                     lengths[column].append(length)
         rows[path.name] = n
-    counts = manifest.get("counts") or {}
-    quality = manifest.get("quality") or {}
+    counts = manifest.counts
     result = {
         "export": folder.name,
-        "spec": (manifest.get("spec") or {}).get("name"),
+        "spec": manifest.spec.get("name"),
         "task": task,
         "rows_per_file": rows,
-        "input_records": counts.get("input_records"),
-        "records_per_split": counts.get("records_per_split"),
-        "rows_per_split": counts.get("rows_per_split"),
-        "rejects_by_reason": counts.get("rejects_by_reason"),
-        "dropped_rows_by_reason": counts.get("dropped_rows_by_reason"),
-        "agreement": quality.get("agreement"),
-        "tokenization": manifest.get("tokenization"),
+        "input_records": counts.input_records,
+        "records_per_split": counts.records_per_split,
+        "rows_per_split": counts.rows_per_split,
+        "rejects_by_reason": counts.rejects_by_reason,
+        "dropped_rows_by_reason": counts.dropped_rows_by_reason,
+        "agreement": manifest.quality.get("agreement"),
+        "tokenization": manifest.tokenization,
         "column_lengths_chars": {c: _summary(v) for c, v in lengths.items()},
     }
     return result, lengths

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from types import NoneType
 from typing import Any
 
 from curate.errors import CurateError
 
 FILE = "manifest.json"
+FORMATS = ("parquet", "jsonl")  # the split files' formats (curate.sinks.files.Format)
 
 
 @dataclass(frozen=True)
@@ -96,15 +98,20 @@ class Manifest:
         )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = FILE) -> Manifest:
+    def from_dict(cls, data: Any, where: str = FILE) -> Manifest:
+        """A manifest read back (from disk or the Hub): every key checked for the type curate
+        writes, so a damaged or hand-made one is one error naming the key, never a crash later."""
+        problem = _problem(data)
+        if problem is not None:
+            raise CurateError(f"{where}: not a manifest written by `curate export` ({problem})")
         known = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: v for k, v in data.items() if k in known}
+        values["splits"] = Splits(**data["splits"])
         try:
-            values = {k: v for k, v in data.items() if k in known}
-            values["splits"] = Splits(**data["splits"])
             values["counts"] = Counts(**data["counts"])
-            return cls(**values, extra={k: v for k, v in data.items() if k not in known})
-        except (KeyError, TypeError, AssertionError) as err:
-            raise CurateError(f"{where}: not a manifest written by `curate export` ({err})") from None
+        except AssertionError as err:
+            raise CurateError(f"{where}: not a manifest written by `curate export` (counts: {err})") from None
+        return cls(**values, extra={k: v for k, v in data.items() if k not in known})
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
@@ -118,3 +125,83 @@ class Manifest:
         if not isinstance(data, dict):
             raise CurateError(f"{path}: expected a JSON object")
         return cls.from_dict(data, str(path))
+
+
+# What curate writes under each key (``extra`` keys are kept as they are).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "curate_version": (str,),
+    "spec": (dict,),
+    "source": (dict,),
+    "task": (str,),
+    "template": (str, NoneType),
+    "style": (str,),
+    "format": (str,),
+    "columns": (list,),
+    "splits": (dict,),
+    "counts": (dict,),
+    "quality": (dict,),
+    "warnings": (list,),
+    "fingerprint": (str,),
+    "tokenization": (dict, NoneType),
+    "packing": (dict, NoneType),
+    "files": (dict,),
+}
+_OPTIONAL = ("tokenization", "packing", "files")
+_JSON_NAMES = {dict: "an object", list: "a list", str: "text", NoneType: "null"}
+_JSON_FOUND = {**_JSON_NAMES, bool: "a boolean", int: "a number", float: "a number"}
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _problem(data: Any) -> str | None:
+    """What in ``data`` is not as curate writes a manifest, else None."""
+    from curate.spec import check_splits
+
+    if not isinstance(data, dict):
+        return "expected a JSON object"
+    for key, types in _TYPES.items():
+        if key not in data:
+            if key in _OPTIONAL:
+                continue
+            return f"{key!r} is missing"
+        if not isinstance(data[key], types):
+            expected = " or ".join(_JSON_NAMES[t] for t in types)
+            return f"{key!r}: expected {expected}, found {_JSON_FOUND.get(type(data[key]), 'another value')}"
+    if data["format"] not in FORMATS:
+        return f"'format': expected one of {', '.join(FORMATS)}, found {data['format']!r:.40}"
+    if not all(isinstance(c, str) for c in data["columns"]):
+        return "'columns': expected a list of names"
+    if not all(isinstance(entry, dict) for entry in data.get("files", {}).values()):
+        return "'files': expected an object per file"
+    splits = data["splits"]
+    if set(splits) != {"fractions", "seed"} or not isinstance(splits["fractions"], dict):
+        return "'splits': expected {fractions: {name: fraction}, seed}"
+    if not isinstance(splits["seed"], int) or isinstance(splits["seed"], bool):
+        return "'splits.seed': expected an integer"
+    try:
+        check_splits(splits["fractions"])
+    except ValueError as err:
+        return f"'splits.fractions': {err}"
+    counts = data["counts"]
+    for f in fields(Counts):
+        if f.name not in counts:
+            if f.name == "source_rows":
+                continue
+            return f"'counts.{f.name}' is missing"
+        value = counts[f.name]
+        if str(f.type).startswith("dict"):
+            ok = isinstance(value, dict) and all(
+                isinstance(k, str) and _is_count(v) for k, v in value.items()
+            )
+            expected = "an object of counts"
+        else:
+            ok = _is_count(value) or (f.name == "source_rows" and value is None)
+            expected = "a count"
+        if not ok:
+            return f"'counts.{f.name}': expected {expected}"
+    unknown = set(counts) - {f.name for f in fields(Counts)}
+    if unknown:
+        return f"'counts': unknown key {sorted(unknown)[0]!r}"
+    return None

@@ -488,6 +488,50 @@ def test_stats_reads_an_export_folder_and_a_split_file(cli, table, tmp_path):
     assert one["column_lengths_chars"]["prompt"]["count"] == m["counts"]["rows_per_split"]["test"]
 
 
+DAMAGED_MANIFESTS = {  # what changes in a manifest -> words of the error
+    "quality": ({"quality": 5}, "'quality': expected an object, found a number"),
+    "task": ({"task": ["sft"]}, "'task': expected text, found a list"),
+    "format": ({"format": "csv"}, "'format': expected one of parquet, jsonl"),
+    "split outside": ({"splits": {"fractions": {"../x": 1.0}, "seed": 0}}, "split name '../x'"),
+    "splits shape": ({"splits": {"fractions": ["train"]}}, "'splits': expected"),
+    "count": ({"counts": {"input_records": True}}, "'counts.input_records': expected a count"),
+    "counts disagree": ({"counts.kept_records": 0}, "counts:"),
+    "no fingerprint": ({"fingerprint": None}, "'fingerprint': expected text, found null"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_MANIFESTS), ids=list(DAMAGED_MANIFESTS))
+def test_a_damaged_manifest_is_one_error_naming_its_key(cli, table, tmp_path, case):
+    """Every reader of a manifest (stats, push --from-export, train) gets one line, not a crash."""
+    out = tmp_path / "out"
+    assert cli("export", table, "--out", out, "-q").exit_code == 0
+    m = manifest_of(out)
+    change, words = DAMAGED_MANIFESTS[case]
+    for key, value in change.items():
+        if key.startswith("counts."):
+            m["counts"][key.split(".", 1)[1]] = value
+        elif key == "counts":
+            m["counts"].update(value)
+        else:
+            m[key] = value
+    (out / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    line = one_error(cli("stats", out))
+    assert "not a manifest written by `curate export`" in line and words in line, line
+
+
+def test_a_manifest_that_is_not_an_object_is_refused_where_it_is_read_from():
+    import typing
+
+    from curate.errors import CurateError
+    from curate.manifest import FORMATS, Manifest
+    from curate.sinks.files import Format
+
+    assert typing.get_args(Format) == FORMATS  # the formats a manifest may name are those written
+    for data in ([1, 2], "text", None):  # e.g. a manifest.json downloaded from a Hub repo
+        with pytest.raises(CurateError, match="expected a JSON object"):
+            Manifest.from_dict(data, "hub:manifest.json")
+
+
 def test_stats_png_into_an_unwritable_place(cli, table, tmp_path):
     line = one_error(cli("stats", table, "--png", "/proc/curate-no/hist.png"))
     assert line.startswith("error: --png /proc/curate-no/hist.png: cannot write")
