@@ -64,22 +64,26 @@ def session() -> Iterator[None]:
 
     A gloo process group still alive at exit can abort a process that finished its work
     ("terminate called without an active exception", exit -6), failing a run that succeeded. On
-    success the processes first wait for each other; after an error they do not (the others may
-    never reach the barrier), and the group is left so the process ends with its own error.
+    success the processes first wait for each other, then leave. After an error there is no
+    barrier (the others may never reach it), and only a gloo group is left: leaving is local to
+    the process there, whereas tearing down NCCL while other ranks are inside a collective can hang.
     """
     try:
         yield
     except BaseException:
-        _leave()
+        _leave(after_error=True)
         raise
     wait_for_everyone()
     _leave()
 
 
-def _leave() -> None:
+def _leave(after_error: bool = False) -> None:
     if not launched():
         return
     import torch.distributed
 
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    if after_error and torch.distributed.get_backend() != "gloo":
+        return
+    torch.distributed.destroy_process_group()
