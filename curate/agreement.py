@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from itertools import combinations
@@ -80,4 +81,6 @@ class Alpha:
             expected = 2 * n * self._sumsq - 2 * self._sum * self._sum
         if expected <= 0:
             return 1.0 if self._observed == 0 else None
-        return 1.0 - (n - 1) * self._observed / expected
+        alpha = 1.0 - (n - 1) * self._observed / expected
+        # Ratings so large their squares overflow a float leave no figure (None), never NaN.
+        return alpha if math.isfinite(expected) and math.isfinite(alpha) else None

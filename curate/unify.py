@@ -4,6 +4,7 @@ ties are rejected with a reason, never broken at random.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -80,7 +81,11 @@ def unanimous(responses: Sequence[Response], kind: QuestionKind) -> Any:
 
 
 def mean(responses: Sequence[Response], kind: QuestionKind) -> Any:
-    return statistics.fmean(float(r.value) for r in responses)
+    values = [float(r.value) for r in responses]
+    try:
+        return statistics.fmean(values)
+    except OverflowError:  # finite ratings whose sum passes a float's range: scale each first
+        return math.fsum(v / len(values) for v in values)
 
 
 def median(responses: Sequence[Response], kind: QuestionKind) -> Any:

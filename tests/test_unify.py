@@ -133,3 +133,17 @@ def test_alpha_known_value():
     for unit in data:
         alpha.add([v for v in unit if v is not None])
     assert round(alpha.value(), 3) == 0.743
+
+
+def test_mean_of_ratings_whose_sum_passes_a_float_stays_their_mean():
+    """Finite ratings of ~1e308 (valid JSON) overflow a plain sum; their mean is still a float."""
+    huge = [R("a", 1e308), R("b", 1e308), R("c", 1e308)]
+    assert unify(huge, QuestionKind.RATING, "mean").value == pytest.approx(1e308)
+    assert unify([R("a", 4), R("b", 5)], QuestionKind.RATING, "mean").value == 4.5  # the usual path
+
+
+def test_alpha_is_none_where_ratings_overflow_its_sums():
+    a = Alpha("interval")
+    a.add([1e200, 1e200])
+    a.add([1e200, 3.0])
+    assert a.value() is None  # never NaN: a manifest or --json output must stay valid JSON

@@ -4,6 +4,7 @@ candidate (``best_vs_worst``, ``best_vs_rest``, ``all_pairs``, ``min_margin``)."
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -38,7 +39,7 @@ class PairsSpec(_Model):
     mode: Literal["best_vs_worst", "best_vs_rest", "all_pairs"] = "best_vs_worst"
     min_margin: float = 0.0
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _consistent(self) -> PairsSpec:
@@ -153,6 +154,13 @@ def pair_names(ranked: list[str], scores: dict[str, float], pairs_spec: PairsSpe
     out = []
     for better, poorer in combos:
         margin = scores[better] - scores[poorer]
+        if not math.isfinite(margin):  # finite ratings whose difference passes a float's range
+            question = pairs_spec.candidates[better].rating
+            raise RejectRecord(
+                f"bad_value:{question}",
+                f"ratings of {better!r} and {poorer!r} are too far apart for a margin "
+                f"({scores[better]:g} and {scores[poorer]:g})",
+            )
         if margin <= 0 or margin < pairs_spec.min_margin:
             continue
         out.append((better, poorer))
