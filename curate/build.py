@@ -27,7 +27,7 @@ from curate.records import (
 )
 from curate.rows import RejectRecord, as_text, blank
 from curate.spec import SpecFile, ValueSource
-from curate.templates import get_template
+from curate.templates import TemplateError, get_template
 from curate.unify import Unified, check_strategy, unify
 
 NO_ANSWER = Unified(None, (), None)  # no response to unify: the spec falls through to its next source
@@ -260,7 +260,10 @@ class Builder:
         spec = self.spec
         if spec.filters.record_status is not None and record.status not in spec.filters.record_status:
             raise RejectRecord("record_status", f"status {record.status!r}")
-        rows = self.task.build(self, ctx)
+        try:
+            rows = self.task.build(self, ctx)
+        except TemplateError as err:  # the spec's template refuses or fails on this conversation
+            raise RejectRecord(err.reason, str(err)) from None
         provenance = ctx.provenance_columns()
         for row in rows:  # the task's fresh rows, then the provenance columns
             row.update(provenance)
