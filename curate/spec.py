@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import re
+import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,7 +27,8 @@ Status = Literal["submitted", "discarded", "draft"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN or infinity in a threshold, score or margin would compare false against everything
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ValueSource(_Model):
@@ -360,11 +362,12 @@ def _format_validation_error(where: str, err: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     elif first["type"] == "literal_error" and "expected" in first.get("ctx", {}):
-        msg = f"got {first['input']!r}, expected {first['ctx']['expected']}"
+        msg = f"got {_SHORT.repr(first['input'])}, expected {first['ctx']['expected']}"
     elif first["type"] == "union_tag_invalid":
         given = first["input"].get("task") if isinstance(first["input"], dict) else first["input"]
         names = _task_names()
-        msg = f"unknown task {given!r}, expected one of {', '.join(names)}{did_you_mean(str(given), names)}"
+        hint = did_you_mean(given, names) if isinstance(given, str) else ""
+        msg = f"unknown task {_SHORT.repr(given)}, expected one of {', '.join(names)}{hint}"
     elif first["type"] == "union_tag_not_found":
         msg = f"missing key 'task' (one of {', '.join(_task_names())})"
     more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
@@ -374,6 +377,32 @@ def _format_validation_error(where: str, err: ValidationError) -> str:
 
 
 _KEY_PATH_FIRST = re.compile(r"[A-Za-z_][\w.\[\]-]*: ")
+# A value quoted back in an error: short, however large (or alias-expanded) the value is.
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 5, 5
+#: Values a spec may hold once YAML aliases are expanded; a few hundred is typical. Aliases nested
+#: inside each other double the count at each level (a "billion laughs" file of a few hundred bytes).
+MAX_SPEC_VALUES = 100_000
+
+
+def _check_size(data: Any, path: Path) -> None:
+    """Refuse a spec whose values, counted with every alias expanded, pass :data:`MAX_SPEC_VALUES`
+    (stops counting there, so a recursive or exponential file costs no more than that)."""
+    stack, seen = [data], 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > MAX_SPEC_VALUES:
+            raise CurateError(
+                f"{path}: the spec holds more than {MAX_SPEC_VALUES:,} values once its YAML aliases "
+                "are expanded (aliases repeated inside each other?)"
+            )
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -432,6 +461,9 @@ def load_spec(path: str | Path) -> SpecFile:
         at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise CurateError(f"{path}{at}: malformed YAML: {problem}") from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts (4,300)
+        raise CurateError(f"{path}: malformed YAML: {str(err).split(';')[0]}") from None
+    _check_size(data, path)
     spec = parse_spec(data, str(path))
     return SpecFile(spec=spec, path=path, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 

@@ -69,6 +69,20 @@ def _write(tmp_path, text):
             "name: x\ntask: sft\ncolumns: {instruction: {field: a}, response: {field: b}}\nfilters: {min_chars: {response: many}}\n",
             "filters.min_chars.response: Input should be a valid integer",
         ),
+        (  # an integer Python will not convert (over 4,300 digits)
+            "name: x\ntask: sft\ncolumns: {instruction: {field: a}, response: {field: b}}\nsplit: {train: 1.0, seed: "
+            + "9" * 5000
+            + "}\n",
+            "malformed YAML: Exceeds the limit (4300 digits)",
+        ),
+        (  # NaN would compare false against every score: every row undesirable
+            "name: x\ntask: unpaired\ncolumns: {prompt: {field: a}, completion: {field: b}}\nlabel: {question: r, threshold: .nan}\n",
+            "label.threshold: Input should be a finite number",
+        ),
+        (
+            "name: x\ntask: sft\ncolumns: {instruction: {suggestion: a, min_score: .inf}, response: {field: b}}\n",
+            "columns.instruction[0].min_score: Input should be a finite number",
+        ),
     ],
 )
 def test_bad_spec_names_file_and_key(tmp_path, text, expected):
@@ -114,3 +128,44 @@ def test_strategy_must_fit_the_question_kind(tmp_path):
 def test_required_columns_need_a_source(tmp_path, columns, expected):
     with pytest.raises(CurateError, match=expected):
         load_spec(_write(tmp_path, f"name: x\ntask: sft\ncolumns: {columns}\n"))
+
+
+def billion_laughs(depth: int, where: str) -> str:
+    """A spec whose ``where`` value is a YAML alias bomb: 10**depth strings from a few hundred bytes."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, depth + 1):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    body = "\n".join(f"x-{line}" for line in lines).replace("x-a", "anchor_a")
+    return (
+        f"{body}\nname: x\ntask: sft\ncolumns: {{instruction: {{field: a}}, response: {{field: b}}}}\n"
+        f"{where}: *a{depth}\n"
+    )
+
+
+@pytest.mark.parametrize("where", ["filters", "unify"])
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path, where):
+    """Nine levels are a billion values: refused at the first 100,000 counted, in well under a second of
+    work, with a short message (the value is never quoted whole)."""
+    with pytest.raises(CurateError) as err:
+        load_spec(_write(tmp_path, billion_laughs(9, where)))
+    message = str(err.value)
+    assert "more than 100,000 values once its YAML aliases are expanded" in message and len(message) < 300
+
+
+def test_a_spec_repeating_an_anchored_block_is_fine(tmp_path):
+    text = (
+        "name: x\ntask: sft\ncolumns:\n  instruction: &src [{field: a}]\n  response: [{field: b}]\n"
+        "  context: *src\n"
+    )
+    assert load_spec(_write(tmp_path, text)).spec.columns.context[0].field == "a"
+
+
+def test_a_long_wrong_value_is_quoted_short(tmp_path):
+    text = (
+        "name: x\ntask: sft\ncolumns: {instruction: {field: a}, response: {field: b}}\nunify: {text: "
+        + "v" * 100_000
+        + "}\n"
+    )
+    with pytest.raises(CurateError) as err:
+        load_spec(_write(tmp_path, text))
+    assert "unify.text: got 'vvvv" in str(err.value) and len(str(err.value)) < 400
