@@ -497,18 +497,31 @@ def test_records_json_integer_past_the_digit_limit_rejects_its_record_only(cli, 
     assert all("digits" in detail and "element" in detail for detail in unreadable.values())
 
 
+def test_records_json_element_nested_past_the_recursion_limit_rejects_its_record_only(cli, tmp_path):
+    records = dolly_records(5)
+    text = json.dumps(records, ensure_ascii=False)
+    deep = '{"fields": ' + "[" * 5000 + '"]}"' + "]" * 5000 + "}"  # brackets in a string do not count
+    disk_export(tmp_path, text[:-1] + ", " + deep + ", " + json.dumps(records[0] | {"id": "last"}) + "]")
+    result, out = export(cli, disk_spec(tmp_path), tmp_path)
+    assert_accounted(result, out, 7, dict(Counter(r["reason"] for r in rejects_of(out))))
+    (reject,) = [r for r in rejects_of(out) if r["reason"] == "unreadable_row"]
+    assert reject["record_id"] == "records.json[5]" and "nested deeper than 100 levels" in reject["detail"]
+
+
 @pytest.mark.parametrize("chunk", [3, 64, 1 << 20])
 def test_json_array_skips_an_unreadable_element_across_reads(chunk):
     """The element holding the integer ends where its JSON ends, wherever the reads cut the text."""
     import io
 
     elements = ['{"a": 1}', '{"b": [' + "7" * 4400 + ', {"c": "]}"}]}', '{"d": "x"}']
+    elements.insert(2, "[" * 3000 + '"\\"]"' + "]" * 3000)  # too deep, with an escaped quote inside
     rows = list(
         _text.read_json_array(io.StringIO("[" + ", ".join(elements) + "]"), "f.json", "f.json", chunk)
     )
-    assert rows[0] == {"a": 1} and rows[2] == {"d": "x"}
+    assert rows[0] == {"a": 1} and rows[3] == {"d": "x"}
     assert isinstance(rows[1], _text.BadRow) and rows[1].locator == "f.json[1]"
-    assert len(rows) == 3
+    assert isinstance(rows[2], _text.BadRow) and "nested deeper than 100 levels" in rows[2].detail
+    assert len(rows) == 4
 
 
 RECORDS_JSON_ERRORS = {
@@ -516,9 +529,9 @@ RECORDS_JSON_ERRORS = {
     "broken inside an element": (lambda text: text[: len(text) // 2], "invalid JSON in array element 1"),
     "an object, not an array": (lambda text: "{}", "records.json: expected a JSON array of records"),
     "data after the array": (lambda text: text + "\n[]", "data after the closing ']'"),
-    "an element nested past the recursion limit": (
-        lambda text: text[:-1] + ", " + "[" * 5000 + "]" * 5000 + "]",
-        "array element 3 is nested too deeply",
+    "an element nested past the recursion limit, not closed": (
+        lambda text: text[:-1] + ", " + "[" * 5000 + "]" * 4999 + "]",
+        "records.json: JSON array is not closed",
     ),
 }
 

@@ -18,7 +18,7 @@ import csv
 import json
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -328,13 +328,14 @@ def read_json_array(
         if buf[pos] == "]":
             _expect_end(fh, buf[pos + 1 :], path)
             return
-        unusable: str | None = None
+        unusable: str | None = None  # why the element is rejected; then it is only skipped
+        skip: Callable[[str, int], tuple[Any, int]] = _DIGITS_AS_TEXT.raw_decode
         while True:
             try:
                 if unusable is None:
                     obj, end = decoder.raw_decode(buf, pos)
-                else:  # only to find where the element ends
-                    _, end = _DIGITS_AS_TEXT.raw_decode(buf, pos)
+                else:
+                    _, end = skip(buf, pos)
                 break
             except json.JSONDecodeError as err:
                 if eof:
@@ -342,10 +343,8 @@ def read_json_array(
                 more = fh.read(chunk)
                 eof = not more
                 buf, pos = buf[pos:] + more, 0
-            except RecursionError:
-                raise CurateError(
-                    f"{path}: array element {index} is nested too deeply to read (over {MAX_DEPTH} levels)"
-                ) from None
+            except RecursionError:  # deeper than Python parses: skipped by counting brackets
+                unusable, skip = f"element {index}: nested deeper than {MAX_DEPTH} levels", _skip_nested
             except ValueError as err:
                 # Valid JSON Python will not turn into a value (an integer literal over its digit
                 # limit): this element is rejected, and read again, digits kept as text, to skip it.
@@ -359,6 +358,26 @@ def read_json_array(
         pos = end
         if pos > chunk:
             buf, pos = buf[pos:], 0
+
+
+def _skip_nested(text: str, pos: int) -> tuple[None, int]:
+    """Where the array or object starting at ``pos`` ends, found without recursion (for an element
+    nested too deeply to parse); ``JSONDecodeError`` when the text ends first (read more)."""
+    depth, i, n = 0, pos, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':  # a string: brackets inside it do not count
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            depth -= 1
+            if depth == 0:
+                return None, i + 1
+        i += 1
+    raise json.JSONDecodeError("element not closed", text, pos)
 
 
 def _expect_end(fh: Any, rest: str, path: Path | str) -> None:
