@@ -270,7 +270,7 @@ class TaskSpec(_Model):
     """What every task's spec has: name, source, which responses count, unification, filters,
     splits. Each task module (``curate/tasks/``) adds ``task``, ``columns`` and its own keys."""
 
-    name: str
+    name: str = Field(max_length=200, description="the dataset's name (in the manifest, card and titles)")
     description: str | None = None
     source: SourceSpec | None = None
     responses: ResponsesSpec = Field(default_factory=ResponsesSpec)

@@ -69,6 +69,10 @@ def _write(tmp_path, text):
             "name: x\ntask: sft\ncolumns: {instruction: {field: a}, response: {field: b}}\nfilters: {min_chars: {response: many}}\n",
             "filters.min_chars.response: Input should be a valid integer",
         ),
+        (  # it titles cards and tables: a 100 KB name took minutes to print
+            "name: " + "x" * 201 + "\ntask: sft\ncolumns: {instruction: {field: a}, response: {field: b}}\n",
+            "name: String should have at most 200 characters",
+        ),
         (  # an integer Python will not convert (over 4,300 digits)
             "name: x\ntask: sft\ncolumns: {instruction: {field: a}, response: {field: b}}\nsplit: {train: 1.0, seed: "
             + "9" * 5000
