@@ -274,6 +274,16 @@ def test_hostile_jsonl_rows(cli, tmp_path, case):
     json.dumps(reject, ensure_ascii=False).encode("utf-8")  # what was written is valid UTF-8
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".ndjson"])
+def test_a_json_lines_file_starting_with_an_array_line_rejects_that_line(cli, tmp_path, suffix):
+    """Only a .json file is read as one array when it starts with '['; JSON Lines stay lines."""
+    good = [json.dumps({**GOOD, "id": f"g{i}", "instruction": f"do {i}"}) for i in range(3)]
+    (tmp_path / f"data{suffix}").write_text("\n".join(['["not", "an", "object"]', *good]) + "\n")
+    result, out = export(cli, table_spec(tmp_path, f"data{suffix}"), tmp_path)
+    (reject,) = assert_accounted(result, out, 4, {"unreadable_row": 1})
+    assert "line 1: a JSON array, expected an object" in reject["detail"]
+
+
 def test_rating_values_are_checked_not_coerced(cli, tmp_path):
     fixes = {"a": 4, "b": "5", "c": "five", "d": True, "e": "nan", "f": [3]}  # "5": a number as text is fine
     rows = [{"id": k, "instruction": f"i {k}", "response": "r", "fix": v} for k, v in fixes.items()]

@@ -266,9 +266,14 @@ def csv_header(path: Path) -> list[str]:
     return []
 
 
+#: Always JSON Lines: a first line holding an array is that line's reject, not an array file.
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+
+
 def read_json(path: Path, label: str, array_only: bool = False) -> Iterator[Row | BadRow]:
-    """Objects of a JSON Lines file, or of a file holding one JSON array (``records.json``;
-    ``array_only``: anything but an array, or nothing, is an error)."""
+    """Objects of a JSON Lines file, or of a file holding one JSON array (``records.json``, a
+    ``.json`` file starting with ``[``; ``array_only``: anything but an array, or nothing, is an
+    error)."""
     with path.open("rb") as fh:
         start, block = b"", fh.read(1 << 12).removeprefix(b"\xef\xbb\xbf")
         while block and not start:
@@ -279,7 +284,7 @@ def read_json(path: Path, label: str, array_only: bool = False) -> Iterator[Row 
             raise CurateError(
                 f"{path}: expected a JSON array of records, found {start.decode('latin-1')!r}..."
             )
-        if start == b"[":
+        if start == b"[" and (array_only or path.suffix.lower() not in JSON_LINES_SUFFIXES):
             import io
 
             text = io.TextIOWrapper(fh, encoding="utf-8-sig")
