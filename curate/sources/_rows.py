@@ -254,9 +254,9 @@ def read_file_rows(
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            yield from _rows_of(_iter_parquet_batches(path), start, wanted, id_columns)
+            yield from _rows_of(_iter_parquet_batches(path), label, start, wanted, id_columns)
         elif suffix == ".arrow":
-            yield from _rows_of(_iter_arrow_batches(path), start, wanted, id_columns)
+            yield from _rows_of(_iter_arrow_batches(path), label, start, wanted, id_columns)
         elif suffix == ".csv":
             yield from read_csv(path, label)
         else:
@@ -268,15 +268,84 @@ def read_file_rows(
 
 
 def _rows_of(
-    batches: Iterator[pa.RecordBatch], start: int, wanted: Wanted, id_columns: tuple[str, ...]
-) -> Iterator[dict[str, Any]]:
+    batches: Iterator[pa.RecordBatch],
+    label: str,
+    start: int,
+    wanted: Wanted,
+    id_columns: tuple[str, ...],
+) -> Iterator[dict[str, Any] | BadRow]:
+    first = 0  # the batch's first row in this file, for locators
     for batch in batches:
         n = batch.num_rows
         if wanted is None or any(wanted(p) for p in range(start, start + n)):
-            yield from batch.to_pylist()
+            yield from _pylist(batch, label, first)
         else:
-            yield from batch.select([c for c in id_columns if c in batch.schema.names]).to_pylist()
+            yield from _id_rows(batch, label, first, id_columns)
         start += n
+        first += n
+
+
+def _pylist(batch: pa.RecordBatch, label: str, first: int) -> list[dict[str, Any] | BadRow]:
+    """A batch's rows as Python objects. A value Python cannot hold (a timestamp, date or
+    duration past ``datetime``'s years 1..9999) fails the whole batch's conversion; only then
+    is it done again row by row, so that just the rows holding such a value become ``BadRow``."""
+    try:
+        return batch.to_pylist()  # type: ignore[no-any-return]
+    except (OverflowError, ValueError):
+        return [_one_row(batch, i, label, first) for i in range(batch.num_rows)]
+
+
+def _one_row(batch: pa.RecordBatch, i: int, label: str, first: int) -> dict[str, Any] | BadRow:
+    row = batch.slice(i, 1)
+    try:
+        return row.to_pylist()[0]  # type: ignore[no-any-return]
+    except (OverflowError, ValueError) as err:
+        where = next(
+            (
+                f"column {name!r} holds a {column.type} value"
+                for name, column in zip(row.schema.names, row.columns, strict=True)
+                if not _converts(column)
+            ),
+            "a value",
+        )
+        return BadRow(
+            f"{label}[{first + i}]",
+            f"row {first + i}: {where} outside what Python can represent ({err})",
+        )
+
+
+def _converts(column: pa.Array) -> bool:
+    try:
+        column.to_pylist()
+    except (OverflowError, ValueError):
+        return False
+    return True
+
+
+def _id_rows(
+    batch: pa.RecordBatch, label: str, first: int, id_columns: tuple[str, ...]
+) -> list[dict[str, Any] | BadRow]:
+    """A batch's rows with their ids only, where the rows that a whole read would find
+    unreadable are ``BadRow`` too: every export worker must see the same rows and ids. Only the
+    columns that can hold such a value (dates, times, durations) are converted to find them."""
+    names = batch.schema.names
+    rows = _pylist(batch.select([c for c in id_columns if c in names]), label, first)
+    fragile = [j for j, f in enumerate(batch.schema) if _has_dates(f.type)]
+    if fragile:
+        checked = _pylist(batch.select(fragile), label, first)
+        rows = [c if isinstance(c, BadRow) else r for r, c in zip(rows, checked, strict=True)]
+    return rows
+
+
+def _has_dates(kind: pa.DataType) -> bool:
+    """Whether a column's values can hold a date, time or duration, at any depth."""
+    if pa.types.is_temporal(kind):
+        return True
+    if isinstance(kind, pa.DictionaryType):
+        return _has_dates(kind.value_type)
+    if isinstance(kind, pa.BaseExtensionType):
+        return _has_dates(kind.storage_type)
+    return any(_has_dates(kind.field(j).type) for j in range(kind.num_fields))
 
 
 def _iter_parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:

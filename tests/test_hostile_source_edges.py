@@ -1,0 +1,93 @@
+"""Hostile edges of the sources found by probing: values Python cannot hold, odd `datasets`
+metadata, odd value shapes under kind inference, duplicate Parquet columns, non-text record
+statuses and unusable source paths. Each ends as a counted reject or one ``error:`` line (exit 2),
+never a traceback. Inputs are built in code; helpers come from ``test_hostile_readers``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+from test_hostile_readers import assert_accounted, export, table_spec
+
+from curate.sources._rows import BadRow, find_data_files, read_rows
+
+# --- values Python cannot hold: only their rows are unreadable ---------------------------------
+
+OUT_OF_RANGE = {
+    # Arrow type: (a value Python cannot hold, one it can)
+    "timestamp": (pa.timestamp("s"), 10**15, 0),
+    "date32": (pa.date32(), 2**31 - 1, 0),
+    "duration": (pa.duration("s"), 2**62, 5),
+    "list of timestamps": (pa.list_(pa.timestamp("s")), [0, 10**15], [0]),
+}
+
+
+def table_with(kind: str, n: int, bad: set[int]) -> pa.Table:
+    """``n`` table rows whose extra column ``when`` holds a value out of Python's range at ``bad``."""
+    arrow_type, out, fine = OUT_OF_RANGE[kind]
+    return pa.table(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "instruction": [f"do task {i}" for i in range(n)],
+            "response": [f"answer {i}" for i in range(n)],
+            "fix": pa.array([None] * n, pa.string()),
+            "when": pa.array([out if i in bad else fine for i in range(n)], arrow_type),
+        }
+    )
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    if path.suffix == ".parquet":
+        pq.write_table(table, path)
+    else:
+        feather.write_feather(table, path, compression="uncompressed")
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
+@pytest.mark.parametrize("kind", list(OUT_OF_RANGE))
+def test_a_value_out_of_pythons_range_rejects_only_its_row(cli, tmp_path, kind, suffix):
+    write_table(table_with(kind, 6, {1, 4}), tmp_path / f"data{suffix}")
+    result, out = export(cli, table_spec(tmp_path, f"data{suffix}"), tmp_path)
+    rejects = assert_accounted(result, out, 6, {"unreadable_row": 2})
+    assert [r["record_id"] for r in rejects] == [f"data{suffix}[1]", f"data{suffix}[4]"]
+    assert all(
+        "column 'when' holds a" in r["detail"] and "outside what Python can represent" in r["detail"]
+        for r in rejects
+    )
+    kept = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert {r["record_id"] for r in kept} == {"r0", "r2", "r3", "r5"}
+
+
+def test_good_rows_beside_an_out_of_range_value_read_as_before(tmp_path):
+    table = table_with("timestamp", 5, {2})
+    pq.write_table(table, tmp_path / "bad.parquet")
+    pq.write_table(table_with("timestamp", 5, set()), tmp_path / "good.parquet")
+    rows = list(read_rows(find_data_files(tmp_path / "bad.parquet")))
+    good = list(read_rows(find_data_files(tmp_path / "good.parquet")))
+    assert isinstance(rows[2], BadRow) and rows[2].locator == "bad.parquet[2]"
+    assert rows[:2] + rows[3:] == good[:2] + good[3:]
+
+
+def test_rows_read_by_id_only_are_unreadable_where_a_whole_read_finds_them(tmp_path):
+    """An export worker reads the batches it does not build by id only: it must still see the
+    same rows as unreadable (their ids then are not taken), or workers would disagree on ids."""
+    pq.write_table(table_with("date32", 2500, {3, 1500}), tmp_path / "data.parquet")
+    files = find_data_files(tmp_path / "data.parquet")
+    whole = list(read_rows(files))
+    by_id = list(read_rows(files, wanted=lambda position: False, id_columns=("id",)))
+    assert [i for i, r in enumerate(whole) if isinstance(r, BadRow)] == [3, 1500]
+    assert [r for r in by_id if isinstance(r, BadRow)] == [whole[3], whole[1500]]
+    assert by_id[0] == {"id": "r0"}
+
+
+def test_stats_counts_a_row_out_of_pythons_range(cli, tmp_path):
+    pq.write_table(table_with("duration", 4, {0}), tmp_path / "data.parquet")
+    result = cli("stats", table_spec(tmp_path, "data.parquet"), "--json")
+    assert result.exit_code == 0, result.stderr
+    stats = json.loads(result.stdout)
+    assert stats["rows"] == 4 and stats["records"] == 3 and stats["unreadable"] == {"unreadable_row": 1}
