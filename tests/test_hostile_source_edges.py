@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
-from test_hostile_readers import assert_accounted, export, table_spec
+from test_hostile_readers import assert_accounted, assert_one_error, export, table_spec
 
+from curate.errors import CurateError
 from curate.sources._rows import BadRow, find_data_files, read_rows
 
 # --- values Python cannot hold: only their rows are unreadable ---------------------------------
@@ -91,3 +92,29 @@ def test_stats_counts_a_row_out_of_pythons_range(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     stats = json.loads(result.stdout)
     assert stats["rows"] == 4 and stats["records"] == 3 and stats["unreadable"] == {"unreadable_row": 1}
+
+
+# --- a Parquet or Arrow schema naming a column twice: one error, as a CSV header is -----------
+
+
+def twice_named(n: int) -> pa.Table:
+    columns = [
+        pa.array([f"r{i}" for i in range(n)]),
+        pa.array([f"do task {i}" for i in range(n)]),
+        pa.array([f"answer {i}" for i in range(n)]),
+        pa.array([None] * n, pa.string()),
+        pa.array(["OTHER"] * n),
+    ]
+    return pa.Table.from_arrays(columns, names=["id", "instruction", "response", "fix", "instruction"])
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".arrow"])
+def test_a_schema_naming_a_column_twice_is_one_error(cli, tmp_path, suffix):
+    write_table(twice_named(3), tmp_path / f"data{suffix}")
+    result, out = export(cli, table_spec(tmp_path, f"data{suffix}"), tmp_path)
+    kind = "Parquet" if suffix == ".parquet" else "Arrow"
+    assert_one_error(result, out, f"data{suffix}: the {kind} schema names column 'instruction' twice")
+    stats = cli("stats", tmp_path / f"data{suffix}")
+    assert stats.exit_code == 2 and "names column 'instruction' twice" in stats.stderr
+    with pytest.raises(CurateError, match="names column 'instruction' twice"):
+        list(read_rows(find_data_files(tmp_path / f"data{suffix}")))

@@ -166,10 +166,10 @@ def file_columns(path: Path) -> list[str]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            return list(pq.read_schema(path).names)
+            return _unique_columns(pq.read_schema(path).names, path, "Parquet")
         if suffix == ".arrow":
             with pa.memory_map(str(path)) as source:
-                return list(_open_arrow(source, path).schema.names)
+                return _unique_columns(_open_arrow(source, path).schema.names, path, "Arrow")
     except (pa.ArrowInvalid, OSError) as err:
         raise CurateError(f"{path}: cannot read ({err})") from None
     if suffix == ".csv":
@@ -178,6 +178,17 @@ def file_columns(path: Path) -> list[str]:
         if not isinstance(row, BadRow):
             return list(row.keys())
     return []
+
+
+def _unique_columns(names: list[str], path: Path, kind: str) -> list[str]:
+    """A schema's column names, where a name given twice is an error (as in a CSV header): a
+    row read as a mapping keeps only the last of them, so the others would vanish unsaid."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise CurateError(f"{path}: the {kind} schema names column {name!r} twice")
+        seen.add(name)
+    return names
 
 
 def peek_columns(files: DataFiles) -> list[str]:
@@ -353,7 +364,9 @@ def _iter_parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
     (Arrow releases the GIL) while this one's rows are used."""
     from concurrent.futures import ThreadPoolExecutor
 
-    batches = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+    parquet = pq.ParquetFile(path)
+    _unique_columns(parquet.schema_arrow.names, path, "Parquet")
+    batches = parquet.iter_batches(batch_size=BATCH_ROWS)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-read") as reader:
         upcoming = reader.submit(next, batches, None)
         while (batch := upcoming.result()) is not None:
@@ -375,6 +388,7 @@ def _open_arrow(source: Any, path: Path) -> Any:
 def _iter_arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
     with pa.memory_map(str(path)) as source:
         reader = _open_arrow(source, path)
+        _unique_columns(reader.schema.names, path, "Arrow")
         if hasattr(reader, "num_record_batches"):
             for i in range(reader.num_record_batches):
                 yield reader.get_batch(i)
