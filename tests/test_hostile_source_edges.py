@@ -12,7 +12,14 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
-from test_hostile_readers import assert_accounted, assert_one_error, export, table_spec
+from test_hostile_readers import (
+    assert_accounted,
+    assert_one_error,
+    export,
+    fix_spec,
+    table_spec,
+    v1_rows,
+)
 
 from curate.errors import CurateError
 from curate.sources._rows import BadRow, find_data_files, read_rows
@@ -118,3 +125,56 @@ def test_a_schema_naming_a_column_twice_is_one_error(cli, tmp_path, suffix):
     assert stats.exit_code == 2 and "names column 'instruction' twice" in stats.stderr
     with pytest.raises(CurateError, match="names column 'instruction' twice"):
         list(read_rows(find_data_files(tmp_path / f"data{suffix}")))
+
+
+# --- `datasets` features in a Parquet file's metadata are a hint: a malformed one is ignored ---
+
+ODD_FEATURES = {
+    "features as a list": {"info": {"features": [1, 2]}},
+    "features as text": {"info": {"features": "x"}},
+    "info as a list": {"info": ["features"]},
+    "metadata as a number": 5,
+    "ClassLabel names as a number": {
+        "info": {"features": {"fix.suggestion": {"_type": "ClassLabel", "names": 5}}}
+    },
+    "ClassLabel names not text": {
+        "info": {"features": {"fix.suggestion": {"_type": "ClassLabel", "names": [1, 2]}}}
+    },
+    "nested past the JSON limit": '{"info": {"features": ' + "[" * 100_000 + "]" * 100_000 + "}}",
+}
+
+
+def with_features(table: pa.Table, features: object, path: Path) -> Path:
+    meta = json.dumps(features) if not isinstance(features, str) else features
+    pq.write_table(table.replace_schema_metadata({"huggingface": meta}), path)
+    return path
+
+
+@pytest.mark.parametrize("case", list(ODD_FEATURES), ids=list(ODD_FEATURES))
+def test_flat_export_with_odd_features_is_read_without_them(cli, tmp_path, case):
+    rows = [
+        {"id": f"r{i}", "prompt": f"p{i}", "fix.responses": [f"fixed {i}"], "fix.responses.users": ["u1"]}
+        for i in range(3)
+    ]
+    path = with_features(pa.Table.from_pylist(rows), ODD_FEATURES[case], tmp_path / "train.parquet")
+    spec = fix_spec(tmp_path, f"{{path: {path}}}")  # layout auto: the flat layout is recognised
+    result, out = export(cli, spec, tmp_path)
+    assert_accounted(result, out, 3, {})
+    assert cli("stats", spec, "--json").exit_code == 0
+
+
+@pytest.mark.parametrize("case", list(ODD_FEATURES), ids=list(ODD_FEATURES))
+def test_v1_export_with_odd_features_is_read_without_them(cli, tmp_path, case):
+    path = with_features(pa.Table.from_pylist(v1_rows(3)), ODD_FEATURES[case], tmp_path / "train.parquet")
+    spec = fix_spec(tmp_path, f"{{path: {path}, layout: argilla_v1}}")
+    result, out = export(cli, spec, tmp_path)
+    assert_accounted(result, out, 3, {})
+    assert cli("stats", spec, "--json").exit_code == 0
+
+
+def test_a_dataset_info_json_whose_features_are_not_an_object_is_ignored(tmp_path):
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    pq.write_table(pa.Table.from_pylist([{"id": "a"}]), folder / "train.parquet")
+    (folder / "dataset_info.json").write_text(json.dumps({"features": ["not", "an", "object"]}))
+    assert find_data_files(folder).hf_features == {}

@@ -114,11 +114,11 @@ def find_data_files(path: Path, split: str | None = None) -> DataFiles:
             if candidate.exists():
                 try:
                     info_data = json.loads(candidate.read_text(encoding="utf-8"))
-                except (ValueError, UnicodeDecodeError):
+                except (ValueError, UnicodeDecodeError, RecursionError):
                     raise CurateError(
                         f"{candidate}: not valid JSON (a `datasets` dataset_info.json)"
                     ) from None
-                features = (info_data.get("features") if isinstance(info_data, dict) else None) or {}
+                features = _usable_features(info_data, "features")
                 break
     return DataFiles(path, files, features)
 
@@ -155,9 +155,20 @@ def _features_of(path: Path) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        return json.loads(raw).get("info", {}).get("features", {}) or {}
-    except (ValueError, AttributeError):
+        return _usable_features(_usable_features(json.loads(raw), "info"), "features")
+    except (ValueError, RecursionError):
         return {}
+
+
+def _usable_features(container: Any, key: str) -> dict[str, Any]:
+    """``container[key]`` where it is an object, else ``{}``: `datasets` metadata is only a hint
+    (for kinds and ClassLabel names), so a malformed one leaves the data read without it.
+
+    >>> _usable_features({"features": {"q": {"_type": "Value"}}}, "features"), _usable_features({"features": [1, 2]}, "features")
+    ({'q': {'_type': 'Value'}}, {})
+    """
+    value = container.get(key) if isinstance(container, dict) else None
+    return value if isinstance(value, dict) else {}
 
 
 def file_columns(path: Path) -> list[str]:

@@ -231,10 +231,21 @@ def _field_kind(sample: Any) -> FieldKind:
 
 
 def _class_label_names(features: Mapping[str, Any], column: str) -> list[str] | None:
+    """A ``ClassLabel`` column's names; None where the features give no usable list of names
+    (the column's integers are then checked as they are, never mapped through a guess).
+
+    >>> _class_label_names({"q.suggestion": {"_type": "ClassLabel", "names": ["bad", "good"]}}, "q.suggestion")
+    ['bad', 'good']
+    >>> _class_label_names({"q.suggestion": {"_type": "ClassLabel", "names": 5}}, "q.suggestion") is None
+    True
+    """
     feature = features.get(column)
-    if isinstance(feature, Mapping) and feature.get("_type") == "ClassLabel":
-        return list(feature.get("names") or [])
-    return None
+    if not isinstance(feature, Mapping) or feature.get("_type") != "ClassLabel":
+        return None
+    names = feature.get("names") or []
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        return None
+    return names
 
 
 class ArgillaV2FlatSource(RowSource):
