@@ -178,3 +178,44 @@ def test_a_dataset_info_json_whose_features_are_not_an_object_is_ignored(tmp_pat
     pq.write_table(pa.Table.from_pylist([{"id": "a"}]), folder / "train.parquet")
     (folder / "dataset_info.json").write_text(json.dumps({"features": ["not", "an", "object"]}))
     assert find_data_files(folder).hf_features == {}
+
+
+# --- kinds inferred without settings: any answer shape gives a kind, ill-fitting values reject -
+
+
+def inferred_spec(tmp: Path, path: Path) -> Path:
+    """An SFT spec over a flat export without settings that reads no question (kinds inferred)."""
+    spec = tmp / "spec.yaml"
+    spec.write_text(
+        f"name: deep\ntask: sft\nsource: {{path: {path}}}\n"
+        "columns:\n  instruction: [{field: prompt}]\n  response: [{field: prompt}]\n"
+    )
+    return spec
+
+
+def ranked(answers: list[object]) -> list[dict[str, object]]:
+    return [
+        {"id": f"r{i}", "prompt": f"p{i}", "rank.responses": [a], "rank.responses.users": ["u1"]}
+        for i, a in enumerate(answers)
+    ]
+
+
+def test_answers_nested_too_deep_reject_their_records_when_kinds_are_inferred(cli, tmp_path):
+    path = tmp_path / "train.jsonl"
+    rows = ranked([["x", "y"], [["x", "y"]], ["y", "x"], [{"x": 1}]])
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result, out = export(cli, inferred_spec(tmp_path, path), tmp_path)
+    rejects = assert_accounted(result, out, 4, {"bad_value:rank": 2})
+    assert [r["record_id"] for r in rejects] == ["r1", "r3"]
+    assert all("expected a list of labels" in r["detail"] for r in rejects)
+
+
+def test_a_parquet_column_of_answers_nested_too_deep_rejects_every_record(cli, tmp_path):
+    (tmp_path / "flat").mkdir()
+    path = tmp_path / "flat" / "train.parquet"
+    pq.write_table(pa.Table.from_pylist(ranked([[["x", "y"]], [["y", "x"]]])), path)
+    spec = inferred_spec(tmp_path, path)
+    result, out = export(cli, spec, tmp_path)
+    assert_one_error(result, out, "no record kept, all 2 rejected (bad_value:rank 2)")
+    stats = cli("stats", spec, "--json")
+    assert stats.exit_code == 0 and json.loads(stats.stdout)["unreadable"] == {"bad_value:rank": 2}

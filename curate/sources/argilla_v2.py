@@ -205,14 +205,22 @@ def _infer_kind(answers: list[Any]) -> QuestionKind:
     """A question's kind from sample answers. A list of names is a ranking when every answer
     orders the same full set of options (Argilla makes annotators rank them all), else labels.
 
+    Answers of any other shape give a kind too (never an error): the records whose values do not
+    fit it are then rejected when read, as any ill-typed value is.
+
     >>> _infer_kind([["b", "a", "c"], ["a", "b", "c"]]).value, _infer_kind([["x"], ["x", "y"]]).value
     ('ranking', 'multi_label_selection')
+    >>> _infer_kind([[["x", "y"]], [["y", "x"]]]).value
+    'multi_label_selection'
     """
     if not answers:
         return QuestionKind.TEXT
     kind = kind_from_value(answers[0])
     if kind is QuestionKind.MULTI_LABEL and all(isinstance(a, list) for a in answers):
-        option_sets = {frozenset(a) for a in answers}
+        try:
+            option_sets = {frozenset(a) for a in answers}
+        except TypeError:  # lists or objects inside an answer: no option names to rank
+            return kind
         if len(option_sets) == 1 and all(len(a) == len(set(a)) >= 2 for a in answers):
             return QuestionKind.RANKING
     return kind
