@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from curate.agreement import Alpha
 from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind
+from curate.sources._argilla import describe_value
 from curate.sources.base import Unreadable
 from curate.unify import agreement_key
 
@@ -26,6 +27,19 @@ def _length(value: Any) -> int | None:
     if isinstance(value, list):
         return sum(len(m.get("content", "")) for m in value if isinstance(m, dict))
     return None
+
+
+def _status_key(status: Any) -> str:
+    """A record status as stats count it. Export keeps a record's status as it came (only
+    ``filters.record_status`` reads it, and a status that is not text matches none), so stats
+    count one that is not text too, under its type and value, never passed off as a status.
+
+    >>> _status_key("completed"), _status_key(None), _status_key(["completed"]), _status_key(5)
+    ('completed', 'unknown', "list ['completed']", 'number 5')
+    """
+    if status is None or status == "":
+        return "unknown"
+    return status if isinstance(status, str) else describe_value(status)
 
 
 def _summary(lengths: list[int]) -> dict[str, float | int]:
@@ -110,7 +124,7 @@ class SourceStats:
             self.unreadable[record.reason] += 1
             return
         self.n += 1
-        self.record_status[record.status or "unknown"] += 1
+        self.record_status[_status_key(record.status)] += 1
         users = record.annotator_statuses()
         for q, responses in record.responses.items():
             values = []

@@ -15,6 +15,9 @@ import pytest
 from test_hostile_readers import (
     assert_accounted,
     assert_one_error,
+    disk_export,
+    disk_spec,
+    dolly_records,
     export,
     fix_spec,
     table_spec,
@@ -219,3 +222,44 @@ def test_a_parquet_column_of_answers_nested_too_deep_rejects_every_record(cli, t
     assert_one_error(result, out, "no record kept, all 2 rejected (bad_value:rank 2)")
     stats = cli("stats", spec, "--json")
     assert stats.exit_code == 0 and json.loads(stats.stdout)["unreadable"] == {"bad_value:rank": 2}
+
+
+# --- a record status that is not text: export keeps it as it came, stats count it as it is ----
+
+
+def test_stats_count_record_statuses_that_are_not_text(cli, tmp_path):
+    records = dolly_records(4)
+    records[1]["status"], records[2]["status"], records[3]["status"] = ["completed"], 5, None
+    disk_export(tmp_path, json.dumps(records))
+    result = cli("stats", tmp_path / "disk", "--json")
+    assert result.exit_code == 0, result.stderr
+    statuses = json.loads(result.stdout)["record_status"]
+    assert statuses == {records[0]["status"]: 1, "list ['completed']": 1, "number 5": 1, "unknown": 1}
+    human = cli("stats", tmp_path / "disk")
+    assert human.exit_code == 0 and "number 5" in human.stdout
+    exported, out = export(cli, disk_spec(tmp_path), tmp_path)
+    assert exported.exit_code == 0, exported.stderr  # export reads it: only filters.record_status looks
+    assert json.loads((out / "manifest.json").read_text())["counts"]["input_records"] == 4
+
+
+def test_stats_count_a_flat_status_column_that_is_not_text(cli, tmp_path):
+    rows = [
+        {
+            "id": f"r{i}",
+            "status": status,
+            "prompt": f"p{i}",
+            "fix.responses": ["x"],
+            "fix.responses.users": ["u"],
+        }
+        for i, status in enumerate(["completed", ["completed"], 7, "pending"])
+    ]
+    path = tmp_path / "flat.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = cli("stats", fix_spec(tmp_path, f"{{path: {path}, layout: argilla_v2_flat}}"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["record_status"] == {
+        "completed": 1,
+        "list ['completed']": 1,
+        "number 7": 1,
+        "pending": 1,
+    }
