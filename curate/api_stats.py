@@ -72,7 +72,9 @@ def prepare(
     if is_sdk_object(target):
         src = open_sdk_source(target, None, since=since)
     else:
-        path = Path(os.fspath(target))
+        from curate.sources import checked_path
+
+        path = checked_path(Path(os.fspath(target)))
         export = find_export(path)
         if export is not None:
             from curate.manifest import Manifest

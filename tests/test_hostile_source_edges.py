@@ -263,3 +263,20 @@ def test_stats_count_a_flat_status_column_that_is_not_text(cli, tmp_path):
         "number 7": 1,
         "pending": 1,
     }
+
+
+# --- a source path the system refuses: one error naming it ------------------------------------
+
+
+def test_a_source_path_with_a_name_too_long_is_one_error(cli, tmp_path):
+    long = tmp_path / ("x" * 300)
+    stats = cli("stats", long)
+    assert stats.exit_code == 2 and "Traceback" not in stats.stderr + stats.stdout
+    assert " ".join(stats.stderr.split()).startswith(f"error: {long}: cannot be opened (File name too long)")
+    (tmp_path / "data.csv").write_text("id,instruction,response,fix\nr0,a,b,\n")
+    result = cli(
+        "export", table_spec(tmp_path, "data.csv"), "--source", long / "data.csv", "--out", tmp_path / "out"
+    )
+    assert_one_error(result, tmp_path / "out", f"{long / 'data.csv'}: cannot be opened (File name too long)")
+    result, out = export(cli, table_spec(tmp_path, str(long)), tmp_path)
+    assert_one_error(result, out, "cannot be opened (File name too long)")

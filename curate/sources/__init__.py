@@ -7,13 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from curate.errors import CurateError
 from curate.sources.base import Source, Unreadable
 from curate.sources.layouts import LAYOUTS, Layout, detect_layout
 
 if TYPE_CHECKING:
     from curate.spec import SourceSpec
 
-__all__ = ["LAYOUTS", "Layout", "Source", "Unreadable", "detect_layout", "open_source"]
+__all__ = ["LAYOUTS", "Layout", "Source", "Unreadable", "checked_path", "detect_layout", "open_source"]
 
 
 def open_source(
@@ -44,9 +45,22 @@ def open_source(
     path = Path(raw).expanduser()
     if not path.is_absolute() and path_override is None:
         path = base_dir / path
-    source = _open_path(spec, path)
+    source = _open_path(spec, checked_path(path))
     source.location = path
     return source
+
+
+def checked_path(path: Path) -> Path:
+    """``path``, once the system can look it up: a name it refuses (a part longer than 255
+    bytes, a folder it may not search) is one error naming the path, not an ``OSError`` from
+    whichever reader touches it first. A path that is just missing is left to the readers."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as err:
+        raise CurateError(f"{path}: cannot be opened ({err.strerror or err})") from None
+    return path
 
 
 def _open_path(spec: SourceSpec, path: Path) -> Source:
