@@ -239,11 +239,12 @@ def _field_kind(sample: Any) -> FieldKind:
 
 
 def _class_label_names(features: Mapping[str, Any], column: str) -> list[str] | None:
-    """A ``ClassLabel`` column's names; None where the features give no usable list of names
-    (the column's integers are then checked as they are, never mapped through a guess).
+    """A ``ClassLabel`` column's names (text, or null where an index has no label); None where
+    the features give no usable list of names (the column's integers are then checked as they
+    are, never mapped through a guess).
 
-    >>> _class_label_names({"q.suggestion": {"_type": "ClassLabel", "names": ["bad", "good"]}}, "q.suggestion")
-    ['bad', 'good']
+    >>> _class_label_names({"q.suggestion": {"_type": "ClassLabel", "names": ["bad", "good", None]}}, "q.suggestion")
+    ['bad', 'good', None]
     >>> _class_label_names({"q.suggestion": {"_type": "ClassLabel", "names": 5}}, "q.suggestion") is None
     True
     """
@@ -251,7 +252,8 @@ def _class_label_names(features: Mapping[str, Any], column: str) -> list[str] | 
     if not isinstance(feature, Mapping) or feature.get("_type") != "ClassLabel":
         return None
     names = feature.get("names") or []
-    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+    # The SDK's to_datasets() lists a null name too (an index with no label): kept as it is.
+    if not isinstance(names, list) or not all(name is None or isinstance(name, str) for name in names):
         return None
     return names
 
