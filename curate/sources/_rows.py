@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from curate.errors import CurateError
-from curate.sources._text import BadRow, csv_header, read_csv, read_json, read_json_array
+from curate.sources._text import BadRow, csv_header, read_csv, read_json, read_json_array, unique_columns
 
 __all__ = ["BadRow", "DataFiles", "find_data_files", "iter_file_rows", "iter_rows", "read_rows"]
 
@@ -177,10 +177,10 @@ def file_columns(path: Path) -> list[str]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            return _unique_columns(pq.read_schema(path).names, path, "Parquet")
+            return unique_columns(pq.read_schema(path).names, path, "Parquet schema")
         if suffix == ".arrow":
             with pa.memory_map(str(path)) as source:
-                return _unique_columns(_open_arrow(source, path).schema.names, path, "Arrow")
+                return unique_columns(_open_arrow(source, path).schema.names, path, "Arrow schema")
     except (pa.ArrowInvalid, OSError) as err:
         raise CurateError(f"{path}: cannot read ({err})") from None
     if suffix == ".csv":
@@ -189,17 +189,6 @@ def file_columns(path: Path) -> list[str]:
         if not isinstance(row, BadRow):
             return list(row.keys())
     return []
-
-
-def _unique_columns(names: list[str], path: Path, kind: str) -> list[str]:
-    """A schema's column names, where a name given twice is an error (as in a CSV header): a
-    row read as a mapping keeps only the last of them, so the others would vanish unsaid."""
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise CurateError(f"{path}: the {kind} schema names column {name!r} twice")
-        seen.add(name)
-    return names
 
 
 def peek_columns(files: DataFiles) -> list[str]:
@@ -376,7 +365,7 @@ def _iter_parquet_batches(path: Path) -> Iterator[pa.RecordBatch]:
     from concurrent.futures import ThreadPoolExecutor
 
     parquet = pq.ParquetFile(path)
-    _unique_columns(parquet.schema_arrow.names, path, "Parquet")
+    unique_columns(parquet.schema_arrow.names, path, "Parquet schema")
     batches = parquet.iter_batches(batch_size=BATCH_ROWS)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="curate-read") as reader:
         upcoming = reader.submit(next, batches, None)
@@ -399,7 +388,7 @@ def _open_arrow(source: Any, path: Path) -> Any:
 def _iter_arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
     with pa.memory_map(str(path)) as source:
         reader = _open_arrow(source, path)
-        _unique_columns(reader.schema.names, path, "Arrow")
+        unique_columns(reader.schema.names, path, "Arrow schema")
         if hasattr(reader, "num_record_batches"):
             for i in range(reader.num_record_batches):
                 yield reader.get_batch(i)

@@ -217,7 +217,7 @@ def read_csv(path: Path, label: str) -> Iterator[Row | BadRow]:
             if header is None:
                 if error is not None:
                     raise CurateError(f"{path}:{taken[0][0]}: cannot read the CSV header ({error})")
-                header = _check_header(fields, path)
+                header = unique_columns(fields, path, "CSV header")
                 continue
             if error is None and len(fields) == len(header):
                 yield dict(zip(header, fields, strict=True))
@@ -241,13 +241,15 @@ def read_csv(path: Path, label: str) -> Iterator[Row | BadRow]:
                 reader = csv.reader(lines, strict=True)
 
 
-def _check_header(fields: list[str], path: Path) -> list[str]:
+def unique_columns(names: list[str], path: Path, where: str) -> list[str]:
+    """Column names, where a name given twice is an error naming ``where`` ("CSV header",
+    "Parquet schema"): a row read as a mapping keeps only the last, so the others would vanish."""
     seen: set[str] = set()
-    for name in fields:
+    for name in names:
         if name in seen:
-            raise CurateError(f"{path}: the CSV header names column {name!r} twice")
+            raise CurateError(f"{path}: the {where} names column {name!r} twice")
         seen.add(name)
-    return fields
+    return names
 
 
 def csv_header(path: Path) -> list[str]:
@@ -259,7 +261,7 @@ def csv_header(path: Path) -> list[str]:
         try:
             for fields in reader:
                 if fields and any(text.strip() for _, text in lines.taken):
-                    return _check_header(fields, path)
+                    return unique_columns(fields, path, "CSV header")
                 lines.taken.clear()
         except csv.Error as err:
             raise CurateError(f"{path}: cannot read the CSV header ({err})") from None
