@@ -32,7 +32,8 @@ from curate.sources.base import RowSource, Source, Unreadable
 
 if TYPE_CHECKING:
     from curate.build import Builder
-    from curate.pipeline import Outcome, QualityStats, RecordStats
+    from curate.pipeline import Outcome
+    from curate.quality import QualityStats, RecordStats
 
 # Input rows per chunk handed out: whole Parquet/Arrow reader batches, so that a worker turns only
 # the ids of the batches it does not build into Python objects.
