@@ -274,10 +274,10 @@ def read_export(folder: Path) -> Manifest:
         raise CurateError(
             f"{path}: format is {manifest.format!r}; push publishes Parquet, export with --format parquet"
         )
-    for split in manifest.split_names:
-        if not (folder / f"{split}.parquet").is_file():
-            raise CurateError(f"{folder}: split file {split}.parquet listed in the manifest is missing")
     published = [f"{split}.parquet" for split in manifest.split_names]
+    for name in published:
+        if not (folder / name).is_file():
+            raise CurateError(f"{folder}: split file {name} listed in the manifest is missing")
     if (folder / REJECTS).exists() or REJECTS in manifest.files:
         published.append(REJECTS)
     from curate.sinks.files import as_written
