@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from curate.errors import CurateError
+from curate.redact import redact, remember
 from curate.retry import RetryPolicy
 from curate.sources._argilla import describe_value
 
@@ -72,12 +73,13 @@ class ArgillaHttp:
             timeout=self.timeout,
         )
         self._key = api_key
+        remember(api_key)
 
     def close(self) -> None:
         self._client.close()
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+        return redact(text, [self._key])
 
     def _left(self) -> float | None:
         return None if self._deadline_at is None else self._deadline_at - time.monotonic()
@@ -139,7 +141,7 @@ class ArgillaHttp:
                 f"{self.url}: the API key's user may not {what} (HTTP 403); an owner or admin can"
             )
         if resp.status_code >= 400:
-            detail = self._scrub(resp.text[:200])
+            detail = self._scrub(resp.text[:4096])[:200]  # scrubbed before the cut: no key half shown
             raise CurateError(f"{self.url}: {what} failed with HTTP {resp.status_code}: {detail}")
         try:
             return resp.json()
@@ -150,7 +152,7 @@ class ArgillaHttp:
         except ValueError:
             raise CurateError(
                 f"{self.url}: {what} ({method} {path.split('?')[0]}) returned non-JSON "
-                f"({self._scrub(resp.text[:40])!r}...; is this an Argilla server?)"
+                f"({self._scrub(resp.text[:4096])[:40]!r}...; is this an Argilla server?)"
             ) from None
 
     def items(
@@ -190,6 +192,7 @@ def resolve_credentials(ref_url: str | None, api_url: str | None, api_key: str |
         raise CurateError(f"Argilla server URL {public_url(url)!r} must start with http:// or https://")
     if not key:
         raise CurateError(f"{public_url(url)}: no Argilla API key: pass --api-key or set ARGILLA_API_KEY")
+    remember(key)
     return url, key
 
 

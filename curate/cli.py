@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from curate.errors import CurateError, Interrupted, missing_extra_message
+from curate.redact import redact
 
 app = typer.Typer(
     name="curate",
@@ -30,8 +31,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 2) -> None:
-    # escaped: messages quote user data (column names, values) that rich would read as markup
-    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    # scrubbed again here, the last door out: a message built from a server's text may reach it
+    # by a path that did not scrub; escaped: messages quote user data that rich would read as markup
+    console.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -73,6 +73,7 @@ class Fault:
     times: int
     headers: dict[str, str]
     after: bool  # serve the request, then answer with the error (a reply lost on the way back)
+    echo_auth: bool = False  # quote the request's Authorization header in the error (as some proxies do)
 
 
 class HubStandIn:
@@ -114,11 +115,13 @@ class HubStandIn:
         times: int = 1,
         headers: dict[str, str] | None = None,
         after: bool = False,
+        echo_auth: bool = False,
     ) -> None:
         """Answer the next ``times`` requests whose path contains ``path_part`` with ``status``
-        (with ``after``: carry the request out first, as if only the reply were lost)."""
+        (with ``after``: carry the request out first, as if only the reply were lost; with
+        ``echo_auth``: quote the request's Authorization header in the error message)."""
         with self.lock:
-            self.faults.append(Fault(method, path_part, status, times, headers or {}, after))
+            self.faults.append(Fault(method, path_part, status, times, headers or {}, after, echo_auth))
 
     def head(self, repo_id: str, branch: str = "main") -> Commit:
         return self.objects[self.repos[repo_id].branches[branch]]
@@ -218,7 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
                     if fault.after:
                         with contextlib.suppress(_Reply):
                             self._route(method, path, query, body)
-                    raise _Reply(fault.status, {"error": f"injected {fault.status}"}, fault.headers)
+                    error = f"injected {fault.status}"
+                    if fault.echo_auth:
+                        error += f"; request headers: Authorization: {self.headers.get('Authorization')}"
+                    raise _Reply(fault.status, {"error": error}, fault.headers)
                 self._route(method, path, query, body)
             raise _Reply(404, {"error": "no route"})
         except _Reply as reply:

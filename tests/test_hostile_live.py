@@ -233,6 +233,24 @@ def echo_key(h: Handler, answer: Any) -> None:
     h.send(400, {"detail": f"bad request from key {KEY}"})
 
 
+PROXY_PASSWORD = "proxy-pa55word-xyz"
+
+
+def echo_headers(h: Handler, answer: Any) -> None:
+    """A proxy quoting the request back: the key in its header form, cut into halves where a naive
+    scrubber that only replaces the exact key would miss it, plus a proxy's own credentials."""
+    import base64
+
+    basic = base64.b64encode(f"user:{PROXY_PASSWORD}".encode()).decode()
+    h.send(
+        400,
+        {
+            "detail": f"headers {{'x-argilla-api-key': '{KEY}', 'Proxy-Authorization': 'Basic {basic}'}} "
+            f"upstream http://user:{PROXY_PASSWORD}@10.0.0.1/ said no"
+        },
+    )
+
+
 def first_item(change: Callable[[dict[str, Any]], Any]) -> Behaviour:
     def make(answer: Any) -> Any:
         items = list(answer["items"])
@@ -299,6 +317,8 @@ ERRORS: dict[str, tuple[str, Behaviour, dict[str, Any], list[str], int]] = {
                                  ["failed after 5 attempts (RemoteProtocolError)", "is the server up?"], 4),
     "records answer 503": ("records", status(503), {}, ["read records 0..1000 of argilla/sft failed after 5 attempts (HTTP 503)"], 4),
     "records 400 echoing the key": ("records", echo_key, {}, ["failed with HTTP 400", "bad request from key ***"], 0),
+    "records 400 echoing headers": ("records", echo_headers, {},
+                                    ["failed with HTTP 400", "'x-argilla-api-key': '***'", "'Proxy-Authorization': 'Basic ***'"], 0),
     "records items an object": ("records", replace(lambda a: {"items": {"a": 1}}), {},
                                 ["expected an object with an 'items' list, found object"], 0),
     "a record that is a string": ("records", replace(lambda a: {"items": ["r0"], "total": 1}), {},
@@ -330,7 +350,7 @@ def test_misbehaving_server_is_one_error(case: str, capsys: pytest.CaptureFixtur
     message = str(err.value)
     for needle in needles:
         assert needle in message, (needle, message)
-    assert fake.url in message and KEY not in message
+    assert fake.url in message and KEY not in message and PROXY_PASSWORD not in message
     assert "\n" not in message
     retries = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Argilla at ")]
     if notes >= 0:

@@ -518,3 +518,14 @@ def test_no_token_is_a_clear_error(hub: HubStandIn, monkeypatch: pytest.MonkeyPa
     r = cli("push", str(DOLLY), "--repo", "org/dolly")
     assert r.exit_code == 2 and "no Hugging Face token" in r.output
     assert hub.requests == []
+
+
+@pytest.mark.parametrize("status", [400, 500])
+def test_a_hub_quoting_the_authorization_header_never_prints_the_token(hub: HubStandIn, status: int) -> None:
+    # A 400 is the final error line; a 500 is first retried (one log line per retry), then final.
+    hub.fail("POST", "/commit/", status, times=5, echo_auth=True)
+    r = cli("push", str(DOLLY), "--repo", "org/dolly", "--retries", "2")
+    assert r.exit_code == 2, r.output
+    assert any("Authorization: Bearer ***" in line for line in r.output.splitlines()), r.output
+    assert hub.token not in r.output
+    assert hub.commits == []

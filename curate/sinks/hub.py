@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar
 
 from curate.errors import CurateError
 from curate.manifest import Manifest
+from curate.redact import redact, remember
 from curate.retry import RetryPolicy
 from curate.sinks.hub_merge import merge_snapshot
 
@@ -106,15 +107,16 @@ def is_transient(err: BaseException) -> bool:
 
 
 def describe_error(err: BaseException) -> str:
-    """One line about a Hub failure: status, request and the server's message (no headers, no token)."""
+    """One line about a Hub failure: status, request and the server's message, scrubbed of
+    credentials (a Hub or proxy may quote the request's Authorization header back)."""
     from huggingface_hub.errors import HfHubHTTPError
 
     if isinstance(err, HfHubHTTPError) and err.response is not None:
         request = err.response.request
         what = f"{request.method} {request.url.path}" if request is not None else "request"
         message = (err.server_message or "").strip().splitlines()
-        return f"HTTP {err.response.status_code} on {what}" + (f": {message[0]}" if message else "")
-    return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        return redact(f"HTTP {err.response.status_code} on {what}" + (f": {message[0]}" if message else ""))
+    return redact(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
 
 
 def with_retries(
@@ -152,6 +154,7 @@ class HubPublisher:
         self.endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
         self.api = HfApi(endpoint=self.endpoint, token=token)  # token None: HF_TOKEN or the saved login
         self._token = token
+        remember(token)
 
     def secrets(self) -> list[str]:
         """Credentials that must never be published (checked against the text files of a push)."""
@@ -469,7 +472,7 @@ def push_every(
             break
         except Exception as err:  # survive anything a round can throw; the next round retries
             failures += 1
-            what = str(err) if isinstance(err, CurateError) else describe_error(err)
+            what = redact(str(err)) if isinstance(err, CurateError) else describe_error(err)
             log(f"push failed: {what}; next try in {interval_s:g}s")
         if stop.wait(interval_s):
             break

@@ -224,7 +224,9 @@ class ArgillaServer:
             text = (self.workdir / name).read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:]).replace(self.api_key, "***")
+        from curate.redact import redact
+
+        return redact("\n".join(text.splitlines()[-lines:]), [self.api_key])
 
     def _wait_ready(self, timeout: float) -> None:
         assert self._server is not None
