@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +22,7 @@ from datasets import Dataset, DatasetDict
 from curate.api import SourceLike, SpecLike, parse_splits, prepare_export
 from curate.api_spec import as_spec
 from curate.errors import CurateError
+from curate.sinks.outdir import clean_stale, make_temp
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from curate.manifest import Manifest
 
 CACHE_VERSION = "1"  # bump when the cached layout changes
+TEMP_PREFIX = ".tmp-load-"  # + pid: a load's work folder in the cache (marked; see curate.sinks.outdir)
 REJECT_COLUMNS = ("record_id", "reason", "detail", "scope")
 _BATCH = 4096
 
@@ -81,8 +82,8 @@ def load(
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        _clean_stale(root)
-        work = Path(tempfile.mkdtemp(prefix=f".tmp-load-{os.getpid()}-", dir=root))
+        clean_stale(root, TEMP_PREFIX)
+        work = make_temp(root, TEMP_PREFIX)
     except OSError as err:
         raise CurateError(f"cache_dir {root}: cannot write ({err.strerror or err})") from None
     try:
@@ -99,24 +100,6 @@ def load(
     return chosen
 
 
-def _clean_stale(root: Path) -> None:
-    """Remove temporary folders a killed ``load`` left in the cache (its process is gone)."""
-    for tmp in root.glob(".tmp-load-*"):
-        pid = tmp.name.split("-")[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
-
-
 def _cache_key(manifest: Manifest) -> str:
     import hashlib
 
@@ -130,9 +113,22 @@ def _cached(root: Path, work: Path, manifest: Manifest) -> Path:
     """The cache folder of this content, made from the export in ``work/export`` if missing."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", manifest.name)[:60] or "export"
     dest = root / f"{slug}-{_cache_key(manifest)}"
-    if (dest / "manifest.json").is_file():
-        return dest
     export, staging = work / "export", work / "arrow"
+    expected = _cache_files(manifest, export)
+    if dest.is_dir() and not dest.is_symlink():
+        present = {p.name for p in dest.iterdir()}
+        if present == expected and all((dest / name).is_file() for name in present):
+            return dest
+        unknown = sorted(present - expected)
+        if unknown:
+            raise CurateError(
+                f"cache_dir {root}: {dest.name} holds files curate does not write there "
+                f"({', '.join(unknown[:5])}); move them or pass another cache_dir"
+            )
+        # a cache folder of ours with a file missing (deleted by hand, a cleaner): built again
+        shutil.rmtree(dest)
+    elif dest.exists() or dest.is_symlink():
+        raise CurateError(f"cache_dir {root}: {dest.name} is in the way (not a folder curate made)")
     staging.mkdir()
     for name in manifest.split_names:
         _parquet_to_arrow(export / f"{name}.parquet", staging / f"{name}.arrow")
@@ -148,6 +144,16 @@ def _cached(root: Path, work: Path, manifest: Manifest) -> Path:
         if not (dest / "manifest.json").is_file():  # not a concurrent load of the same content
             raise
     return dest
+
+
+def _cache_files(manifest: Manifest, export: Path) -> set[str]:
+    """The names a complete cache folder of this export holds."""
+    names = {"manifest.json", "rejects.arrow"}
+    for name in manifest.split_names:
+        names.add(f"{name}.arrow")
+        if (export / "__packed__" / f"{name}.parquet").is_file():
+            names.add(f"packed-{name}.arrow")
+    return names
 
 
 def _parquet_to_arrow(src: Path, dest: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.manifest import Manifest
-from curate.sinks.files import MANIFEST, _written_by_curate
+from curate.sinks.outdir import MANIFEST, written_by_curate
 from curate.stats import _length, _summary
 
 IGNORE_INDEX = -100
@@ -28,10 +28,10 @@ TRAINED_NAMES = {
 def find_export(target: Path) -> tuple[Path, list[str] | None] | None:
     """``(export folder, the split files asked for or None for all)`` when ``target`` is an export
     folder or one of its split files; None otherwise."""
-    if target.is_dir() and _written_by_curate(target) is not None:
+    if target.is_dir() and written_by_curate(target) is not None:
         return target, None
     if target.is_file() and target.name != MANIFEST:
-        manifest = _written_by_curate(target.parent)
+        manifest = written_by_curate(target.parent)
         if manifest is not None and target.name in manifest["files"]:
             return target.parent, [target.name]
     return None

@@ -62,9 +62,10 @@ def test_load_is_memory_mapped_cached_by_content_and_leaves_no_temporary_files(c
     other = curate.load(spec, cache_dir=cache, splits={"train": 0.5, "dev": 0.5})
     assert list(other) == ["train", "dev"] and len(list(cache.iterdir())) == 2
     assert other.manifest.splits.fractions == {"train": 0.5, "dev": 0.5}
-    # a folder left by a killed load (its process is gone) is cleaned up by the next one
+    # a folder left by a killed load (curate's mark, its process gone) is cleaned up by the next one
     dead = _finished_pid()
     (cache / f".tmp-load-{dead}-x" / "export").mkdir(parents=True)
+    (cache / f".tmp-load-{dead}-x" / ".curate-tmp").write_text(f"{dead}\n")
     curate.load(spec, cache_dir=cache)
     assert not [p.name for p in cache.iterdir() if p.name.startswith(".tmp")]
 

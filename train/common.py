@@ -19,6 +19,7 @@ import yaml
 
 from curate.errors import CurateError
 from curate.manifest import Manifest
+from curate.sinks.outdir import claim_run_folder
 from train import dist
 from train.config import (
     ONLINE_RL,
@@ -144,6 +145,11 @@ def prepare_run(stage_name: str, argv: list[str] | None, description: str) -> tu
     _check_required(raw, stage)
     training_args = build_section(raw, "training", classes["training"])
     _check_model_options(raw, model_args)
+    # Before anything is written: a folder of the user's is refused, never overwritten.
+    output_dir, where = Path(training_args.output_dir), raw.where("training", "output_dir")
+    claim_run_folder(output_dir, where, create=False)
+    if not ns.dry_run and dist.is_main_process():
+        claim_run_folder(output_dir, where)
     data_dir, manifest = resolve_data(raw, data_args, Path(training_args.output_dir))
     train_file, eval_file = split_files(raw, data_args, data_dir)
     columns = check_columns(stage, train_file)

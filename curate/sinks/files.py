@@ -22,6 +22,14 @@ import pyarrow.parquet as pq
 
 from curate.errors import CurateError
 from curate.manifest import Manifest
+from curate.sinks.outdir import (
+    MANIFEST,
+    TEMP_MARK,
+    check_out_dir,
+    describe_entries,
+    file_sha256,
+    foreign_entries,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -215,20 +223,10 @@ class _SplitFile:
                     handle.close()
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-MANIFEST = "manifest.json"
 REJECTS = "rejects.jsonl"
 PACKED_DIR = (
     "__packed__"  # datasets' split discovery skips "__" folders: load_dataset(data_dir=OUT) sees rows only
 )
-_TMP_MARK = ".curate-tmp"  # inside curate's temporary folders: what the next run may clean up
 
 
 def packed_path(split: str) -> str:
@@ -238,145 +236,6 @@ def packed_path(split: str) -> str:
     '__packed__/train.parquet'
     """
     return f"{PACKED_DIR}/{split}.parquet"
-
-
-def _written_by_curate(out_dir: Path) -> dict[str, Any] | None:
-    """The manifest of a folder curate wrote (it names every file curate put there), else None."""
-    try:
-        manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        return None
-    if "curate_version" not in manifest:
-        return None
-    return manifest
-
-
-def as_written(path: Path, listed: Any) -> bool:
-    """Whether ``path`` is the file a manifest's ``files`` entry ``listed`` describes: a regular
-    file (not a link) with the same size and sha256."""
-    return (
-        isinstance(listed, dict)
-        and not path.is_symlink()
-        and path.is_file()
-        and path.stat().st_size == listed.get("bytes")
-        and file_sha256(path) == listed.get("sha256")
-    )
-
-
-def foreign_entries(out_dir: Path) -> list[str]:
-    """Entries of ``out_dir`` that curate did not write there, or that changed since it did.
-
-    A folder may be replaced only when this is empty: every file in it is the manifest or is
-    listed in the manifest with the same size and sha256; nothing else (links, other files,
-    folders holding anything else) is there.
-    """
-    entries = sorted(
-        str(p.relative_to(out_dir)) + ("/" if p.is_dir() and not p.is_symlink() else "")
-        for p in out_dir.rglob("*")
-    )
-    if not entries:
-        return []
-    manifest = _written_by_curate(out_dir)
-    if manifest is None:
-        return [e for e in entries if e != MANIFEST] or [MANIFEST]
-    listed: dict[str, Any] = manifest["files"]
-    parents = {str(Path(name).parent) + "/" for name in listed if "/" in name}
-    foreign = []
-    for entry in entries:
-        path = out_dir / entry
-        if entry == MANIFEST or (entry in parents and not path.is_symlink()):
-            continue
-        if not as_written(path, listed.get(entry)):
-            foreign.append(entry)
-    return foreign
-
-
-def _describe(entries: list[str]) -> str:
-    shown = ", ".join(entries[:5])
-    return shown + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def check_out_dir(out_dir: Path, protected: list[Path] | tuple[Path, ...] = ()) -> list[str]:
-    """Refuse, before any work, an ``--out`` that curate may not replace; returns notes to show.
-
-    ``--out`` may be replaced only when it is missing, empty, or a previous curate export whose
-    files are all as curate wrote them. It may not be a link, the current folder or one above it,
-    lie under a file or in a folder this user cannot write, or be, contain or lie inside one of
-    ``protected`` (the source). Temporary folders left by a killed run are removed (they carry
-    curate's mark and their process is gone) or reported.
-    """
-    where = f"--out {out_dir}"
-    absolute = Path(os.path.abspath(out_dir))
-    cwd = Path.cwd()
-    if absolute == cwd or absolute in cwd.parents or absolute.parent == absolute:
-        raise CurateError(f"{where}: is the current folder or one above it; name a folder of its own")
-    if out_dir.is_symlink():
-        raise CurateError(f"{where}: is a symbolic link; give the folder itself (curate will not follow it)")
-    for item in protected:
-        source = Path(os.path.realpath(item))
-        target = Path(os.path.realpath(absolute))
-        if target == source or source in target.parents or target in source.parents:
-            relation = (
-                "is the source"
-                if target == source
-                else "is inside the source"
-                if source in target.parents
-                else "contains the source"
-            )
-            raise CurateError(f"{where}: {relation} ({item}); write the export somewhere else")
-    ancestor = absolute.parent
-    while not ancestor.exists() and not ancestor.is_symlink():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise CurateError(f"{where}: {ancestor} is a file, not a folder")
-    if absolute.parent.exists() and not os.access(absolute.parent, os.W_OK | os.X_OK):
-        raise CurateError(f"{where}: cannot write in {absolute.parent} (permission denied)")
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise CurateError(f"{where}: exists and is not a folder")
-        foreign = foreign_entries(out_dir)
-        if foreign:
-            raise CurateError(
-                f"{where}: holds files curate did not write there or that changed since ({_describe(foreign)}); "
-                "curate replaces only its own exports: move them or choose another --out"
-            )
-    return _clean_stale(absolute)
-
-
-def _clean_stale(out_dir: Path) -> list[str]:
-    """Remove temporary folders of killed runs into the same ``--out`` (marked, process gone)."""
-    notes: list[str] = []
-    if not out_dir.parent.is_dir():
-        return notes
-    for path in sorted(out_dir.parent.glob(f".{out_dir.name}.tmp-*")) + sorted(
-        out_dir.parent.glob(f".{out_dir.name}.old-*")
-    ):
-        try:
-            pid = int(path.name.rsplit("-", 1)[1])
-        except ValueError:
-            pid = -1
-        # a temporary folder carries curate's mark; an old export is one curate wrote, untouched since
-        ours = (path / _TMP_MARK).is_file() if ".tmp-" in path.name else not foreign_entries(path)
-        if pid < 0 or not ours or path.is_symlink() or not path.is_dir():
-            notes.append(f"{path} looks left by another run but is not curate's own; not touched")
-            continue
-        if _pid_alive(pid) and pid != os.getpid():
-            raise CurateError(f"--out {out_dir}: another curate process ({pid}) is writing it now")
-        shutil.rmtree(path, ignore_errors=True)
-        notes.append(f"removed {path.name}, left by an interrupted run")
-    return notes
 
 
 class ExportWriter:
@@ -404,7 +263,7 @@ class ExportWriter:
             if self.tmp.exists():  # our own pid: a previous export in this process was interrupted
                 shutil.rmtree(self.tmp)
             self.tmp.mkdir()
-            (self.tmp / _TMP_MARK).write_text(f"{os.getpid()}\n", encoding="utf-8")
+            (self.tmp / TEMP_MARK).write_text(f"{os.getpid()}\n", encoding="utf-8")
             self._background = _Background()
             self.splits = {
                 name: _SplitFile(self.tmp / f"{name}.{fmt}", fmt, schema, self._background) for name in splits
@@ -457,7 +316,7 @@ class ExportWriter:
 
     def finish(self, manifest: Manifest) -> Path:
         """Write the manifest and move the export into place (replacing only curate's own export)."""
-        (self.tmp / _TMP_MARK).unlink()
+        (self.tmp / TEMP_MARK).unlink()
         files = {}
         for path in sorted(p for p in self.tmp.rglob("*") if p.is_file()):
             name = path.relative_to(self.tmp).as_posix()
@@ -470,7 +329,7 @@ class ExportWriter:
             foreign = [] if self.out_dir.is_symlink() else foreign_entries(self.out_dir)
             if self.out_dir.is_symlink() or foreign:
                 raise CurateError(
-                    f"--out {self.out_dir}: changed while the export ran ({_describe(foreign) or 'now a link'}); "
+                    f"--out {self.out_dir}: changed while the export ran ({describe_entries(foreign) or 'now a link'}); "
                     "nothing was replaced"
                 )
             old = self.out_dir.parent / f".{self.out_dir.name}.old-{os.getpid()}"

@@ -283,7 +283,7 @@ def read_export(folder: Path) -> Manifest:
             raise CurateError(f"{folder}: split file {name} listed in the manifest is missing")
     if (folder / REJECTS).exists() or REJECTS in manifest.files:
         published.append(REJECTS)
-    from curate.sinks.files import as_written
+    from curate.sinks.outdir import as_written
 
     changed = [name for name in published if not as_written(folder / name, manifest.files.get(name))]
     if changed:
