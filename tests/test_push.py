@@ -321,6 +321,48 @@ def test_refuses_to_publish_an_export_changed_since_it_was_written(
     assert hub.commits == [] and hub.requests == []  # refused before the Hub was asked anything
 
 
+def _edit_manifest(out: Path, change: str) -> str:
+    """Edit an export's manifest.json by hand (its files untouched); return the key that lies."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    counts = manifest["counts"]
+    if change == "train rows inflated":
+        counts["rows_per_split"]["train"] += 1000
+        key = "counts.rows_per_split.train"
+    elif change == "a reject reason renamed":
+        _, n = counts["rejects_by_reason"].popitem()
+        counts["rejects_by_reason"]["reviewed_ok"] = n
+        key = "counts.rejects_by_reason"
+    elif change == "records moved from rejected to kept":  # totals kept consistent, as a forger would
+        counts["rejected_records"] -= 1
+        counts["kept_records"] += 1
+        key = "counts.rejected_records"
+    else:
+        manifest["fingerprint"] = "0" * 64
+        key = "fingerprint"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return key
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "train rows inflated",
+        "a reject reason renamed",
+        "records moved from rejected to kept",
+        "fingerprint zeroed",
+    ],
+)
+def test_refuses_to_publish_a_manifest_edited_by_hand(hub: HubStandIn, tmp_path: Path, change: str) -> None:
+    out = tmp_path / "export"
+    assert cli("export", str(DOLLY), "--out", str(out), "-q").exit_code == 0
+    key = _edit_manifest(out, change)
+    result = cli("push", "--from-export", str(out), "--repo", "org/edited")
+    assert result.exit_code == 2, result.output
+    assert f"manifest.json: {key} says" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert hub.commits == [] and hub.requests == []
+
+
 def test_429_then_success_is_exactly_one_commit(hub: HubStandIn, tiny_spec: Path) -> None:
     now = datetime.now(timezone.utc)
     job, _ = memory_job(

@@ -349,3 +349,68 @@ class ExportWriter:
         with contextlib.suppress(Exception):
             self._rejects.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def check_export_files(folder: Path, manifest: Manifest) -> None:
+    """Check a Parquet export's manifest against its files before anything trusts it (a manifest
+    edited by hand could claim other counts or another fingerprint over unchanged files): rows and
+    records per split, rejects per reason, and the content fingerprint, all re-derived from the
+    split files and ``rejects.jsonl``. One error names the first figure that does not match."""
+    from collections import Counter
+
+    where = folder / MANIFEST
+    counts = manifest.counts
+    fingerprint = hashlib.sha256()
+    kept_ids: int | None = 0
+    for split in sorted(manifest.split_names):
+        parquet = pq.ParquetFile(folder / f"{split}.parquet")
+        names = tuple(parquet.schema_arrow.names)
+        content = hashlib.sha256()
+        rows = 0
+        ids: set[Any] = set()
+        for batch in parquet.iter_batches(batch_size=BATCH):
+            lines = [row_line(row, names) for row in batch.to_pylist()]
+            if lines:
+                content.update(b"\n".join(lines) + b"\n")
+            rows += batch.num_rows
+            if "record_id" in names:
+                ids.update(batch.column("record_id").to_pylist())
+        _same(where, f"counts.rows_per_split.{split}", counts.rows_per_split.get(split), rows)
+        if "record_id" in names:
+            _same(where, f"counts.records_per_split.{split}", counts.records_per_split.get(split), len(ids))
+            kept_ids = None if kept_ids is None else kept_ids + len(ids)
+        else:
+            kept_ids = None
+        fingerprint.update(f"{split}\n".encode())
+        fingerprint.update(content.digest())
+    rejects_path = folder / REJECTS
+    data = rejects_path.read_bytes() if rejects_path.is_file() else b""
+    records, rows_dropped = Counter[str](), Counter[str]()
+    for line in data.splitlines():
+        reject = json.loads(line)
+        (rows_dropped if reject.get("scope") == "row" else records)[str(reject.get("reason"))] += 1
+    _same(
+        where,
+        "counts.rejects_by_reason",
+        dict(sorted(counts.rejects_by_reason.items())),
+        dict(sorted(records.items())),
+    )
+    _same(
+        where,
+        "counts.dropped_rows_by_reason",
+        dict(sorted(counts.dropped_rows_by_reason.items())),
+        dict(sorted(rows_dropped.items())),
+    )
+    _same(where, "counts.rejected_records", counts.rejected_records, sum(records.values()))
+    if kept_ids is not None:
+        _same(where, "counts.kept_records", counts.kept_records, kept_ids)
+    fingerprint.update(b"rejects\n" + hashlib.sha256(data).digest())
+    _same(where, "fingerprint", manifest.fingerprint, fingerprint.hexdigest())
+
+
+def _same(where: Path, key: str, claimed: Any, found: Any) -> None:
+    if claimed != found:
+        raise CurateError(
+            f"{where}: {key} says {claimed!r} but the files give {found!r}; the manifest was changed "
+            "after curate wrote it: export again"
+        )

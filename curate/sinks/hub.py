@@ -292,6 +292,9 @@ def read_export(folder: Path) -> Manifest:
             "wrote (size or sha256 in manifest.json); "
             "the card would describe other rows: export again"
         )
+    from curate.sinks.files import check_export_files
+
+    check_export_files(folder, manifest)  # the card's figures come from the manifest: re-derived here
     return manifest
 
 
