@@ -21,7 +21,7 @@ def main() -> None:
     from datasets import Dataset, disable_progress_bars
     from trl.data_utils import pack_dataset
 
-    from curate.pack import pack_rows
+    from curate.tokens.pack import pack_rows
 
     disable_progress_bars()
     rng = random.Random(0)

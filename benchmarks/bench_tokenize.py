@@ -30,7 +30,7 @@ def main() -> None:
     from curate.templates import get_template
     from curate.testing.tiny import byte_level_bpe, corpus
     from curate.testing.trl_reference import trl_sft_prepare
-    from curate.tokenize import RowTransform
+    from curate.tokens.tokenize import RowTransform
 
     disable_progress_bars()
     tokenizer = byte_level_bpe(Path(tempfile.mkdtemp()) / "bpe", args.vocab, n_lines=20_000)

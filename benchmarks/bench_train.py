@@ -52,10 +52,10 @@ def settings(gpu: bool, steps: int) -> dict[str, Any]:
 def setup(root: Path, gpu: bool) -> dict[str, str]:
     """The model (saved with save_pretrained) and the exports both sides read."""
     from curate.commands.core import open_spec_source
-    from curate.pipeline import ExportOptions, run_export
+    from curate.pipeline.run import ExportOptions, run_export
     from curate.spec import load_spec
     from curate.testing.tiny import chat_tokenizer
-    from curate.tokenize import build_row_transform
+    from curate.tokens.tokenize import build_row_transform
 
     model_dir = root / "model"
     tokenizer = chat_tokenizer(model_dir, "qwen2_5", vocab_size=8192 if gpu else 1024)

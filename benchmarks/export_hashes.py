@@ -63,7 +63,10 @@ def run(work: Path) -> dict[str, object]:
             if proc.returncode == 0:
                 results[key] = digest(out)
             else:
-                results[key] = {"exit": proc.returncode, "stderr": proc.stderr.strip().replace(str(work), "WORK")}
+                results[key] = {
+                    "exit": proc.returncode,
+                    "stderr": proc.stderr.strip().replace(str(work), "WORK"),
+                }
             print(f"{key}: {'ok' if proc.returncode == 0 else 'exit ' + str(proc.returncode)}", flush=True)
     return results
 

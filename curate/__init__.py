@@ -61,27 +61,21 @@ curate.errors.CurateError: Spec(...): split: split fractions must add up to 1, g
 
 from __future__ import annotations
 
-import sys
-import types
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("curate")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0+unknown"
+from curate.version import __version__
 
 # Imported on first use: `import curate` stays light (the CLI and the pipeline import it).
 _LAZY = {
-    "load": "curate.api_load",
-    "export": "curate.api",
-    "stats": "curate.api",
-    "preview": "curate.api",
-    "push": "curate.api_push",
-    "CurateWarning": "curate.api",
-    "Spec": "curate.api_spec",
-    "bundled_spec": "curate.api_spec",
+    "load": "curate.api.load",
+    "export": "curate.api.export",
+    "stats": "curate.api.export",
+    "preview": "curate.api.export",
+    "push": "curate.api.push",
+    "CurateWarning": "curate.api.export",
+    "Spec": "curate.api.spec",
+    "bundled_spec": "curate.api.spec",
     "CurateError": "curate.errors",
     "Manifest": "curate.manifest",
 }
@@ -101,10 +95,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from curate.api import CurateWarning, export, preview, stats
-    from curate.api_load import load
-    from curate.api_push import push
-    from curate.api_spec import Spec, bundled_spec
+    from curate.api.export import CurateWarning, export, preview, stats
+    from curate.api.load import load
+    from curate.api.push import push
+    from curate.api.spec import Spec, bundled_spec
     from curate.errors import CurateError
     from curate.manifest import Manifest
 
@@ -120,19 +114,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
-
-
-class _Package(types.ModuleType):
-    """``curate.stats`` and ``curate.preview`` are API functions sharing their names with the
-    submodules ``curate/stats.py`` and ``curate/preview.py``. Importing a submodule binds it on
-    its package; here that binding is skipped for those names, so the function stays reachable
-    (``from curate.stats import ...`` and ``import_module("curate.stats")`` still give the module)."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _FUNCTIONS_OVER_MODULES and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-_FUNCTIONS_OVER_MODULES = frozenset({"stats", "preview"})
-sys.modules[__name__].__class__ = _Package

@@ -24,7 +24,7 @@ class Rejection(NamedTuple):
 
 
 class RowTransform(Protocol):
-    """A step that adds columns to kept rows (``curate.tokenize.RowTransform`` adds token ids
+    """A step that adds columns to kept rows (``curate.tokens.tokenize.RowTransform`` adds token ids
     and labels): its columns, the new values of a batch of rows (or why a row cannot be kept),
     and what it did, for the manifest."""
 

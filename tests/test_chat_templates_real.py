@@ -25,7 +25,7 @@ from curate.tasks.chat import each_turn_rows
 from curate.templates import get_template
 from curate.templates.sandbox import FIXED_NOW
 from curate.testing.chat_tokenizers import family_tokenizer
-from curate.tokenize import IGNORE_INDEX, RowTransform
+from curate.tokens.tokenize import IGNORE_INDEX, RowTransform
 
 FIXTURES = Path(__file__).parent / "fixtures" / "chat_templates" / "axolotl"
 

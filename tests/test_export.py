@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from _paths import DATA, SPECS
 
-from curate.pipeline import assign_split
+from curate.pipeline.run import assign_split
 
 SPEC_NAMES = sorted(p.stem for p in SPECS.glob("*.yaml"))
 TRL_COLUMNS = {

@@ -119,9 +119,9 @@ def test_tokenizer_flags_need_a_tokenizer(cli, tmp_path):
 def test_num_proc_gives_the_same_bytes(cli, tmp_path, monkeypatch):
     """Worker processes tokenize chunks in parallel; output is written in input order, so every
     file (rows, rejects, manifest with its tokenization counts) is byte-identical to one process."""
-    import curate.pipeline
+    import curate.pipeline.run
 
-    monkeypatch.setattr(curate.pipeline, "TRANSFORM_BATCH", 8)  # many chunks, several in flight
+    monkeypatch.setattr(curate.pipeline.run, "TRANSFORM_BATCH", 8)  # many chunks, several in flight
     tok = tmp_path / "qwen-like"
     chat_tokenizer(tok, "qwen2_5", vocab_size=600)
     outs = {n: tmp_path / f"p{n}" for n in (1, 2)}

@@ -18,7 +18,7 @@ from _paths import DATA, SPECS
 from test_hostile_records import HOSTILE, LAYOUTS, key_paths, replaced
 
 import curate
-import curate.build_workers as build_workers
+import curate.pipeline.build_workers as build_workers
 from curate.errors import CurateError
 from curate.sources import _rows
 from curate.spec import load_spec
@@ -166,7 +166,7 @@ def test_a_worker_that_dies_or_fails_stops_the_export(
 
 
 def test_ctrl_c_stops_the_workers_and_leaves_nothing(small_chunks: None, tmp_path: Path) -> None:
-    from curate.api import prepare_export
+    from curate.api.export import prepare_export
 
     job = prepare_export(
         load_spec(SPECS / "dolly-curated.yaml"), tmp_path / "out", num_proc=3, on_warning=lambda w: None

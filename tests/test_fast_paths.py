@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.filters import normalize_text, normalized_bytes
+from curate.build.filters import normalize_text, normalized_bytes
 from curate.sinks.files import PROVENANCE, _SplitFile, canonical_json
 from curate.tasks import TASKS
 
@@ -117,7 +117,7 @@ def test_streaming_gc_restores_what_it_found_even_when_streams_overlap():
     import gc
     import threading
 
-    from curate.pipeline import streaming_gc
+    from curate.pipeline.run import streaming_gc
 
     before = gc.get_threshold()
     assert gc.get_freeze_count() == 0

@@ -21,9 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from curate import argilla_api
 from curate.errors import CurateError
-from curate.sources import argilla_live, open_source
+from curate.sources import argilla_api, argilla_live, open_source
 from curate.sources.base import Unreadable
 from curate.spec import ArgillaServerRef, SourceSpec
 

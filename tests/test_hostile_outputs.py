@@ -246,7 +246,7 @@ def test_a_running_exports_temp_folder_is_respected(cli, table, tmp_path):
 
 BLOCKING_RUN = """
 import os, sys, time
-import curate.pipeline as pipeline
+import curate.pipeline.run as pipeline
 real = pipeline.iter_outcomes
 def paused(*args, **kwargs):
     for i, outcome in enumerate(real(*args, **kwargs)):
@@ -541,7 +541,7 @@ def test_stats_png_into_an_unwritable_place(cli, table, tmp_path):
 
 
 def test_an_api_key_never_shows_when_the_server_is_unreachable(cli, tmp_path, monkeypatch):
-    from curate import argilla_api
+    from curate.sources import argilla_api
     from curate.testing.argilla_server import free_port
 
     monkeypatch.setattr(argilla_api, "BACKOFF_BASE_S", 0.01)

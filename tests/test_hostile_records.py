@@ -17,7 +17,7 @@ import pytest
 from _paths import DATA, SPECS
 
 from curate.errors import CurateError
-from curate.pipeline import iter_outcomes
+from curate.pipeline.run import iter_outcomes
 from curate.sources import open_source
 from curate.spec import load_spec
 

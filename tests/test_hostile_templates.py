@@ -19,7 +19,7 @@ from curate.templates import get_template
 from curate.templates.sandbox import GuardedTemplate, RenderLimits, TemplateRunaway, TemplateTooLarge
 from curate.testing import tiny
 from curate.testing.chat_tokenizers import family_tokenizer
-from curate.tokenize import RowTransform
+from curate.tokens.tokenize import RowTransform
 
 CHAT_SPEC = SPECS / "chat-review.yaml"
 SFT_SPEC = SPECS / "dolly-curated.yaml"

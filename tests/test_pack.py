@@ -7,8 +7,8 @@ import random
 import pytest
 
 from curate.errors import CurateError
-from curate.pack import best_fit_decreasing, pack_rows
-from curate.tokenize import IGNORE_INDEX as M
+from curate.tokens.pack import best_fit_decreasing, pack_rows
+from curate.tokens.tokenize import IGNORE_INDEX as M
 
 
 def rows_of(lengths: list[int]) -> list[dict]:

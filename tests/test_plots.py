@@ -122,7 +122,7 @@ def test_notebook_display_and_empty_exports(tmp_path: Path) -> None:
 
 
 def test_short_annotator_names_stay_unique() -> None:
-    from curate.plots import short_names
+    from curate.report.plots import short_names
 
     names = short_names(["abcdefgh-1", "abcdefgh-2", "zz"])
     assert names == {"abcdefgh-1": "abcdefgh-1", "abcdefgh-2": "abcdefgh-2", "zz": "zz"}

@@ -11,9 +11,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.preview import json_report, preview, render
 from curate.testing import tiny
-from curate.tokenize import RowTransform
+from curate.tokens.preview import json_report, preview, render
+from curate.tokens.tokenize import RowTransform
 
 ROOT = Path(__file__).resolve().parents[1]
 

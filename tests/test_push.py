@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from curate.cli import app
 from curate.errors import CurateError
 from curate.manifest import Manifest
-from curate.pipeline import ExportOptions, run_export
+from curate.pipeline.run import ExportOptions, run_export
 from curate.records import ArgillaRecord, DatasetSettings, FieldInfo, QuestionInfo, QuestionKind, Response
 from curate.sinks.hub import HubPublisher, HubTarget, PushJob, RetryPolicy, Stopped, push_every, push_once
 from curate.sources.base import Source

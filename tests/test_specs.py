@@ -8,7 +8,7 @@ import json
 import pytest
 from _paths import SPECS
 
-from curate.build import Builder
+from curate.build.builder import Builder
 from curate.errors import CurateError
 from curate.sources.open import open_spec_source
 from curate.spec import load_spec, spec_json_schema

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from curate.errors import CurateError
 from curate.templates import get_template
 from curate.testing import tiny
-from curate.tokenize import IGNORE_INDEX, RowTransform, build_row_transform
+from curate.tokens.tokenize import IGNORE_INDEX, RowTransform, build_row_transform
 
 M = IGNORE_INDEX
 

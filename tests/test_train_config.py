@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from curate.errors import CurateError
-from curate.pipeline import ExportOptions, run_export
+from curate.pipeline.run import ExportOptions, run_export
 from curate.spec import load_spec
 
 pytest.importorskip("trl")

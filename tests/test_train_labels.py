@@ -15,7 +15,7 @@ pytest.importorskip("trl")
 
 from train_fixtures import FAST, write_export
 
-from curate.tokenize import IGNORE_INDEX, RowTransform
+from curate.tokens.tokenize import IGNORE_INDEX, RowTransform
 from train import reward, sft
 
 pytestmark = pytest.mark.slow

@@ -135,7 +135,7 @@ def test_online_rl_mean_reward_rises(
     assert last > first + 1.0, rewards  # the reward model's polite/rude gap is about 5
     assert (out / "model.safetensors").is_file() and (out / "provenance.json").is_file()
     # Prompts reach the policy as curate encodes them, and the reward model scores prompt + answer + EOS.
-    from curate.tokenize import RowTransform
+    from curate.tokens.tokenize import RowTransform
 
     trainer = result.trainer
     tokenizer = trainer.processing_class

@@ -16,7 +16,7 @@ pytest.importorskip("trl")
 
 from train_fixtures import write_table_spec
 
-from curate.pipeline import ExportOptions, run_export
+from curate.pipeline.run import ExportOptions, run_export
 from curate.sources.open import open_spec_source
 from curate.spec import load_spec
 from train import dpo, reward, sft

@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from curate.agreement import Alpha, pairwise_agreement
+from curate.build.agreement import Alpha, pairwise_agreement
+from curate.build.unify import unify
 from curate.records import QuestionKind, RankItem, Response
-from curate.unify import unify
 
 
 def R(user, value, at=None):

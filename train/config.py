@@ -40,7 +40,7 @@ class DataArgs:
     max_train_rows: int | None = None
     max_eval_rows: int | None = None
     max_prompt_tokens: int | None = None  # ppo/grpo/rloo: drop prompts longer than this
-    # curate: token ids and labels from curate.tokenize (the default); trl: TRL's own preparation.
+    # curate: token ids and labels from curate.tokens.tokenize (the default); trl: TRL's own preparation.
     labels: Literal["curate", "trl"] = "curate"
     # auto: the export's recorded chat template, else the rows' own rendered text / the tokenizer's
     # chat template; a template name (chatml, tokenizer, ...) or .jinja file; none: the rows' text.

@@ -1,5 +1,5 @@
 """Training rows: the export folder (or a spec exported once, on the main process), the split files,
-the stage's columns, and curate's own token ids and labels (:mod:`curate.tokenize`) before TRL sees them.
+the stage's columns, and curate's own token ids and labels (:mod:`curate.tokens.tokenize`) before TRL sees them.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def resolve_data(raw: RawConfig, data: DataArgs, output_dir: Path) -> tuple[Path
 
 
 def _export_spec(data: DataArgs, out: Path) -> None:
-    from curate.pipeline import ExportOptions, run_export
+    from curate.pipeline.run import ExportOptions, run_export
     from curate.sources.open import open_spec_source
     from curate.spec import load_spec
 
@@ -206,7 +206,7 @@ def _conversational(value: Any) -> bool:
 
 
 def labels_task(run: Run, first_row: dict[str, Any]) -> str | None:
-    """The :mod:`curate.tokenize` task for the stage's text columns, or None where TRL's own
+    """The :mod:`curate.tokens.tokenize` task for the stage's text columns, or None where TRL's own
     preparation is used (``data.labels: trl``, rows already tokenized, or nothing to mask)."""
     if run.data_args.labels == "trl" or run.tokenized:
         return None
@@ -250,8 +250,8 @@ def resolve_template(run: Run, conversational: bool) -> Any:
 def make_row_transform(
     run: Run, tokenizer: Any, task: str, conversational: bool, max_length: int | None
 ) -> Any:
-    """curate's row transform (:class:`curate.tokenize.RowTransform`) for this run's tokenizer."""
-    from curate.tokenize import RowTransform
+    """curate's row transform (:class:`curate.tokens.tokenize.RowTransform`) for this run's tokenizer."""
+    from curate.tokens.tokenize import RowTransform
 
     if getattr(tokenizer, "backend_tokenizer", None) is None:
         raise CurateError(
@@ -273,7 +273,7 @@ def curate_tokens(
     run: Run, dataset: Any, tokenizer: Any, split: SplitFile, max_length: int | None = None
 ) -> Any:
     """The split with curate's ``input_ids``/``labels`` (SFT), ``chosen_ids``/``rejected_ids``
-    (reward) or prompt ``input_ids`` (PPO) in place of its text, tokenized by :mod:`curate.tokenize`
+    (reward) or prompt ``input_ids`` (PPO) in place of its text, tokenized by :mod:`curate.tokens.tokenize`
     with the model's tokenizer. Rows curate cannot label exactly are dropped, counted by reason in
     ``run.labels`` (and so in ``provenance.json``). Other stages and ``data.labels: trl`` pass through.
     """

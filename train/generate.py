@@ -4,7 +4,7 @@
 A model folder or a LoRA adapter folder (loaded onto its base) is accepted. Prompts are formatted
 like the training data: the template recorded in the output's ``provenance.json`` (e.g. alpaca),
 else the tokenizer's chat template; ``template="none"`` sends the text as is. They are encoded by
-curate exactly as training encoded them (:class:`curate.tokenize.RowTransform`, task ``prompt``):
+curate exactly as training encoded them (:class:`curate.tokens.tokenize.RowTransform`, task ``prompt``):
 BOS + text for text prompts, the chat template with its generation prompt for chats.
 """
 
@@ -112,7 +112,7 @@ def encode_prompt(loaded: LoadedModel, prompt: str | list[Message], template: st
     """Token ids of a prompt as training saw them: a text (already rendered) or a conversation
     ending with a user turn (rendered here through the template, see :func:`render_prompt`)."""
     from curate.templates import get_template
-    from curate.tokenize import RowTransform
+    from curate.tokens.tokenize import RowTransform
 
     if isinstance(prompt, str):
         row: dict[str, Any] = {"prompt": prompt}

@@ -1,6 +1,6 @@
 """``curate train sft``: supervised fine-tuning with TRL's ``SFTTrainer`` on an SFT or chat export.
 
-By default the rows are tokenized by curate (:mod:`curate.tokenize`) with the model's tokenizer
+By default the rows are tokenized by curate (:mod:`curate.tokens.tokenize`) with the model's tokenizer
 before TRL sees them: TRL trains on curate's ``input_ids``/``labels`` (the completion, or every
 assistant turn with its end marker), found exactly where TRL's own prompt/completion split is not.
 ``data.labels: trl`` hands the text to TRL instead. Pre-tokenized exports are used as they are,

@@ -13,8 +13,8 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from curate import api
-from curate.api import parse_format, parse_split
+from curate.api import export as api
+from curate.api.export import parse_format, parse_split
 from curate.manifest import Manifest
 from curate.sources.open import open_spec_source
 from curate.spec import load_spec, spec_json_schema
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
         offline: Annotated[bool, typer.Option(help="check the spec only, not against its source")] = False,
     ) -> None:
         """Validate specs (and, unless --offline, their names against the source's settings)."""
-        from curate.build import Builder
+        from curate.build.builder import Builder
 
         for path in specs:
             spec_file = load_spec(path)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from curate import api
+from curate.api import export as api
 from curate.commands.core import SourceOpt, SpecArg
 
 

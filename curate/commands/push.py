@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from curate import api
-from curate.api_push import parse_interval, prepare_push
+from curate.api import export as api
+from curate.api.push import parse_interval, prepare_push
 from curate.commands.core import ApiKeyOpt, ApiUrlOpt
 from curate.errors import CurateError
 

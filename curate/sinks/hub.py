@@ -409,7 +409,7 @@ def push_once(
 
 
 def _payload(prepared: Prepared, target: HubTarget, remote: RemoteState) -> dict[str, Path | bytes]:
-    from curate.card import render_card
+    from curate.sinks.card import render_card
 
     split_files = prepared.split_files()
     paths = [*split_files.values(), REJECTS, MANIFEST, CARD]

@@ -12,7 +12,7 @@ maximum) are fetched one ahead of the consumer, so memory holds at most two page
 * ``response_status`` filters on the server (``/records/search``); ``since`` keeps records whose
   record, responses or suggestions changed after that time (the server cannot filter on response
   times, so this filter runs here, after transfer).
-* Waits are bounded (``curate.argilla_api``, the client shared with the Argilla sink): each
+* Waits are bounded (``curate.sources.argilla_api``, the client shared with the Argilla sink): each
   request waits ``timeout`` seconds (default 30) for an answer; network errors, timeouts, 429 and
   5xx are retried with jittered backoff, each retry announced on stderr; an optional overall
   ``deadline`` caps the whole read.
@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from curate.argilla_api import connect, find_dataset, resolve_credentials
 from curate.errors import CurateError
 from curate.records import ArgillaRecord, DatasetSettings
 from curate.sources._argilla import settings_from_dict
@@ -39,6 +38,7 @@ from curate.sources._live_records import (
     record_shape_problem,
 )
 from curate.sources._text import BadRow, problem_in_value
+from curate.sources.argilla_api import connect, find_dataset, resolve_credentials
 from curate.sources.base import RowSource
 from curate.spec import ArgillaServerRef
 

@@ -129,7 +129,7 @@ class RowSource(Source):
         """The stream with its counts (``rows_read``, ``rows_unreadable``, the note on unnamed ids);
         where ``build`` says no for a row's 0-based position, the row is not made into a record and
         ``None`` stands for it (its id still counts: a later row may not take it). Forked export
-        workers each build their own share of the rows this way (``curate.build_workers``)."""
+        workers each build their own share of the rows this way (``curate.pipeline.build_workers``)."""
         self.rows_read = 0
         self.rows_unreadable = 0
         self.unnamed_ids = 0

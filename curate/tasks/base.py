@@ -12,7 +12,7 @@ from curate.spec import TaskSpec
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from curate.build import Builder, RecordContext
+    from curate.build.builder import Builder, RecordContext
 
 #: What the tokenizer trains in a row of the task:
 #: ``completion`` - prompt masked, completion + EOS trained (``prompt``/``completion``);

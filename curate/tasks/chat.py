@@ -17,7 +17,7 @@ from curate.tasks.base import Task, message_list
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from curate.build import Builder, RecordContext
+    from curate.build.builder import Builder, RecordContext
 
 
 class ChatColumns(_Model):

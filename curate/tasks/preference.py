@@ -18,7 +18,7 @@ from curate.tasks.base import Task, text_or_messages
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from curate.build import Builder, RecordContext
+    from curate.build.builder import Builder, RecordContext
 
 
 class Candidate(_Model):

@@ -15,7 +15,7 @@ from curate.tasks.base import Task
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from curate.build import Builder, RecordContext
+    from curate.build.builder import Builder, RecordContext
 
 
 class TextColumns(_Model):

@@ -19,7 +19,7 @@ from curate.tasks.preference import PairsSpec, check_pairs, pair_names, scored_c
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from curate.build import Builder, RecordContext
+    from curate.build.builder import Builder, RecordContext
 
 
 class UnpairedColumns(_Model):

@@ -11,8 +11,7 @@ import argilla as rg
 import pytest
 from live_helpers import WORKSPACE, Server
 
-from curate import argilla_api
-from curate.sources import argilla_live
+from curate.sources import argilla_api, argilla_live
 
 pytestmark = pytest.mark.argilla_server
 

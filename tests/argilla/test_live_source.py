@@ -9,9 +9,9 @@ import argilla as rg
 import pytest
 from live_helpers import SFT_RESPONSES, WORKSPACE, Server, build_sft, record_ids, respond
 
-from curate import argilla_api
 from curate.errors import CurateError
 from curate.records import QuestionKind, RankItem, Span, Suggestion
+from curate.sources import argilla_api
 from curate.sources.argilla_live import ArgillaServerSource
 from curate.spec import ArgillaServerRef
 

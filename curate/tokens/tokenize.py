@@ -3,7 +3,7 @@
 A row becomes one or more *segments*: a text and the character spans the model is trained on
 (a prompt/completion row: the completion and the EOS; a chat: what each assistant turn must
 generate, through its end-of-turn marker, as :mod:`curate.templates.turns` finds it). The
-:class:`~curate.labels.Labeler` turns spans into labels and self-checks them.
+:class:`~curate.tokens.labels.Labeler` turns spans into labels and self-checks them.
 
 Pre-tokenized columns TRL 1.12 uses as is:
 
@@ -27,12 +27,12 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from curate.errors import CurateError
-from curate.labels import IGNORE_INDEX, Encoded, Labeler, Segment
 from curate.rows import Rejection
 from curate.rows import RowTransform as RowTransformProtocol
 from curate.templates import ChatTemplate, PromptTemplate, TemplateError, get_template
 from curate.templates.chat import TokenizerTemplate
 from curate.templates.turns import TRAIN_ON, TrainOn
+from curate.tokens.labels import IGNORE_INDEX, Encoded, Labeler, Segment
 
 __all__ = ["IGNORE_INDEX", "TRAIN_ON", "Inspection", "RowTransform", "build_row_transform", "load_tokenizer"]
 

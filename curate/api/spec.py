@@ -169,7 +169,7 @@ def bundled_spec(file_name: str) -> Spec:
     >>> bundled_spec("dolly-curated.yaml").name
     'dolly-curated-sft'
     """
-    folder = Path(__file__).resolve().parent.parent / "datasets_spec"
+    folder = Path(__file__).resolve().parents[2] / "datasets_spec"
     path = folder / file_name
     if not path.is_file():
         shipped = ", ".join(sorted(p.name for p in folder.glob("*.yaml"))) or "none (not a source checkout?)"

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from curate.rows import Rejection
-from curate.tokenize import RowTransform, _Counts, build_row_transform
+from curate.tokens.tokenize import RowTransform, _Counts, build_row_transform
 
 _WORKER: RowTransform | None = None
 

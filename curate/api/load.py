@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from datasets import Dataset, DatasetDict
 
-from curate.api import SourceLike, SpecLike, parse_splits, prepare_export
-from curate.api_spec import as_spec
+from curate.api.export import SourceLike, SpecLike, parse_splits, prepare_export
+from curate.api.spec import as_spec
 from curate.errors import CurateError
 from curate.sinks.outdir import clean_stale, make_temp
 

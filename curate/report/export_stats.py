@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from curate.manifest import Manifest
+from curate.report.stats import _length, _summary
 from curate.sinks.outdir import MANIFEST, written_by_curate
-from curate.stats import _length, _summary
 
 IGNORE_INDEX = -100
 #: What each task trains, as the trained-token series are named.
@@ -96,7 +96,7 @@ def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str,
 
 def trained_lengths(rows: Iterable[dict[str, Any]], task: str, transform: Any = None) -> dict[str, list[int]]:
     """Trained tokens per row (per answer for preference rows): from the rows' own ``labels``
-    (a tokenized export), else from ``transform`` (a :class:`curate.tokenize.RowTransform`).
+    (a tokenized export), else from ``transform`` (a :class:`curate.tokens.tokenize.RowTransform`).
 
     Rows a tokenizer rejects are not counted; prompt-only rows train nothing (empty result).
 

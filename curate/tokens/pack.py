@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from curate.errors import CurateError
-from curate.tokenize import IGNORE_INDEX
+from curate.tokens.tokenize import IGNORE_INDEX
 
 
 def best_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:

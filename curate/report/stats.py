@@ -1,6 +1,6 @@
 """Dataset statistics (``curate stats`` and ``curate.stats``): counts, statuses per annotator,
 annotators per record, agreement per question and per annotator pair, text lengths; and the
-:class:`Stats` result that holds them and draws the pictures (:mod:`curate.plots`)."""
+:class:`Stats` result that holds them and draws the pictures (:mod:`curate.report.plots`)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
-from curate.agreement import Alpha
+from curate.build.agreement import Alpha
+from curate.build.unify import agreement_key
 from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind
 from curate.sources._argilla import describe_value
 from curate.sources.base import Unreadable
-from curate.unify import agreement_key
 
 if TYPE_CHECKING:
-    from curate.plots import Pictures
+    from curate.report.plots import Pictures
 
 
 def _length(value: Any) -> int | None:
@@ -228,7 +228,7 @@ class Stats:
         """The pictures: agreement per annotator pair, responses by status per annotator, rejects
         by reason, rows per split, trained-token lengths (each where the data has it).
         ``.save(DIR)`` writes one PNG each, ``.save(FILE.png)`` one overview."""
-        from curate.plots import pictures
+        from curate.report.plots import pictures
 
         return pictures(self)
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, FigureBase
 
-    from curate.stats import Stats
+    from curate.report.stats import Stats
 
 DPI = 100
 STYLE = {
@@ -59,7 +59,7 @@ class Picture:
 
 
 class Pictures(Mapping[str, "Figure"]):
-    """The pictures of one :class:`curate.stats.Stats`, by name; each is a matplotlib ``Figure``.
+    """The pictures of one :class:`curate.report.stats.Stats`, by name; each is a matplotlib ``Figure``.
 
     ``save(DIR)`` writes ``DIR/<name>.png`` for each; ``save(FILE.png)`` writes one overview with
     all of them. In a notebook the object shows every picture.
@@ -123,7 +123,7 @@ class Pictures(Mapping[str, "Figure"]):
 
 
 def _where(path: Path) -> str:
-    from curate.api import _CLI
+    from curate.api.export import _CLI
 
     return f"--png {path}" if _CLI.get() else str(path)
 

@@ -1,6 +1,6 @@
 """The Python API behind the ``curate`` command line: export, stats, preview and push, one
 function each, with the same checks and messages (the commands are thin layers over it).
-``curate.load`` lives in :mod:`curate.api_load`, ``curate.Spec`` in :mod:`curate.api_spec`.
+``curate.load`` lives in :mod:`curate.api.load`, ``curate.Spec`` in :mod:`curate.api.spec`.
 
 Errors are :class:`curate.errors.CurateError` with one line naming the file, record or key.
 Keyword arguments are named like the flags (``max_length`` for ``--max-length``); messages name
@@ -19,16 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
-from curate.api_spec import Spec, as_spec
+from curate.api.spec import Spec, as_spec
 from curate.errors import CurateError
 from curate.spec import SourceSpec, check_splits
 
 if TYPE_CHECKING:
     from curate.manifest import Manifest
-    from curate.pipeline import ExportOptions
+    from curate.pipeline.run import ExportOptions
+    from curate.report.stats import Stats
     from curate.sinks.files import Format
     from curate.sources.base import Source
-    from curate.stats import Stats
 
 SpecLike = Union[Spec, str, "os.PathLike[str]", Mapping[str, Any]]
 #: ``None`` (the spec's own source), an export file or folder, a ``source:`` mapping such as
@@ -69,7 +69,7 @@ def _arg(name: str, meta: str) -> str:
 
 def _warn(message: str) -> None:
     # attributed to the caller's line, outside curate (as a notebook shows it)
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the whole curate package
     frame, level = sys._getframe(1), 2
     while frame.f_back is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame, level = frame.f_back, level + 1
@@ -223,7 +223,7 @@ class ExportJob:
         return self.source.count()
 
     def run(self, progress: Callable[[int], None] | None = None) -> Manifest:
-        from curate.pipeline import run_export
+        from curate.pipeline.run import run_export
 
         self.options.progress = progress
         manifest = run_export(self.spec.spec_file, self.source, self.options)
@@ -256,7 +256,7 @@ def prepare_export(
     on_note: Report | None = None,
 ) -> ExportJob:
     """Check everything :func:`export` is given and open its source (see :class:`ExportJob`)."""
-    from curate.pipeline import ExportOptions
+    from curate.pipeline.run import ExportOptions
 
     options = ExportOptions(
         out_dir=Path(out),
@@ -288,7 +288,7 @@ def prepare_export(
         )
         options.num_proc = cpus
     if options.num_proc > 1 and tokenizer is None:
-        from curate.build_workers import why_not_forked
+        from curate.pipeline.build_workers import why_not_forked
 
         why = why_not_forked(src)
         if why is not None:
@@ -297,7 +297,7 @@ def prepare_export(
             )
             options.num_proc = 1
     if tokenizer is not None:
-        from curate.tokenize import build_row_transform
+        from curate.tokens.tokenize import build_row_transform
 
         options.row_transform = build_row_transform(
             spec.task, os.fspath(tokenizer), template, max_length, truncation, spec_train_on(spec)
@@ -351,7 +351,7 @@ class StatsJob:
         return self.source.count() if self.source is not None else None
 
     def run(self, progress: Callable[[int], None] | None = None) -> Stats:
-        from curate.api_stats import run_stats
+        from curate.api.stats import run_stats
 
         return run_stats(self, progress)
 
@@ -371,7 +371,7 @@ def prepare_stats(
     on_warning: Report | None = None,
 ) -> StatsJob:
     """Open what :func:`stats` reads (see :class:`StatsJob`)."""
-    from curate.api_stats import prepare
+    from curate.api.stats import prepare
 
     return prepare(
         target,
@@ -414,7 +414,7 @@ class Preview:
     report: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        from curate.preview import json_report
+        from curate.tokens.preview import json_report
 
         return json_report(self.report)
 
@@ -424,7 +424,7 @@ class Preview:
     def show(self, console: Any = None) -> None:
         from rich.console import Console
 
-        from curate.preview import render
+        from curate.tokens.preview import render
 
         render(self.report, console or Console())
 
@@ -461,10 +461,10 @@ def preview(
 ) -> Preview:
     """The tokens a spec's rows will train on, as ``curate preview``: a pre-flight summary over
     every row and ``n`` examples. ``train_on`` defaults to the spec's."""
-    from curate.pipeline import Rejected, iter_outcomes
-    from curate.preview import preview as run_preview
+    from curate.pipeline.run import Rejected, iter_outcomes
     from curate.tasks.chat import each_turn_rows
-    from curate.tokenize import build_row_transform
+    from curate.tokens.preview import preview as run_preview
+    from curate.tokens.tokenize import build_row_transform
 
     if n < 0:
         raise CurateError(f"{_opt('n')}: got {n}, expected 0 or more")

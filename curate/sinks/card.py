@@ -8,8 +8,8 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from curate.argilla_api import public_url
 from curate.manifest import Manifest
+from curate.sources.argilla_api import public_url
 from curate.tasks import TASKS
 
 CARD_FILE_KEY = "curate"  # the card metadata key holding the fingerprint, read back by `curate push`

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from curate.agreement import pairwise_agreement
+from curate.build.agreement import pairwise_agreement
 from curate.errors import CurateError
 from curate.records import QuestionKind, RankItem, Response
 

@@ -23,17 +23,17 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from curate.build.filters import DuplicateFilter, RowFilter
 from curate.errors import CurateError
-from curate.filters import DuplicateFilter, RowFilter
 from curate.rows import Rejection, RejectRecord
 from curate.sinks.files import row_line
 from curate.sources._rows import BATCH_ROWS
 from curate.sources.base import RowSource, Source, Unreadable
 
 if TYPE_CHECKING:
-    from curate.build import Builder
-    from curate.pipeline import Outcome
-    from curate.quality import QualityStats, RecordStats
+    from curate.build.builder import Builder
+    from curate.build.quality import QualityStats, RecordStats
+    from curate.pipeline.run import Outcome
 
 # Input rows per chunk handed out: whole Parquet/Arrow reader batches, so that a worker turns only
 # the ids of the batches it does not build into Python objects.
@@ -119,7 +119,7 @@ class BuildWorkers:
         """Every input row's outcome, in input order (as ``iter_outcomes`` gives them); the quality
         figures are added as they come. Once consumed, the source's counts are set as one pass
         would have left them."""
-        from curate.pipeline import Kept, Rejected
+        from curate.pipeline.run import Kept, Rejected
 
         dedup = self.dedup
         unreadable = 0

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from curate.build.unify import Unified, check_strategy, unify
 from curate.errors import CurateError
 from curate.records import (
     ArgillaRecord,
@@ -28,7 +29,6 @@ from curate.records import (
 from curate.rows import RejectRecord, as_text, blank
 from curate.spec import SpecFile, ValueSource
 from curate.templates import TemplateError, get_template
-from curate.unify import Unified, check_strategy, unify
 
 NO_ANSWER = Unified(None, (), None)  # no response to unify: the spec falls through to its next source
 

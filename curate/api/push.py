@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curate.api import _CLI, Report, SourceLike, SpecLike, _opt, open_source
-from curate.api_spec import Spec, as_spec
+from curate.api.export import _CLI, Report, SourceLike, SpecLike, _opt, open_source
+from curate.api.spec import Spec, as_spec
 from curate.errors import CurateError
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def _stderr(message: str) -> None:
 def _exporter(
     spec: Spec, source: SourceLike, api_url: str | None, api_key: str | None, log: Report
 ) -> tuple[Callable[[Path, str | None], Manifest], str]:
-    from curate.pipeline import ExportOptions, run_export
+    from curate.pipeline.run import ExportOptions, run_export
 
     def export(out: Path, since: str | None) -> Manifest:
         src = open_source(spec, source, since, api_url, api_key)

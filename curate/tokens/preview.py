@@ -17,9 +17,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from curate.labels import IGNORE_INDEX, Labeler, Segment
 from curate.templates import TemplateError
-from curate.tokenize import Inspection, RowTransform, _pieces
+from curate.tokens.labels import IGNORE_INDEX, Labeler, Segment
+from curate.tokens.tokenize import Inspection, RowTransform, _pieces
 
 # The conversation the template check renders: a system message and three assistant turns.
 EXAMPLE = (

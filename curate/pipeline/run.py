@@ -19,20 +19,20 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-import curate
-from curate.build import Builder
+from curate.build.builder import Builder
+from curate.build.filters import build_filters
+from curate.build.quality import QualityStats
 from curate.errors import CurateError
-from curate.filters import build_filters
 from curate.manifest import Counts, Manifest, Splits
-from curate.quality import QualityStats
 from curate.records import ArgillaRecord
 from curate.rows import Rejection, RejectRecord, RowTransform
 from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
 from curate.sources.base import RowSource, Source, Unreadable
 from curate.spec import SpecFile, spec_summary
+from curate.version import __version__
 
 if TYPE_CHECKING:
-    from curate.build_workers import BuildWorkers
+    from curate.pipeline.build_workers import BuildWorkers
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +123,7 @@ class ExportOptions:
     out_dir: Path
     fmt: Format = "parquet"
     split_fractions: dict[str, float] | None = None
-    row_transform: RowTransform | None = None  # e.g. curate.tokenize.RowTransform (token ids, labels)
+    row_transform: RowTransform | None = None  # e.g. curate.tokens.tokenize.RowTransform (token ids, labels)
     pack_max_length: int | None = None
     progress: Callable[[int], None] | None = None
     allow_empty: bool = False  # write an export that keeps no record (else it is an error)
@@ -277,7 +277,7 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
         if n_kept == 0 and not options.allow_empty:
             raise CurateError(_nothing_kept(source.name, n_input, rejects, first_reject))
         manifest = Manifest(
-            curate_version=curate.__version__,
+            curate_version=__version__,
             spec=spec_summary(spec_file),
             source=source.describe(),
             task=spec.task,
@@ -330,7 +330,7 @@ class _ChunkRunner:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            from curate.workers import worker_init
+            from curate.pipeline.workers import worker_init
 
             recipe = getattr(transform, "recipe", None)
             if recipe is None:
@@ -369,7 +369,7 @@ class _ChunkRunner:
         if self.pool is None:
             self.write(chunk, self.transform.batch(rows) if rows else [])
             return
-        from curate.workers import worker_batch
+        from curate.pipeline.workers import worker_batch
 
         self.window.append((chunk, self.pool.submit(worker_batch, rows) if rows else None))
         while len(self.window) > 2 * self.num_proc:  # bounded memory: at most this many chunks wait
@@ -393,10 +393,10 @@ def _forked_workers(
     options: ExportOptions,
 ) -> BuildWorkers | None:
     """Worker processes that build the rows, where ``num_proc`` asks for them, no row transform
-    takes them, and they can read the source (``curate.build_workers``); else None."""
+    takes them, and they can read the source (``curate.pipeline.build_workers``); else None."""
     if options.num_proc < 2 or options.row_transform is not None:
         return None
-    from curate.build_workers import BuildWorkers, why_not_forked
+    from curate.pipeline.build_workers import BuildWorkers, why_not_forked
 
     if why_not_forked(source) is not None:
         return None  # the API said why in a note
@@ -421,8 +421,8 @@ def _nothing_kept(source: str, n_input: int, rejects: Counter[str], first: Rejec
 def _pack_splits(writer: ExportWriter, paths: dict[str, Path], options: ExportOptions) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    from curate.pack import pack_rows  # packing needs token columns from the row transform
     from curate.sources._rows import iter_file_rows
+    from curate.tokens.pack import pack_rows  # packing needs token columns from the row transform
 
     if options.row_transform is None:
         raise CurateError("--pack needs --tokenizer: packing works on token ids")

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from curate.api import Report, SourceLike, StatsJob, _opt, open_source, reads_live, spec_train_on
-from curate.api_spec import Spec, as_spec
+from curate.api.export import Report, SourceLike, StatsJob, _opt, open_source, reads_live, spec_train_on
+from curate.api.spec import Spec, as_spec
 from curate.errors import CurateError
+from curate.report.stats import SourceStats, Stats, _summary
 from curate.sources.base import Item, Source
 from curate.spec import SourceSpec, SpecFile
-from curate.stats import SourceStats, Stats, _summary
 
 
 def _is_spec(target: Any) -> bool:
@@ -42,13 +42,13 @@ def prepare(
     api_key: str | None,
     on_warning: Report,
 ) -> StatsJob:
-    from curate.export_stats import find_export
+    from curate.report.export_stats import find_export
     from curate.sources.argilla_sdk import is_sdk_object, open_sdk_source
 
     def transform_for(task: str, own: str = "all_assistant") -> Any:
         if tokenizer is None:
             return None
-        from curate.tokenize import build_row_transform
+        from curate.tokens.tokenize import build_row_transform
 
         chosen = train_on or own
         return build_row_transform(task, os.fspath(tokenizer), template, max_length, truncation, chosen)
@@ -112,7 +112,7 @@ def run_stats(job: StatsJob, progress: Callable[[int], None] | None = None) -> S
 
 
 def _export_stats(job: StatsJob) -> Stats:
-    from curate.export_stats import export_stats, iter_export_rows, trained_lengths
+    from curate.report.export_stats import export_stats, iter_export_rows, trained_lengths
 
     assert job.export is not None
     folder, only = job.export
@@ -124,8 +124,8 @@ def _export_stats(job: StatsJob) -> Stats:
 
 
 def _spec_stats(job: StatsJob, acc: SourceStats, progress: Callable[[int], None] | None) -> Stats:
-    from curate.export_stats import export_stats, iter_export_rows, trained_lengths
-    from curate.pipeline import ExportOptions, run_export
+    from curate.pipeline.run import ExportOptions, run_export
+    from curate.report.export_stats import export_stats, iter_export_rows, trained_lengths
 
     assert job.source is not None and job.spec is not None
     with tempfile.TemporaryDirectory(prefix="curate-stats-") as tmp:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from curate.agreement import Alpha
-from curate.build import Builder
+from curate.build.agreement import Alpha
+from curate.build.builder import Builder
+from curate.build.unify import agreement_key
 from curate.records import ArgillaRecord, QuestionKind
-from curate.unify import agreement_key
 
 #: One record's share of the quality figures: its annotators' statuses, and per question the
 #: agreement keys of its counted answers (None where fewer than two annotators answered).
