@@ -1,13 +1,12 @@
 """What every training stage shares: :func:`prepare_run` checks a stage's config and data before a
 model is loaded and returns a :class:`Run`. The pieces live by concern: :mod:`train.config` (YAML and
 overrides), :mod:`train.data` (export, columns, curate's labels), :mod:`train.models` (loading),
-:mod:`train.outputs` (model, card, provenance) and :mod:`train.dist` (many processes); the names
-the stage modules use are re-exported here.
+:mod:`train.outputs` (model, card, provenance), :mod:`train.run` (the Run type) and
+:mod:`train.dist` (many processes); the names the stage modules use are re-exported here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import re
 import sys
@@ -15,15 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from curate.errors import CurateError
-from curate.manifest import Manifest
 from curate.sinks.outdir import claim_run_folder
 from train import dist
 from train.config import (
     ONLINE_RL,
-    SECTIONS,
     STAGES,
     DataArgs,
     RawConfig,
@@ -39,7 +34,6 @@ from train.config import (
     section_classes,
 )
 from train.data import (
-    SplitFile,
     check_columns,
     check_labels_are_bool,
     check_prepared,
@@ -52,6 +46,7 @@ from train.data import (
 )
 from train.models import load_model, load_tokenizer, peft_config
 from train.outputs import save_outputs
+from train.run import Run, describe_run
 
 __all__ = [
     "STAGES",
@@ -77,34 +72,6 @@ __all__ = [
     "save_outputs",
     "train_and_save",
 ]
-
-
-@dataclass
-class Run:
-    """A checked run: everything decided before a model is loaded."""
-
-    stage: Stage
-    raw: RawConfig
-    model_args: Any  # trl.ModelConfig
-    data_args: DataArgs
-    training_args: Any  # the stage's TRL config
-    data_dir: Path
-    manifest: Manifest
-    train_file: SplitFile
-    eval_file: SplitFile | None
-    columns: tuple[str, ...]  # the column set chosen for the stage
-    reward_args: Any = None  # train.config.RewardArgs (grpo, rloo)
-    # How the rows became tokens: {"by": "curate", ...RowTransform.summary()} or {"by": "trl"} / "export".
-    labels: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def output_dir(self) -> Path:
-        return Path(self.training_args.output_dir)
-
-    @property
-    def tokenized(self) -> bool:
-        """The export itself carries token ids (``curate export --tokenizer``)."""
-        return self.columns[0].endswith("_ids")
 
 
 @dataclass
@@ -226,11 +193,3 @@ def _check_model_options(raw: RawConfig, model_args: Any) -> None:
             raise CurateError(
                 f"{raw.where('model', flag)}: needs bitsandbytes and a CUDA GPU; missing {missing}"
             )
-
-
-def describe_run(run: Run) -> str:
-    """The resolved config as YAML (what ``--dry-run`` prints and ``train_config.yaml`` holds)."""
-    body = {s: dict(run.raw.values[s]) for s in SECTIONS if s != "rewards" or run.reward_args is not None}
-    body["data"] = {k: v for k, v in dataclasses.asdict(run.data_args).items() if v is not None}
-    header = f"# curate train {run.stage.name}: {run.stage.trainer} on {run.train_file.path} (columns: {', '.join(run.columns)})\n"
-    return header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,15 +14,10 @@ from curate.errors import CurateError
 from curate.manifest import Manifest
 from curate.sinks.files import PACKED_DIR, packed_path
 from train.config import PROVENANCE_COLUMNS, DataArgs, RawConfig, Stage
+from train.run import SplitFile
 
 if TYPE_CHECKING:
-    from train.common import Run
-
-
-@dataclass
-class SplitFile:
-    path: Path
-    columns: list[str]
+    from train.run import Run
 
 
 def resolve_data(raw: RawConfig, data: DataArgs, output_dir: Path) -> tuple[Path, Manifest]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from curate.errors import CurateError
 
 if TYPE_CHECKING:
-    from train.common import Run
+    from train.run import Run
 
 
 def load_tokenizer(run: Run, path: str, padding_side: str | None = None) -> Any:

@@ -12,7 +12,7 @@ from curate.errors import CurateError
 from train import common, dist
 
 if TYPE_CHECKING:
-    from train.common import Run
+    from train.run import Run
 
 
 class RewardModelScore:

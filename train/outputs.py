@@ -13,7 +13,7 @@ from train import dist
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from train.common import Run
+    from train.run import Run
 
 
 def provenance(run: Run) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def save_outputs(run: Run, trainer: Any, metrics: dict[str, float] | None = None
     Every process calls this (``save_model`` gathers sharded weights under DeepSpeed / FSDP); only
     the main process writes, and all leave together.
     """
-    from train.common import describe_run  # common imports this module
+    from train.run import describe_run
 
     out = run.output_dir
     trainer.save_model(str(out))
