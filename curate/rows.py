@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from curate.records import ArgillaRecord
 
 
 class Rejection(NamedTuple):
@@ -81,3 +84,36 @@ def as_text(value: Any, column: str) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     raise RejectRecord(f"not_text:{column}", f"got {type(value).__name__}")
+
+
+# What became of one record: the pipeline and its workers hand these over.
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A record with at least one row kept. ``record`` is None, and ``rows`` are finished lines
+    (``curate.sinks.files.row_line``), where an export worker built it."""
+
+    record_id: str
+    rows: list[Any]  # dicts, or lines (bytes) from an export worker
+    dropped: list[Rejection] = field(default_factory=list)  # rows filtered out of a kept record
+    record: ArgillaRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record that ends in rejects.jsonl; ``record`` is None where the input row could not be
+    read into a record (``record_id`` is then its id or a ``file:line`` locator)."""
+
+    record_id: str
+    rejection: Rejection
+    record: ArgillaRecord | None = None
+
+    @property
+    def reason(self) -> str:
+        return self.rejection.reason
+
+    @property
+    def detail(self) -> str:
+        return self.rejection.detail
+
+
+Outcome = Kept | Rejected

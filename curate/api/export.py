@@ -461,7 +461,8 @@ def preview(
 ) -> Preview:
     """The tokens a spec's rows will train on, as ``curate preview``: a pre-flight summary over
     every row and ``n`` examples. ``train_on`` defaults to the spec's."""
-    from curate.pipeline.run import Rejected, iter_outcomes
+    from curate.pipeline.run import iter_outcomes
+    from curate.rows import Rejected
     from curate.tasks.chat import each_turn_rows
     from curate.tokens.preview import preview as run_preview
     from curate.tokens.tokenize import build_row_transform

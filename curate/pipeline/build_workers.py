@@ -33,7 +33,7 @@ from curate.sources.base import RowSource, Source, Unreadable
 if TYPE_CHECKING:
     from curate.build.builder import Builder
     from curate.build.quality import QualityStats, RecordStats
-    from curate.pipeline.run import Outcome
+    from curate.rows import Outcome
 
 # Input rows per chunk handed out: whole Parquet/Arrow reader batches, so that a worker turns only
 # the ids of the batches it does not build into Python objects.
@@ -119,7 +119,7 @@ class BuildWorkers:
         """Every input row's outcome, in input order (as ``iter_outcomes`` gives them); the quality
         figures are added as they come. Once consumed, the source's counts are set as one pass
         would have left them."""
-        from curate.pipeline.run import Kept, Rejected
+        from curate.rows import Kept, Rejected
 
         dedup = self.dedup
         unreadable = 0

@@ -13,7 +13,7 @@ import hashlib
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +24,7 @@ from curate.build.filters import build_filters
 from curate.build.quality import QualityStats
 from curate.errors import CurateError
 from curate.manifest import Counts, Manifest, Splits
-from curate.records import ArgillaRecord
-from curate.rows import Rejection, RejectRecord, RowTransform
+from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, RowTransform
 from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
 from curate.sources.base import RowSource, Source, Unreadable
 from curate.spec import SpecFile, spec_summary
@@ -33,38 +32,6 @@ from curate.version import __version__
 
 if TYPE_CHECKING:
     from curate.pipeline.build_workers import BuildWorkers
-
-
-@dataclass(frozen=True, slots=True)
-class Kept:
-    """A record with at least one row kept. ``record`` is None, and ``rows`` are finished lines
-    (``curate.sinks.files.row_line``), where an export worker built it."""
-
-    record_id: str
-    rows: list[Any]  # dicts, or lines (bytes) from an export worker
-    dropped: list[Rejection] = field(default_factory=list)  # rows filtered out of a kept record
-    record: ArgillaRecord | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A record that ends in rejects.jsonl; ``record`` is None where the input row could not be
-    read into a record (``record_id`` is then its id or a ``file:line`` locator)."""
-
-    record_id: str
-    rejection: Rejection
-    record: ArgillaRecord | None = None
-
-    @property
-    def reason(self) -> str:
-        return self.rejection.reason
-
-    @property
-    def detail(self) -> str:
-        return self.rejection.detail
-
-
-Outcome = Kept | Rejected
 
 
 def assign_split(record_id: str, fractions: dict[str, float], seed: int) -> str:
