@@ -17,7 +17,8 @@ from typing import Any
 from curate.api.export import Report, SourceLike, StatsJob, _opt, open_source, reads_live, spec_train_on
 from curate.api.spec import Spec, as_spec
 from curate.errors import CurateError
-from curate.report.stats import SourceStats, Stats, _summary
+from curate.report.stats import SourceStats, Stats
+from curate.report.summary import summarize
 from curate.sources.base import Item, Source
 from curate.spec import SourceSpec, SpecFile
 
@@ -146,7 +147,7 @@ def _spec_stats(job: StatsJob, acc: SourceStats, progress: Callable[[int], None]
 
 def _trained_summary(trained: dict[str, list[int]], job: StatsJob, tokenization: Any) -> dict[str, Any]:
     tokenizer = job.tokenizer_name or (tokenization or {}).get("tokenizer")
-    return {"tokenizer": tokenizer, **{name: _summary(values) for name, values in trained.items()}}
+    return {"tokenizer": tokenizer, **{name: summarize(values) for name, values in trained.items()}}
 
 
 class _Counted(Source):

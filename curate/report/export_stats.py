@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.manifest import Manifest
-from curate.report.stats import _length, _summary
+from curate.report.summary import summarize, text_length
 from curate.sinks.outdir import MANIFEST, written_by_curate
 
 IGNORE_INDEX = -100
@@ -72,7 +72,7 @@ def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str,
         for row in iter_file_rows(path):
             n += 1
             for column in columns:
-                length = _length(row.get(column))
+                length = text_length(row.get(column))
                 if length is not None:
                     lengths[column].append(length)
         rows[path.name] = n
@@ -89,7 +89,7 @@ def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str,
         "dropped_rows_by_reason": counts.dropped_rows_by_reason,
         "agreement": manifest.quality.get("agreement"),
         "tokenization": manifest.tokenization,
-        "column_lengths_chars": {c: _summary(v) for c, v in lengths.items()},
+        "column_lengths_chars": {c: summarize(v) for c, v in lengths.items()},
     }
     return result, lengths
 

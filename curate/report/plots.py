@@ -15,15 +15,13 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from curate.errors import CurateError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, FigureBase
-
-    from curate.report.stats import Stats
 
 DPI = 100
 STYLE = {
@@ -49,6 +47,19 @@ LENGTH_COLUMNS = {
     "unpaired": ("prompt", "completion"),
     "text": ("text",),
 }
+
+
+class Figures(Protocol):
+    """What the pictures are drawn from (:class:`curate.report.stats.Stats` is one): the figures
+    of a source, a spec or an export, and the lengths behind the length pictures."""
+
+    kind: str
+    data: dict[str, Any]
+    lengths: dict[str, list[int]]
+    trained: dict[str, list[int]]
+
+    @property
+    def title(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -168,7 +179,7 @@ def _write(fig: Figure, path: Path) -> None:
 
 
 # --- what to draw --------------------------------------------------------------------------------
-def pictures(stats: Stats) -> Pictures:
+def pictures(stats: Figures) -> Pictures:
     """The pictures the figures of ``stats`` support, in reading order."""
     data = stats.data
     export = data if stats.kind == "export" else data.get("export")

@@ -4,7 +4,6 @@ annotators per record, agreement per question and per annotator pair, text lengt
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,19 +13,12 @@ from typing import TYPE_CHECKING, Any
 from curate.build.agreement import Alpha
 from curate.build.unify import agreement_key
 from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind
+from curate.report.summary import summarize, text_length
 from curate.sources._argilla import describe_value
 from curate.sources.base import Unreadable
 
 if TYPE_CHECKING:
     from curate.report.plots import Pictures
-
-
-def _length(value: Any) -> int | None:
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, list):
-        return sum(len(m.get("content", "")) for m in value if isinstance(m, dict))
-    return None
 
 
 def _status_key(status: Any) -> str:
@@ -40,26 +32,6 @@ def _status_key(status: Any) -> str:
     if status is None or status == "":
         return "unknown"
     return status if isinstance(status, str) else describe_value(status)
-
-
-def _summary(lengths: list[int]) -> dict[str, float | int]:
-    """Count, min, median, mean, p90, max and empty of a list of lengths.
-
-    >>> _summary([3, 0, 5])
-    {'count': 3, 'min': 0, 'median': 3, 'mean': 2.67, 'p90': 5, 'max': 5, 'empty': 1}
-    """
-    if not lengths:
-        return {"count": 0}
-    ordered = sorted(lengths)
-    return {
-        "count": len(ordered),
-        "min": ordered[0],
-        "median": statistics.median(ordered),
-        "mean": round(statistics.fmean(ordered), 2),
-        "p90": ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))],
-        "max": ordered[-1],
-        "empty": sum(1 for n in ordered if n == 0),
-    }
 
 
 class PairAgreement:
@@ -144,7 +116,7 @@ class SourceStats:
             self.per_annotator.setdefault(user, Counter())[status] += 1
         self.annotators[len(users)] += 1
         for f in self.text_fields:
-            length = _length(record.fields.get(f))
+            length = text_length(record.fields.get(f))
             if length is not None:
                 self.lengths[f].append(length)
 
@@ -167,7 +139,7 @@ class SourceStats:
                 for q, c in self.per_question_status.items()
             },
             "pairwise_agreement": {q: p.to_dict() for q, p in self.pairs.items() if p.shared},
-            "field_lengths_chars": {f: _summary(v) for f, v in self.lengths.items()},
+            "field_lengths_chars": {f: summarize(v) for f, v in self.lengths.items()},
         }
 
 
