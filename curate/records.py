@@ -217,3 +217,25 @@ def check_messages(messages: Any, where: str) -> tuple[Message, ...]:
             expected = "assistant" if role == "user" else "user"
         out.append({"role": role, "content": content})
     return tuple(out)
+
+
+def describe_value(value: Any) -> str:
+    """A value's type as the JSON world names it, with a short preview (for reject details).
+
+    >>> describe_value(["a", "b"]), describe_value(True), describe_value(3)
+    ("list ['a', 'b']", 'boolean True', 'number 3')
+    """
+    if isinstance(value, str):
+        kind = "text"
+    elif isinstance(value, bool):
+        kind = "boolean"
+    elif isinstance(value, (int, float)):
+        kind = "number"
+    elif isinstance(value, (list, tuple)):
+        kind = "list"
+    elif isinstance(value, Mapping):
+        kind = "object"
+    else:
+        kind = type(value).__name__
+    preview = repr(list(value) if isinstance(value, tuple) else value)
+    return f"{kind} {preview[:60]}{'...' if len(preview) > 60 else ''}"

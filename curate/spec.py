@@ -26,12 +26,14 @@ Strategy = Literal["first_submitted", "latest", "majority", "unanimous", "mean",
 Status = Literal["submitted", "discarded", "draft"]
 
 
-class _Model(BaseModel):
+class SpecModel(BaseModel):
+    """The base of every spec model: unknown keys refused, values frozen once read."""
+
     # NaN or infinity in a threshold, score or margin would compare false against everything
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class ValueSource(_Model):
+class ValueSource(SpecModel):
     """One place a canonical value may come from; the first that gives a non-blank value wins."""
 
     question: str | None = None
@@ -84,7 +86,7 @@ Sources = Annotated[list[ValueSource], Field(default_factory=list)]
 Required = Annotated[list[ValueSource], Field(min_length=1)]
 
 
-class TableColumns(_Model):
+class TableColumns(SpecModel):
     """Column mapping for a plain table (JSONL / CSV / Parquet without Argilla structure)."""
 
     id: str | None = None
@@ -95,7 +97,7 @@ class TableColumns(_Model):
     )
 
 
-class ArgillaServerRef(_Model):
+class ArgillaServerRef(SpecModel):
     dataset: str
     workspace: str | None = None
     api_url: str | None = Field(
@@ -125,7 +127,7 @@ def _layout_names() -> list[str]:
     return list(LAYOUTS)
 
 
-class SourceSpec(_Model):
+class SourceSpec(SpecModel):
     path: str | None = None
     layout: str = Field(
         "auto",
@@ -155,7 +157,7 @@ class SourceSpec(_Model):
         return self
 
 
-class ResponsesSpec(_Model):
+class ResponsesSpec(SpecModel):
     statuses: list[Status] = Field(default_factory=lambda: list[Status](["submitted"]))
     unknown_status: Literal["submitted", "reject"] = Field(
         "submitted",
@@ -171,7 +173,7 @@ class ResponsesSpec(_Model):
         return v
 
 
-class UnifySpec(_Model):
+class UnifySpec(SpecModel):
     """Default strategy per question kind, and per-question overrides."""
 
     text: Strategy = "latest"
@@ -183,12 +185,12 @@ class UnifySpec(_Model):
     questions: dict[str, Strategy] = Field(default_factory=dict)
 
 
-class LengthBounds(_Model):
+class LengthBounds(SpecModel):
     min_chars: dict[str, int] = Field(default_factory=dict)
     max_chars: dict[str, int] = Field(default_factory=dict)
 
 
-class FiltersSpec(_Model):
+class FiltersSpec(SpecModel):
     record_status: list[Literal["pending", "completed"]] | None = Field(
         None, description="keep only records with one of these Argilla record statuses"
     )
@@ -233,7 +235,7 @@ def check_splits(fractions: dict[str, Any]) -> None:
         raise ValueError(f"split fractions must add up to 1, got {total:g}")
 
 
-class SplitSpec(_Model):
+class SplitSpec(SpecModel):
     """Named fractions; a record's split is a pure function of its id and the seed."""
 
     fractions: dict[str, float] = Field(default_factory=lambda: {"train": 1.0})
@@ -266,7 +268,7 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class TaskSpec(_Model):
+class TaskSpec(SpecModel):
     """What every task's spec has: name, source, which responses count, unification, filters,
     splits. Each task module (``curate/tasks/``) adds ``task``, ``columns`` and its own keys."""
 
@@ -355,7 +357,7 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
-def _format_validation_error(where: str, err: ValidationError) -> str:
+def format_validation_error(where: str, err: ValidationError) -> str:
     first = err.errors()[0]
     loc = _format_loc(tuple(first["loc"]))
     msg = first["msg"].removeprefix("Value error, ")
@@ -440,7 +442,7 @@ def parse_spec(data: Any, where: str = "<spec>") -> TaskSpec:
     try:
         return spec_adapter().validate_python(data)  # type: ignore[no-any-return]
     except ValidationError as err:
-        raise CurateError(_format_validation_error(where, err)) from None
+        raise CurateError(format_validation_error(where, err)) from None
 
 
 def load_spec(path: str | Path) -> SpecFile:

@@ -728,7 +728,7 @@ def test_stats_counts_unreadable_rows(cli, tmp_path):
 
 def test_strict_readers_name_the_bad_row(tmp_path):
     """Callers with no reject file (``argilla log``, packing) get an error, never a silent skip."""
-    from curate.sources._rows import find_data_files, iter_rows
+    from curate.sources.rows import find_data_files, iter_rows
 
     (tmp_path / "rows.jsonl").write_text('{"a": 1}\n[2]\n')
     with pytest.raises(CurateError, match=r"rows\.jsonl: line 2: a JSON array, expected an object"):

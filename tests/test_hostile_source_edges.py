@@ -25,7 +25,7 @@ from test_hostile_readers import (
 )
 
 from curate.errors import CurateError
-from curate.sources._rows import BadRow, find_data_files, read_rows
+from curate.sources.rows import BadRow, find_data_files, read_rows
 
 # --- values Python cannot hold: only their rows are unreadable ---------------------------------
 

@@ -12,7 +12,7 @@ from datasets import Dataset, Features, Sequence, Value
 from curate.errors import CurateError
 from curate.records import QuestionKind, RankItem
 from curate.sources import Unreadable, detect_layout, open_source
-from curate.sources._rows import _iter_json_array
+from curate.sources.rows import _iter_json_array
 from curate.spec import SourceSpec, TableColumns
 
 U1, U2 = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"

@@ -279,7 +279,7 @@ def _suggest(word: str, choices: list[str]) -> str:
 _YAML11_BOOLS = {"yes": True, "no": False, "on": True, "off": False, "y": True, "n": False}
 
 
-class _Mismatch(Exception):
+class Mismatch(Exception):
     pass
 
 
@@ -300,7 +300,7 @@ def _type_name(tp: Any) -> str:
 
 
 def coerce(value: Any, tp: Any) -> Any:
-    """Check ``value`` against a dataclass field type; raise :class:`_Mismatch` if it does not fit.
+    """Check ``value`` against a dataclass field type; raise :class:`Mismatch` if it does not fit.
 
     >>> coerce(3, float), coerce("1e-4", float), coerce("q_proj", list[str])
     (3.0, 0.0001, ['q_proj'])
@@ -315,28 +315,28 @@ def coerce(value: Any, tp: Any) -> Any:
         for arg in sorted((a for a in args if a is not type(None)), key=lambda a: a is str):
             try:
                 return coerce(value, arg)
-            except _Mismatch:
+            except Mismatch:
                 continue
-        raise _Mismatch
+        raise Mismatch
     if origin is Literal:
         if value in args:
             return value
-        raise _Mismatch
+        raise Mismatch
     if isinstance(tp, type) and issubclass(tp, Enum):
         try:
             return tp(value)
         except ValueError:
-            raise _Mismatch from None
+            raise Mismatch from None
     if tp is bool:
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in _YAML11_BOOLS:
             return _YAML11_BOOLS[value.lower()]
-        raise _Mismatch
+        raise Mismatch
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        raise _Mismatch
+        raise Mismatch
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
@@ -344,22 +344,22 @@ def coerce(value: Any, tp: Any) -> Any:
             try:
                 return float(value)
             except ValueError:
-                raise _Mismatch from None
-        raise _Mismatch
+                raise Mismatch from None
+        raise Mismatch
     if tp is str:
         if isinstance(value, str):
             return value
-        raise _Mismatch
+        raise Mismatch
     if origin in (list, tuple) or tp in (list, tuple):
         items = value if isinstance(value, list) else [value]
         if isinstance(value, (dict, bool)) or value is None:
-            raise _Mismatch
+            raise Mismatch
         inner = args[0] if args else Any
         return [coerce(v, inner) for v in items]
     if origin is dict or tp is dict:
         if isinstance(value, dict):
             return value
-        raise _Mismatch
+        raise Mismatch
     return value
 
 
@@ -379,7 +379,7 @@ def build_section(raw: RawConfig, section: str, cls: type) -> Any:
         tp = hints.get(key, fields[key].type)
         try:
             kwargs[key] = coerce(value, tp)
-        except _Mismatch:
+        except Mismatch:
             raise CurateError(
                 f"{raw.where(section, key)}: expected {_type_name(tp)}, got {value!r}"
             ) from None

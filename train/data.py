@@ -195,7 +195,7 @@ def check_token_ids(run: Run, dataset: Any, tokenizer: Any) -> None:
 # --------------------------------------------------------------------------- curate's labels
 
 
-def _conversational(value: Any) -> bool:
+def is_conversational(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and isinstance(value[0], dict)
 
 
@@ -209,7 +209,7 @@ def labels_task(run: Run, first_row: dict[str, Any]) -> str | None:
         if cols == ("messages",):
             return "chat"
         if cols == ("prompt", "completion"):
-            conv = _conversational(first_row["prompt"]) or _conversational(first_row["completion"])
+            conv = is_conversational(first_row["prompt"]) or is_conversational(first_row["completion"])
             return "chat" if conv else "sft"
         return None  # `text` rows: every token is trained, there is no boundary to find
     if run.stage.name == "reward" and "prompt" in first_row:
@@ -280,7 +280,7 @@ def curate_tokens(
     if task is None:
         run.labels.setdefault("by", "export" if run.tokenized else "trl")
         return dataset
-    conversational = any(_conversational(v) for v in rows[0].values())
+    conversational = any(is_conversational(v) for v in rows[0].values())
     transform = make_row_transform(run, tokenizer, task, conversational, max_length)
     out: list[dict[str, Any]] = []
     for row, result in zip(rows, transform.map(rows), strict=True):

@@ -33,9 +33,9 @@ class RewardModelScore:
 
     def encode(self, prompt: Any, completion: Any) -> list[int] | None:
         """Token ids as the reward model was trained on them (None: curate cannot encode the pair)."""
-        from train.data import _conversational, make_row_transform
+        from train.data import is_conversational, make_row_transform
 
-        conversational = _conversational(prompt)
+        conversational = is_conversational(prompt)
         task = "chat" if conversational else "sft"
         if task not in self._transforms:
             self._transforms[task] = make_row_transform(self.run, self.tokenizer, task, conversational, None)
@@ -106,12 +106,12 @@ def reward_functions(run: Run) -> tuple[list[Any], list[float]]:
 
 def curate_prompt_trainer(base: type, run: Run) -> type:
     """``base`` (GRPOTrainer / RLOOTrainer) whose prompts are tokenized by curate, not by TRL."""
-    from train.data import _conversational, make_row_transform
+    from train.data import is_conversational, make_row_transform
 
     transforms: dict[bool, Any] = {}
 
     def encode(tokenizer: Any, prompt: Any) -> list[int]:
-        conversational = _conversational(prompt)
+        conversational = is_conversational(prompt)
         if conversational not in transforms:
             transforms[conversational] = make_row_transform(run, tokenizer, "prompt", conversational, None)
         result = transforms[conversational]({"prompt": prompt})

@@ -189,12 +189,12 @@ def open_source(
     if isinstance(source, Mapping):
         from pydantic import ValidationError
 
-        from curate.spec import _format_validation_error
+        from curate.spec import format_validation_error
 
         try:
             source_spec = SourceSpec.model_validate(dict(source))
         except ValidationError as err:
-            raise CurateError(_format_validation_error(_opt("source"), err)) from None
+            raise CurateError(format_validation_error(_opt("source"), err)) from None
         return open_path(source_spec, Path.cwd(), **live)
     if source is not None and not isinstance(source, (str, os.PathLike)):
         raise CurateError(

@@ -27,8 +27,8 @@ from curate.build.filters import DuplicateFilter, RowFilter
 from curate.errors import CurateError
 from curate.rows import Rejection, RejectRecord
 from curate.sinks.files import row_line
-from curate.sources._rows import BATCH_ROWS
 from curate.sources.base import RowSource, Source, Unreadable
+from curate.sources.rows import BATCH_ROWS
 
 if TYPE_CHECKING:
     from curate.build.builder import Builder

@@ -388,7 +388,7 @@ def _nothing_kept(source: str, n_input: int, rejects: Counter[str], first: Rejec
 def _pack_splits(writer: ExportWriter, paths: dict[str, Path], options: ExportOptions) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
-    from curate.sources._rows import iter_file_rows
+    from curate.sources.rows import iter_file_rows
     from curate.tokens.pack import pack_rows  # packing needs token columns from the row transform
 
     if options.row_transform is None:

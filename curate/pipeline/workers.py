@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from curate.rows import Rejection
-from curate.tokens.tokenize import RowTransform, _Counts, build_row_transform
+from curate.tokens.tokenize import RowTransform, TokenCounts, build_row_transform
 
 _WORKER: RowTransform | None = None
 
@@ -20,8 +20,8 @@ def worker_init(recipe: tuple[Any, ...]) -> None:
     _WORKER = build_row_transform(*recipe)
 
 
-def worker_batch(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | Rejection], _Counts]:
+def worker_batch(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | Rejection], TokenCounts]:
     """In a worker process: one chunk's rows, and the counts they added (the parent sums them)."""
     assert _WORKER is not None, "worker_init was not called"
-    _WORKER.counts = _Counts()
+    _WORKER.counts = TokenCounts()
     return _WORKER.batch(rows), _WORKER.counts

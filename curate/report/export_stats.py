@@ -51,7 +51,7 @@ def export_files(folder: Path, only: list[str] | None = None) -> list[Path]:
 
 
 def iter_export_rows(folder: Path, only: list[str] | None = None) -> Iterator[dict[str, Any]]:
-    from curate.sources._rows import iter_file_rows
+    from curate.sources.rows import iter_file_rows
 
     for path in export_files(folder, only):
         yield from iter_file_rows(path)
@@ -59,7 +59,7 @@ def iter_export_rows(folder: Path, only: list[str] | None = None) -> Iterator[di
 
 def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str, Any], dict[str, list[int]]]:
     """Rows per split, the manifest's counts, and character lengths of the task's text columns."""
-    from curate.sources._rows import iter_file_rows
+    from curate.sources.rows import iter_file_rows
     from curate.tasks import TASKS
 
     manifest = Manifest.read(folder)

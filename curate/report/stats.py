@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from curate.build.agreement import Alpha
 from curate.build.unify import agreement_key
-from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind
+from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind, describe_value
 from curate.report.summary import summarize, text_length
-from curate.sources._argilla import describe_value
 from curate.sources.base import Unreadable
 
 if TYPE_CHECKING:

@@ -22,8 +22,8 @@ from typing import Any
 import argilla as rg
 
 from curate.errors import CurateError
-from curate.sources._rows import find_data_files, iter_rows
 from curate.sources.argilla_api import connect, find_dataset, resolve_credentials
+from curate.sources.rows import find_data_files, iter_rows
 
 BATCH = 256
 

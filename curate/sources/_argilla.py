@@ -24,6 +24,7 @@ from curate.records import (
     Response,
     Span,
     Suggestion,
+    describe_value,
 )
 from curate.sources._text import MAX_DEPTH, problem_in
 from curate.sources.base import BadValue
@@ -162,28 +163,6 @@ def dict_of_lists_to_list(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
-
-
-def describe_value(value: Any) -> str:
-    """A value's type as the JSON world names it, with a short preview (for reject details).
-
-    >>> describe_value(["a", "b"]), describe_value(True), describe_value(3)
-    ("list ['a', 'b']", 'boolean True', 'number 3')
-    """
-    if isinstance(value, str):
-        kind = "text"
-    elif isinstance(value, bool):
-        kind = "boolean"
-    elif isinstance(value, (int, float)):
-        kind = "number"
-    elif isinstance(value, (list, tuple)):
-        kind = "list"
-    elif isinstance(value, Mapping):
-        kind = "object"
-    else:
-        kind = type(value).__name__
-    preview = repr(list(value) if isinstance(value, tuple) else value)
-    return f"{kind} {preview[:60]}{'...' if len(preview) > 60 else ''}"
 
 
 _EXPECTED = {

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from curate.errors import CurateError
+from curate.records import describe_value
 from curate.redact import redact, remember
 from curate.retry import RetryPolicy
-from curate.sources._argilla import describe_value
 
 SUPPORTED_MAJOR = 2
 MAX_ATTEMPTS = 5

@@ -33,8 +33,8 @@ from curate.sources._argilla import (
     make_suggestion,
     parse_metadata,
 )
-from curate.sources._rows import BadRow, DataFiles, Wanted, count_rows, read_rows, sample_rows, shard_columns
 from curate.sources.base import RowSource
+from curate.sources.rows import BadRow, DataFiles, Wanted, count_rows, read_rows, sample_rows, shard_columns
 
 RESERVED = {"external_id", "metadata", "vectors", "id"}
 SUGGESTION = "-suggestion"

@@ -25,17 +25,19 @@ from curate.records import (
     QuestionInfo,
     QuestionKind,
     Suggestion,
+    describe_value,
 )
 from curate.sources._argilla import (
     check_field,
-    describe_value,
     kind_from_value,
     listed_value,
     load_settings_file,
     make_responses,
     make_suggestion,
 )
-from curate.sources._rows import (
+from curate.sources._text import read_json
+from curate.sources.base import BadValue, RowSource
+from curate.sources.rows import (
     BadRow,
     DataFiles,
     Wanted,
@@ -44,8 +46,6 @@ from curate.sources._rows import (
     sample_rows,
     shard_columns,
 )
-from curate.sources._text import read_json
-from curate.sources.base import BadValue, RowSource
 
 RESERVED_FLAT = {"id", "status", "_server_id", "score"}
 

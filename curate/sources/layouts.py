@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from curate.errors import CurateError
 
 if TYPE_CHECKING:
-    from curate.sources._rows import DataFiles
     from curate.sources.base import Source
+    from curate.sources.rows import DataFiles
     from curate.spec import SourceSpec
 
 
@@ -31,13 +31,13 @@ class Probe:
 
     @functools.cached_property
     def files(self) -> DataFiles:
-        from curate.sources._rows import find_data_files
+        from curate.sources.rows import find_data_files
 
         return find_data_files(self.path, self.split)
 
     @functools.cached_property
     def columns(self) -> list[str]:
-        from curate.sources._rows import file_columns, peek_columns
+        from curate.sources.rows import file_columns, peek_columns
 
         columns = peek_columns(self.files)
         if not columns and all(not file_columns(f) for f in self.files.files):
@@ -65,21 +65,21 @@ def _v2_disk(path: Path, spec: SourceSpec) -> Source:
 
 
 def _v2_flat(path: Path, spec: SourceSpec) -> Source:
-    from curate.sources._rows import find_data_files
     from curate.sources.argilla_v2 import ArgillaV2FlatSource
+    from curate.sources.rows import find_data_files
 
     return ArgillaV2FlatSource(find_data_files(path, spec.split))
 
 
 def _v1(path: Path, spec: SourceSpec) -> Source:
-    from curate.sources._rows import find_data_files
     from curate.sources.argilla_v1 import ArgillaV1Source
+    from curate.sources.rows import find_data_files
 
     return ArgillaV1Source(find_data_files(path, spec.split))
 
 
 def _table(path: Path, spec: SourceSpec) -> Source:
-    from curate.sources._rows import find_data_files
+    from curate.sources.rows import find_data_files
     from curate.sources.table import TableSource
 
     if spec.columns is None:

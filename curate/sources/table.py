@@ -8,8 +8,8 @@ from typing import Any
 from curate.errors import CurateError
 from curate.records import ArgillaRecord, DatasetSettings, FieldInfo, FieldKind, QuestionInfo, Response
 from curate.sources._argilla import check_field, kind_from_value, normalize_value
-from curate.sources._rows import BadRow, DataFiles, Wanted, count_rows, file_columns, read_rows, sample_rows
 from curate.sources.base import RowSource
+from curate.sources.rows import BadRow, DataFiles, Wanted, count_rows, file_columns, read_rows, sample_rows
 from curate.spec import TableColumns
 
 INFER_ROWS = 1000

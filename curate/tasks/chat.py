@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from curate.errors import CurateError
 from curate.records import ChatExample, Message, check_messages
 from curate.rows import RejectRecord, as_text, blank
-from curate.spec import TRAIN_ON_HELP, Required, Sources, TaskSpec, TrainOn, _Model, as_list
+from curate.spec import TRAIN_ON_HELP, Required, Sources, SpecModel, TaskSpec, TrainOn, as_list
 from curate.tasks.base import Task, message_list
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from curate.build.builder import Builder, RecordContext
 
 
-class ChatColumns(_Model):
+class ChatColumns(SpecModel):
     messages: Required
     system: Sources
     reply: Sources

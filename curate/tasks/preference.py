@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from curate.errors import CurateError
 from curate.records import PreferenceExample, QuestionKind
 from curate.rows import RejectRecord, as_text, blank
-from curate.spec import Required, Sources, TemplatedSpec, _Model, as_list
+from curate.spec import Required, Sources, SpecModel, TemplatedSpec, as_list
 from curate.tasks.base import Task, text_or_messages
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from curate.build.builder import Builder, RecordContext
 
 
-class Candidate(_Model):
+class Candidate(SpecModel):
     text: Required
     rating: str | None = Field(
         None, description="rating question scoring this candidate (pairs from ratings)"
@@ -30,7 +30,7 @@ class Candidate(_Model):
     _lists = field_validator("text", mode="before")(as_list)
 
 
-class PairsSpec(_Model):
+class PairsSpec(SpecModel):
     """Better/poorer pairs from a ranking question, or from one rating question per candidate."""
 
     source: Literal["ranking", "rating"] = Field(alias="from")
@@ -56,7 +56,7 @@ class PairsSpec(_Model):
         return self
 
 
-class PreferenceColumns(_Model):
+class PreferenceColumns(SpecModel):
     prompt: Required
     context: Sources
     chosen: Sources

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import field_validator
 
 from curate.records import PromptExample
-from curate.spec import Required, Sources, TemplatedSpec, _Model, as_list
+from curate.spec import Required, Sources, SpecModel, TemplatedSpec, as_list
 from curate.tasks.base import Task, text_or_messages
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from curate.build.builder import Builder, RecordContext
 
 
-class PromptColumns(_Model):
+class PromptColumns(SpecModel):
     prompt: Required
     context: Sources
 

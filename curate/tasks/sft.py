@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 
 from curate.rows import as_text, blank
-from curate.spec import TRAIN_ON_HELP, Required, Sources, TemplatedSpec, TrainOn, _Model, as_list
+from curate.spec import TRAIN_ON_HELP, Required, Sources, SpecModel, TemplatedSpec, TrainOn, as_list
 from curate.tasks.base import Task, text_or_messages
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from curate.build.builder import Builder, RecordContext
 
 
-class SFTColumns(_Model):
+class SFTColumns(SpecModel):
     instruction: Required
     context: Sources
     response: Required

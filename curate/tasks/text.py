@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field, field_validator
 
 from curate.rows import as_text
-from curate.spec import Required, TaskSpec, _Model, as_list
+from curate.spec import Required, SpecModel, TaskSpec, as_list
 from curate.tasks.base import Task
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from curate.build.builder import Builder, RecordContext
 
 
-class TextColumns(_Model):
+class TextColumns(SpecModel):
     text: Required
 
     _lists = field_validator("text", mode="before")(as_list)

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from curate.errors import CurateError
 from curate.records import QuestionKind
 from curate.rows import RejectRecord, as_text
-from curate.spec import Required, Sources, Strategy, TemplatedSpec, _Model, as_list
+from curate.spec import Required, Sources, SpecModel, Strategy, TemplatedSpec, as_list
 from curate.tasks.base import Task, text_or_messages
 from curate.tasks.preference import PairsSpec, check_pairs, pair_names, scored_candidates
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from curate.build.builder import Builder, RecordContext
 
 
-class UnpairedColumns(_Model):
+class UnpairedColumns(SpecModel):
     prompt: Required
     context: Sources
     completion: Sources
@@ -30,7 +30,7 @@ class UnpairedColumns(_Model):
     _lists = field_validator("prompt", "context", "completion", mode="before")(as_list)
 
 
-class LabelSpec(_Model):
+class LabelSpec(SpecModel):
     """Whether a completion is desirable, from one question the annotators answered about it."""
 
     question: str = Field(description="a label question (good/bad, yes/no, ...) or a rating question")

@@ -19,7 +19,7 @@ from rich.text import Text
 
 from curate.templates import TemplateError
 from curate.tokens.labels import IGNORE_INDEX, Labeler, Segment
-from curate.tokens.tokenize import Inspection, RowTransform, _pieces
+from curate.tokens.tokenize import Inspection, RowTransform, token_pieces
 
 # The conversation the template check renders: a system message and three assistant turns.
 EXAMPLE = (
@@ -129,7 +129,7 @@ def template_check(transform: RowTransform) -> dict[str, Any] | None:
             continue
         assert encoded.offsets is not None
         trained = [lab != IGNORE_INDEX for lab in encoded.labels]
-        pieces = _pieces(transform.tokenizer, chat.text, encoded.input_ids, encoded.offsets, trained)
+        pieces = token_pieces(transform.tokenizer, chat.text, encoded.input_ids, encoded.offsets, trained)
         sequences.append({"pieces": pieces, "tokens": len(pieces), "trained": sum(trained)})
         for turn, (start, end) in zip(chat.turns, chat.spans, strict=True):
             note = "no end marker after it" if turn in chat.open_ended else None

@@ -76,7 +76,7 @@ class _Cut:
 
 
 @dataclass
-class _Counts:
+class TokenCounts:
     rows: int = 0
     rows_ok: int = 0
     sequences: int = 0
@@ -90,7 +90,7 @@ class _Counts:
     turns_not_trained: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
 
-    def add(self, other: _Counts) -> None:
+    def add(self, other: TokenCounts) -> None:
         """Add another worker's counts (sums: the order of batches does not matter)."""
         for name, value in vars(other).items():
             if isinstance(value, Counter):
@@ -168,7 +168,7 @@ class RowTransform(RowTransformProtocol):
         if isinstance(self._chat, ChatTemplate):
             _check_markers(self._chat, tokenizer, self.tokenizer_name)
         self.labeler = Labeler(tokenizer)
-        self.counts = _Counts()
+        self.counts = TokenCounts()
         #: build_row_transform's arguments, so worker processes can build the same transform
         self.recipe: tuple[Any, ...] | None = None
 
@@ -211,7 +211,7 @@ class RowTransform(RowTransformProtocol):
             results.append(self._finish(sequences, plan))
         return results
 
-    def add_counts(self, counts: _Counts) -> None:
+    def add_counts(self, counts: TokenCounts) -> None:
         """Counts of batches a worker process transformed (``curate export --num-proc``)."""
         self.counts.add(counts)
 
@@ -265,7 +265,7 @@ class RowTransform(RowTransformProtocol):
             n = len(enc.input_ids)
             kept = (n, n, n) if isinstance(cut, tuple) else cut.kept
             trained = [lab != IGNORE_INDEX for lab in enc.labels]
-            pieces = _pieces(self.tokenizer, seg.text, enc.input_ids, enc.offsets, trained)
+            pieces = token_pieces(self.tokenizer, seg.text, enc.input_ids, enc.offsets, trained)
             kept_idx = [*range(kept[0]), *range(kept[1], n)]
             out.append(
                 Inspection(name, seg.text, pieces, kept, len(kept_idx), sum(trained[i] for i in kept_idx))
@@ -440,7 +440,7 @@ def _check_markers(template: ChatTemplate, tokenizer: Any, name: str) -> None:
         )
 
 
-def _pieces(
+def token_pieces(
     tokenizer: Any, text: str, ids: list[int], offsets: list[tuple[int, int]], trained: list[bool]
 ) -> list[tuple[str, bool]]:
     """Each token's text for display: its slice of ``text``, or its token string if it has none."""
