@@ -270,7 +270,7 @@ def test_normalize_and_coerce_helpers():
     ]
     assert common.coerce("all-linear", list[str] | None) == ["all-linear"]
     assert common.coerce(None, int | None) is None
-    with pytest.raises(common._Mismatch):
+    with pytest.raises(common.Mismatch):
         common.coerce(True, int)
 
 
