@@ -51,9 +51,9 @@ def settings(gpu: bool, steps: int) -> dict[str, Any]:
 
 def setup(root: Path, gpu: bool) -> dict[str, str]:
     """The model (saved with save_pretrained) and the exports both sides read."""
+    from curate.api.loader import load_spec
     from curate.commands.core import open_spec_source
     from curate.pipeline.run import ExportOptions, run_export
-    from curate.spec import load_spec
     from curate.testing.tiny import chat_tokenizer
     from curate.tokens.tokenize import build_row_transform
 

@@ -9,18 +9,13 @@ expected.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import math
 import re
-import reprlib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from curate.errors import CurateError
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 Strategy = Literal["first_submitted", "latest", "majority", "unanimous", "mean", "median", "mean_rank"]
 Status = Literal["submitted", "discarded", "draft"]
@@ -121,18 +116,11 @@ class ArgillaServerRef(SpecModel):
     )
 
 
-def _layout_names() -> list[str]:
-    from curate.sources.layouts import LAYOUTS  # the registry of readers; light to import
-
-    return list(LAYOUTS)
-
-
 class SourceSpec(SpecModel):
     path: str | None = None
     layout: str = Field(
         "auto",
         description="auto (detected) or a layout name (curate/sources/layouts.py)",
-        json_schema_extra=lambda schema: schema.update(enum=["auto", *_layout_names()]),
     )
     split: str | None = Field(None, description="which split of a multi-split folder to read")
     columns: TableColumns | None = None
@@ -140,9 +128,10 @@ class SourceSpec(SpecModel):
 
     @field_validator("layout")
     @classmethod
-    def _known_layout(cls, value: str) -> str:
-        names = _layout_names()
-        if value != "auto" and value not in names:
+    def _known_layout(cls, value: str, info: ValidationInfo) -> str:
+        # the layout registry sits above these models: the spec loader passes its names in
+        names = list((info.context or {}).get("layouts", ()))
+        if names and value != "auto" and value not in names:
             raise ValueError(
                 f"got {value!r}, expected auto or one of {', '.join(names)}{did_you_mean(value, names)}"
             )
@@ -282,12 +271,13 @@ class TaskSpec(SpecModel):
     license: str | None = None
     task: str  # each task's model narrows it to its name (the union's discriminator)
 
+    #: text columns of a row: what length filters may name (each task's model sets them)
+    text_columns: ClassVar[tuple[str, ...]] = ()
+
     @model_validator(mode="after")
     def _filter_columns(self) -> TaskSpec:
-        from curate.tasks import get_task  # the task modules import this one
-
         task = getattr(self, "task", "")
-        allowed = get_task(task).text_columns
+        allowed = self.text_columns
         for bound in ("min_chars", "max_chars"):
             for column, value in getattr(self.filters, bound).items():
                 if column not in allowed:
@@ -341,143 +331,6 @@ class SpecFile(BaseModel):
     @property
     def base_dir(self) -> Path:
         return self.path.parent if self.path else Path.cwd()
-
-
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    if "split" in loc and "fractions" in loc:  # `split: {train: 0.9}` is the shorthand users write
-        loc = tuple(x for x in loc if x != "fractions")
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif item in _task_names() and not parts:
-            continue  # the discriminator's branch name is noise for the reader
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(top level)"
-
-
-def format_validation_error(where: str, err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = _format_loc(tuple(first["loc"]))
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif first["type"] == "literal_error" and "expected" in first.get("ctx", {}):
-        msg = f"got {_SHORT.repr(first['input'])}, expected {first['ctx']['expected']}"
-    elif first["type"] == "union_tag_invalid":
-        given = first["input"].get("task") if isinstance(first["input"], dict) else first["input"]
-        names = _task_names()
-        hint = did_you_mean(given, names) if isinstance(given, str) else ""
-        msg = f"unknown task {_SHORT.repr(given)}, expected one of {', '.join(names)}{hint}"
-    elif first["type"] == "union_tag_not_found":
-        msg = f"missing key 'task' (one of {', '.join(_task_names())})"
-    more = f" (and {len(err.errors()) - 1} more problem(s))" if len(err.errors()) > 1 else ""
-    if loc == "(top level)" and _KEY_PATH_FIRST.match(msg):  # a whole-spec check that names its key
-        return f"{where}: {msg}{more}"
-    return f"{where}: {loc}: {msg}{more}"
-
-
-_KEY_PATH_FIRST = re.compile(r"[A-Za-z_][\w.\[\]-]*: ")
-# A value quoted back in an error: short, however large (or alias-expanded) the value is.
-_SHORT = reprlib.Repr()
-_SHORT.maxstring = _SHORT.maxother = 80
-_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 5, 5
-#: Values a spec may hold once YAML aliases are expanded; a few hundred is typical. Aliases nested
-#: inside each other double the count at each level (a "billion laughs" file of a few hundred bytes).
-MAX_SPEC_VALUES = 100_000
-
-
-def _check_size(data: Any, path: Path) -> None:
-    """Refuse a spec whose values, counted with every alias expanded, pass :data:`MAX_SPEC_VALUES`
-    (stops counting there, so a recursive or exponential file costs no more than that)."""
-    stack, seen = [data], 0
-    while stack:
-        value = stack.pop()
-        seen += 1
-        if seen > MAX_SPEC_VALUES:
-            raise CurateError(
-                f"{path}: the spec holds more than {MAX_SPEC_VALUES:,} values once its YAML aliases "
-                "are expanded (aliases repeated inside each other?)"
-            )
-        if isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML says
-    keys are unique; PyYAML would silently keep the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            try:
-                duplicate = key in seen
-            except TypeError:
-                continue  # an unhashable key: the base class reports it
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _task_names() -> tuple[str, ...]:
-    from curate.tasks import TASKS
-
-    return tuple(TASKS)
-
-
-def parse_spec(data: Any, where: str = "<spec>") -> TaskSpec:
-    """Validate a spec mapping into its task's spec model; raise :class:`CurateError` naming the key path."""
-    from curate.tasks import spec_adapter
-
-    if not isinstance(data, dict):
-        raise CurateError(f"{where}: expected a mapping at the top level, got {type(data).__name__}")
-    try:
-        return spec_adapter().validate_python(data)  # type: ignore[no-any-return]
-    except ValidationError as err:
-        raise CurateError(format_validation_error(where, err)) from None
-
-
-def load_spec(path: str | Path) -> SpecFile:
-    """Read and validate a YAML spec file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CurateError(f"{path}: spec file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise CurateError(f"{path}: cannot read spec ({err.__class__.__name__}: {err})") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except RecursionError:
-        raise CurateError(f"{path}: malformed YAML: nested too deeply") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise CurateError(f"{path}{at}: malformed YAML: {problem}") from None
-    except ValueError as err:  # e.g. an integer of more digits than Python converts (4,300)
-        raise CurateError(f"{path}: malformed YAML: {str(err).split(';')[0]}") from None
-    _check_size(data, path)
-    spec = parse_spec(data, str(path))
-    return SpecFile(spec=spec, path=path, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
-
-
-def spec_json_schema() -> dict[str, Any]:
-    """The JSON Schema of a spec file (``curate schema`` prints it)."""
-    from curate.tasks import spec_adapter
-
-    schema = spec_adapter().json_schema(by_alias=True)
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "curate dataset spec"
-    return schema
 
 
 def spec_summary(spec_file: SpecFile) -> dict[str, Any]:

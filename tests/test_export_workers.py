@@ -19,9 +19,9 @@ from test_hostile_records import HOSTILE, LAYOUTS, key_paths, replaced
 
 import curate
 import curate.pipeline.build_workers as build_workers
+from curate.api.loader import load_spec
 from curate.errors import CurateError
 from curate.sources import _rows
-from curate.spec import load_spec
 
 ID_KEYS = ("id", "external_id")
 

@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 from _paths import DATA, SPECS
 
+from curate.api.loader import load_spec
 from curate.errors import CurateError
 from curate.pipeline.run import iter_outcomes
 from curate.sources import open_source
-from curate.spec import load_spec
 
 HOSTILE: list[Any] = [
     None, 7, -1, 10**400, 2.5, float("nan"), True, "", "text", "[1, 2]",

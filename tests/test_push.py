@@ -21,6 +21,7 @@ import pytest
 from huggingface_hub import DatasetCard
 from typer.testing import CliRunner
 
+from curate.api.loader import load_spec
 from curate.cli import app
 from curate.errors import CurateError
 from curate.manifest import Manifest
@@ -28,7 +29,6 @@ from curate.pipeline.run import ExportOptions, run_export
 from curate.records import ArgillaRecord, DatasetSettings, FieldInfo, QuestionInfo, QuestionKind, Response
 from curate.sinks.hub import HubPublisher, HubTarget, PushJob, RetryPolicy, Stopped, push_every, push_once
 from curate.sources.base import Source
-from curate.spec import load_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
 from hub_standin import HubStandIn

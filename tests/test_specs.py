@@ -8,10 +8,10 @@ import json
 import pytest
 from _paths import SPECS
 
-from curate.build.builder import Builder
+from curate.api.loader import load_spec, spec_json_schema
 from curate.errors import CurateError
 from curate.sources.open import open_spec_source
-from curate.spec import load_spec, spec_json_schema
+from curate.tasks import make_builder
 
 SHIPPED = sorted(SPECS.glob("*.yaml"))
 
@@ -27,7 +27,7 @@ def test_specs_are_shipped():
 def test_shipped_spec_validates_against_its_source(path):
     spec_file = load_spec(path)
     source = open_spec_source(spec_file, None)
-    builder = Builder(spec_file, source.settings, source.name)
+    builder = make_builder(spec_file, source.settings, source.name)
     assert builder.questions_used, "every shipped spec reads at least one annotated question"
 
 
@@ -109,7 +109,7 @@ def test_unknown_question_is_named_against_the_source(tmp_path):
     with pytest.raises(
         CurateError, match=r"columns\.response\[0\]: unknown question 'new-reponse'; the dataset has"
     ):
-        Builder(spec_file, source.settings, source.name)
+        make_builder(spec_file, source.settings, source.name)
 
 
 def test_strategy_must_fit_the_question_kind(tmp_path):
@@ -119,7 +119,7 @@ def test_strategy_must_fit_the_question_kind(tmp_path):
     spec_file = load_spec(spec_path)
     source = open_spec_source(spec_file, None)
     with pytest.raises(CurateError, match="strategy 'mean' does not apply to a text question"):
-        Builder(spec_file, source.settings, source.name)
+        make_builder(spec_file, source.settings, source.name)
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from curate.api.loader import load_spec
 from curate.errors import CurateError
 from curate.pipeline.run import ExportOptions, run_export
-from curate.spec import load_spec
 
 pytest.importorskip("trl")
 

@@ -16,9 +16,9 @@ pytest.importorskip("trl")
 
 from train_fixtures import write_table_spec
 
+from curate.api.loader import load_spec
 from curate.pipeline.run import ExportOptions, run_export
 from curate.sources.open import open_spec_source
-from curate.spec import load_spec
 from train import dpo, reward, sft
 from train.generate import ChatSession, Sampling, generate, load_for_generation, render_prompt
 

@@ -43,9 +43,9 @@ def resolve_data(raw: RawConfig, data: DataArgs, output_dir: Path) -> tuple[Path
 
 
 def _export_spec(data: DataArgs, out: Path) -> None:
+    from curate.api.loader import load_spec
     from curate.pipeline.run import ExportOptions, run_export
     from curate.sources.open import open_spec_source
-    from curate.spec import load_spec
 
     spec_file = load_spec(str(data.spec))
     run_export(spec_file, open_spec_source(spec_file, data.source), ExportOptions(out_dir=out))

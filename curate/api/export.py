@@ -189,10 +189,10 @@ def open_source(
     if isinstance(source, Mapping):
         from pydantic import ValidationError
 
-        from curate.spec import format_validation_error
+        from curate.api.loader import format_validation_error, validation_context
 
         try:
-            source_spec = SourceSpec.model_validate(dict(source))
+            source_spec = SourceSpec.model_validate(dict(source), context=validation_context())
         except ValidationError as err:
             raise CurateError(format_validation_error(_opt("source"), err)) from None
         return open_path(source_spec, Path.cwd(), **live)

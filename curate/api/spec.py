@@ -12,8 +12,9 @@ from typing import Any
 
 import yaml
 
+from curate.api.loader import load_spec, parse_spec
 from curate.errors import CurateError
-from curate.spec import SpecFile, TaskSpec, load_spec, parse_spec
+from curate.spec import SpecFile, TaskSpec
 
 # Keys first in this order when a spec is written out; the rest follow in the model's order.
 _KEY_ORDER = ("name", "description", "task", "license", "source", "responses", "unify", "columns")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from curate.build.unify import Unified, check_strategy, unify
 from curate.errors import CurateError
@@ -175,15 +175,25 @@ def _sources_in(spec: Any) -> Iterator[tuple[str, ValueSource]]:
                 yield f"pairs.candidates.{name}.text[{i}]", src
 
 
+class RowMaker(Protocol):
+    """What the builder asks of a task (``curate.tasks.base.Task`` is one): whether its rows are
+    conversations, its checks of the spec, and the rows of one record."""
+
+    def conversational(self, builder: Builder) -> bool: ...
+
+    def check(self, builder: Builder) -> None: ...
+
+    def build(self, builder: Builder, ctx: RecordContext) -> list[dict[str, Any]]: ...
+
+
 class Builder:
     """Turns records into canonical rows for one spec and one source's settings; the spec's task
-    (``curate.tasks``) says what a row is."""
+    (``curate.tasks``, given as ``task``) says what a row is. ``curate.tasks.make_builder`` finds
+    the task the spec names."""
 
-    def __init__(self, spec_file: SpecFile, settings: DatasetSettings, source_name: str):
-        from curate.tasks import get_task  # the task modules import this one
-
+    def __init__(self, spec_file: SpecFile, task: RowMaker, settings: DatasetSettings, source_name: str):
         self.spec: Any = spec_file.spec
-        self.task = get_task(self.spec.task)
+        self.task = task
         self.where = str(spec_file.path) if spec_file.path else "<spec>"
         self.settings = settings
         self.source_name = source_name

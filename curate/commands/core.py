@@ -15,9 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from curate.api import export as api
 from curate.api.export import parse_format, parse_split
+from curate.api.loader import load_spec, spec_json_schema
 from curate.manifest import Manifest
 from curate.sources.open import open_spec_source
-from curate.spec import load_spec, spec_json_schema
 
 # command modules take these from here with the shared options
 __all__ = ["open_spec_source", "parse_format", "parse_split"]
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
         offline: Annotated[bool, typer.Option(help="check the spec only, not against its source")] = False,
     ) -> None:
         """Validate specs (and, unless --offline, their names against the source's settings)."""
-        from curate.build.builder import Builder
+        from curate.tasks import make_builder
 
         for path in specs:
             spec_file = load_spec(path)
@@ -153,7 +153,7 @@ def register(app: typer.Typer) -> None:
             live = source is None and spec_source is not None and spec_source.argilla is not None
             if not offline and not live and (spec_source is not None or source is not None):
                 src = open_spec_source(spec_file, source)
-                Builder(spec_file, src.settings, src.name)
+                make_builder(spec_file, src.settings, src.name)
                 checked = f"checked against its {src.layout} source, {len(src.settings.questions)} questions"
             typer.echo(f"ok: {path} ({spec_file.spec.task}, {checked})")
 

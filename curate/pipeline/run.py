@@ -28,6 +28,7 @@ from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, RowTra
 from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
 from curate.sources.base import RowSource, Source, Unreadable
 from curate.spec import SpecFile, spec_summary
+from curate.tasks import get_task, make_builder
 from curate.version import __version__
 
 if TYPE_CHECKING:
@@ -53,8 +54,8 @@ def assign_split(record_id: str, fractions: dict[str, float], seed: int) -> str:
 
 def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None = None) -> Iterator[Outcome]:
     """Build every record of the source; filters run here too, so preview sees what export writes."""
-    builder = builder or Builder(spec_file, source.settings, source.name)
-    filters = build_filters(spec_file.spec.filters, builder.task.dedup_keys)
+    builder = builder or make_builder(spec_file, source.settings, source.name)
+    filters = build_filters(spec_file.spec.filters, get_task(spec_file.spec.task).dedup_keys)
     for record in source:
         if isinstance(record, Unreadable):
             yield Rejected(record.record_id, Rejection(record.reason, record.detail))
@@ -148,11 +149,11 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> M
 
 def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> Manifest:
     spec = spec_file.spec
-    builder = Builder(spec_file, source.settings, source.name)
+    builder = make_builder(spec_file, source.settings, source.name)
     fractions = options.split_fractions or dict(spec.split.fractions)
     transform = options.row_transform
     extra: list[pa.Field] = transform.fields() if transform is not None else []
-    schema = schema_for(builder.task.fields(builder.output_conversational), extra)
+    schema = schema_for(get_task(spec_file.spec.task).fields(builder.output_conversational), extra)
     stats = QualityStats(builder)
     records_per_split: Counter[str] = Counter({name: 0 for name in fractions})
     rows_per_split: Counter[str] = Counter({name: 0 for name in fractions})
@@ -368,7 +369,7 @@ def _forked_workers(
     if why_not_forked(source) is not None:
         return None  # the API said why in a note
     assert isinstance(source, RowSource)  # why_not_forked checked it
-    filters = build_filters(spec_file.spec.filters, builder.task.dedup_keys)
+    filters = build_filters(spec_file.spec.filters, get_task(spec_file.spec.task).dedup_keys)
     return BuildWorkers(source, builder, filters, stats, tuple(schema.names), options.num_proc)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any, Union
 
+from curate.build.builder import Builder
 from curate.errors import CurateError
-from curate.spec import did_you_mean
+from curate.records import DatasetSettings
+from curate.spec import SpecFile, did_you_mean
 from curate.tasks.base import Task, Trains
 from curate.tasks.chat import Chat
 from curate.tasks.preference import Preference
@@ -19,7 +21,7 @@ from curate.tasks.sft import SFT
 from curate.tasks.text import Text
 from curate.tasks.unpaired import Unpaired
 
-__all__ = ["TASKS", "Task", "Trains", "get_task", "spec_adapter"]
+__all__ = ["TASKS", "Task", "Trains", "get_task", "make_builder", "spec_adapter"]
 
 TASKS: dict[str, Task] = {t.name: t for t in (SFT(), Chat(), Preference(), Prompt(), Text(), Unpaired())}
 
@@ -37,6 +39,11 @@ def get_task(name: str) -> Task:
         raise CurateError(
             f"unknown task {name!r}, expected one of {', '.join(names)}{did_you_mean(name, names)}"
         ) from None
+
+
+def make_builder(spec_file: SpecFile, settings: DatasetSettings, source_name: str) -> Builder:
+    """The builder of a spec's rows from one source, with the task the spec names."""
+    return Builder(spec_file, get_task(spec_file.spec.task), settings, source_name)
 
 
 @functools.cache

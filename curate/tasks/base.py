@@ -28,8 +28,6 @@ class Task(ABC):
 
     name: ClassVar[str]
     spec_model: ClassVar[type[TaskSpec]]
-    #: text columns of a row: what length filters may name
-    text_columns: ClassVar[tuple[str, ...]]
     #: columns two rows must share to be duplicates
     dedup_keys: ClassVar[tuple[str, ...]]
     #: the columns a TRL trainer reads from a row (what `train/` stages look for)
@@ -40,6 +38,12 @@ class Task(ABC):
     task_categories: ClassVar[tuple[str, ...]] = ("text-generation",)
     #: the `curate train` stage the card suggests for an export of this task
     train_stage: ClassVar[str]
+
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        """Text columns of a row: what length filters may name (the spec model holds them, so the
+        spec checks its filters without the task registry)."""
+        return self.spec_model.text_columns
 
     def conversational(self, builder: Builder) -> bool:
         """Whether prompts/completions are ``{role, content}`` lists rather than text:

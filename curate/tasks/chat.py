@@ -4,7 +4,7 @@ message and an optional corrected final reply, as TRL's ``messages`` column (ord
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -30,6 +30,8 @@ class ChatColumns(SpecModel):
 
 class ChatSpec(TaskSpec):
     task: Literal["chat"]
+    #: text columns of a row: what length filters may name
+    text_columns: ClassVar[tuple[str, ...]] = ("messages",)
     columns: ChatColumns
     train_on: TrainOn = Field("all_assistant", description=TRAIN_ON_HELP)
 
@@ -51,7 +53,6 @@ def each_turn_rows(row: dict[str, Any]) -> list[dict[str, Any]]:
 class Chat(Task):
     name = "chat"
     spec_model = ChatSpec
-    text_columns = ("messages",)
     dedup_keys = ("messages",)
     trl_columns = ("messages",)
     trains = "messages"

@@ -5,7 +5,7 @@ candidate (``best_vs_worst``, ``best_vs_rest``, ``all_pairs``, ``min_margin``)."
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -67,6 +67,8 @@ class PreferenceColumns(SpecModel):
 
 class PreferenceSpec(TemplatedSpec):
     task: Literal["preference"]
+    #: text columns of a row: what length filters may name
+    text_columns: ClassVar[tuple[str, ...]] = ("prompt", "chosen", "rejected")
     columns: PreferenceColumns
     pairs: PairsSpec | None = None
 
@@ -180,7 +182,6 @@ def pairs_from(ctx: RecordContext, pairs_spec: PairsSpec) -> list[Pair]:
 class Preference(Task):
     name = "preference"
     spec_model = PreferenceSpec
-    text_columns = ("prompt", "chosen", "rejected")
     dedup_keys = ("prompt", "chosen", "rejected")
     trl_columns = ("prompt", "chosen", "rejected")
     trains = "pair"

@@ -3,7 +3,7 @@ rendered with the same template as the SFT export so the policy sees the format 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import field_validator
 
@@ -26,13 +26,14 @@ class PromptColumns(SpecModel):
 
 class PromptSpec(TemplatedSpec):
     task: Literal["prompt"]
+    #: text columns of a row: what length filters may name
+    text_columns: ClassVar[tuple[str, ...]] = ("prompt",)
     columns: PromptColumns
 
 
 class Prompt(Task):
     name = "prompt"
     spec_model = PromptSpec
-    text_columns = ("prompt",)
     dedup_keys = ("prompt",)
     trl_columns = ("prompt",)
     trains = "prompt"

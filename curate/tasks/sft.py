@@ -4,7 +4,7 @@ into TRL's ``prompt``/``completion`` (text, or ``{role, content}`` lists with
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -28,6 +28,8 @@ class SFTColumns(SpecModel):
 
 class SFTSpec(TemplatedSpec):
     task: Literal["sft"]
+    #: text columns of a row: what length filters may name
+    text_columns: ClassVar[tuple[str, ...]] = ("instruction", "context", "response", "prompt", "completion")
     columns: SFTColumns
     train_on: TrainOn = Field("all_assistant", description=TRAIN_ON_HELP)
 
@@ -35,7 +37,6 @@ class SFTSpec(TemplatedSpec):
 class SFT(Task):
     name = "sft"
     spec_model = SFTSpec
-    text_columns = ("instruction", "context", "response", "prompt", "completion")
     dedup_keys = ("instruction", "context", "response")
     trl_columns = ("prompt", "completion")
     trains = "completion"

@@ -4,7 +4,7 @@ modelling format: one ``text`` column), optionally behind a scope phrase such as
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -26,6 +26,8 @@ class TextColumns(SpecModel):
 
 class TextSpec(TaskSpec):
     task: Literal["text"]
+    #: text columns of a row: what length filters may name
+    text_columns: ClassVar[tuple[str, ...]] = ("text",)
     columns: TextColumns
     prefix: str | None = Field(
         None, description="a scope phrase put before every text, e.g. 'Generate a medical paper abstract:'"
@@ -47,7 +49,6 @@ def with_prefix(text: str, prefix: str | None, separator: str) -> str:
 class Text(Task):
     name = "text"
     spec_model = TextSpec
-    text_columns = ("text",)
     dedup_keys = ("text",)
     trl_columns = ("text",)
     trains = "all"

@@ -5,7 +5,7 @@ rejected -> false)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -55,6 +55,8 @@ class LabelSpec(SpecModel):
 
 class UnpairedSpec(TemplatedSpec):
     task: Literal["unpaired"]
+    #: text columns of a row: what length filters may name
+    text_columns: ClassVar[tuple[str, ...]] = ("prompt", "completion")
     columns: UnpairedColumns
     label: LabelSpec | None = None
     pairs: PairsSpec | None = None
@@ -78,7 +80,6 @@ class UnpairedSpec(TemplatedSpec):
 class Unpaired(Task):
     name = "unpaired"
     spec_model = UnpairedSpec
-    text_columns = ("prompt", "completion")
     dedup_keys = ("prompt", "completion", "label")
     trl_columns = ("prompt", "completion", "label")
     trains = "completion"
