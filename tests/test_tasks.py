@@ -47,6 +47,9 @@ def test_every_task_is_one_module_and_one_registry_line():
         assert set(task.text_columns) <= set(columns) and set(task.dedup_keys) <= set(columns)
         assert set(task.trl_columns) <= set(columns)
         assert not set(columns) & set(PROVENANCE)
+        # what stats draw and count comes from the task, not from tables keyed by task name
+        assert task.length_columns and set(task.length_columns) <= set(task.text_columns)
+        assert bool(task.trained_series) == (task.trains != "prompt")
     discriminators = spec_adapter().json_schema()["discriminator"]["mapping"]
     assert set(discriminators) == set(TASKS)
     from train.config import STAGES

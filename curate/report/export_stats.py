@@ -13,16 +13,10 @@ from typing import Any
 from curate.manifest import Manifest
 from curate.report.summary import summarize, text_length
 from curate.sinks.outdir import MANIFEST, written_by_curate
+from curate.tasks import TASKS
 
 IGNORE_INDEX = -100
 #: What each task trains, as the trained-token series are named.
-TRAINED_NAMES = {
-    "sft": ("completion",),
-    "chat": ("assistant turns",),
-    "preference": ("chosen", "rejected"),
-    "unpaired": ("completion",),
-    "text": ("text",),
-}
 
 
 def find_export(target: Path) -> tuple[Path, list[str] | None] | None:
@@ -60,7 +54,6 @@ def iter_export_rows(folder: Path, only: list[str] | None = None) -> Iterator[di
 def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str, Any], dict[str, list[int]]]:
     """Rows per split, the manifest's counts, and character lengths of the task's text columns."""
     from curate.sources.rows import iter_file_rows
-    from curate.tasks import TASKS
 
     manifest = Manifest.read(folder)
     task = manifest.task
@@ -103,8 +96,8 @@ def trained_lengths(rows: Iterable[dict[str, Any]], task: str, transform: Any = 
     >>> trained_lengths([{"labels": [-100, -100, 7, 8]}, {"labels": [-100, 9]}], "sft")
     {'completion': [2, 1]}
     """
-    names = TRAINED_NAMES.get(task)
-    if names is None:
+    names = TASKS[task].trained_series if task in TASKS else ()
+    if not names:
         return {}
     out: dict[str, list[int]] = {name: [] for name in names}
     pending: list[dict[str, Any]] = []

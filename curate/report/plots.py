@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from curate.errors import CurateError
+from curate.tasks import TASKS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -38,15 +39,6 @@ STYLE = {
 # Okabe-Ito colours: distinguishable with colour-vision deficiencies
 STATUS_COLORS = {"submitted": "#009E73", "draft": "#E69F00", "discarded": "#D55E00", "unknown": "#999999"}
 BLUE, ORANGE, VERMILLION, GREY = "#0072B2", "#E69F00", "#D55E00", "#999999"
-#: which text columns of a task's rows the length picture shows
-LENGTH_COLUMNS = {
-    "sft": ("prompt", "completion"),
-    "chat": ("messages",),
-    "preference": ("prompt", "chosen", "rejected"),
-    "prompt": ("prompt",),
-    "unpaired": ("prompt", "completion"),
-    "text": ("text",),
-}
 
 
 class Figures(Protocol):
@@ -197,7 +189,8 @@ def pictures(stats: Figures) -> Pictures:
         if stats.trained:
             out.append(_trained_picture(stats.trained, export.get("trained_tokens") or {}, task))
         else:
-            lengths = {c: stats.lengths[c] for c in LENGTH_COLUMNS.get(task, ()) if stats.lengths.get(c)}
+            shown = TASKS[task].length_columns if task in TASKS else ()
+            lengths = {c: stats.lengths[c] for c in shown if stats.lengths.get(c)}
             if lengths:
                 out.append(_lengths_picture(lengths))
     return Pictures(out, f"{stats.title}: curate stats")

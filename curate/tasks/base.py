@@ -33,6 +33,11 @@ class Task(ABC):
     #: the columns a TRL trainer reads from a row (what `train/` stages look for)
     trl_columns: ClassVar[tuple[str, ...]]
     trains: ClassVar[Trains]
+    #: the text columns whose lengths ``curate stats`` draws
+    length_columns: ClassVar[tuple[str, ...]]
+    #: the series of trained-token counts ``curate stats`` reports (one per trained answer kind);
+    #: none where nothing is trained
+    trained_series: ClassVar[tuple[str, ...]] = ()
     #: what the dataset card says about the rows
     card_tags: ClassVar[tuple[str, ...]]
     task_categories: ClassVar[tuple[str, ...]] = ("text-generation",)

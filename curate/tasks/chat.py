@@ -56,6 +56,8 @@ class Chat(Task):
     dedup_keys = ("messages",)
     trl_columns = ("messages",)
     trains = "messages"
+    length_columns = ("messages",)
+    trained_series = ("assistant turns",)
     card_tags = ("sft", "conversational")
     train_stage = "sft"
 

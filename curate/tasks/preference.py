@@ -185,6 +185,8 @@ class Preference(Task):
     dedup_keys = ("prompt", "chosen", "rejected")
     trl_columns = ("prompt", "chosen", "rejected")
     trains = "pair"
+    length_columns = ("prompt", "chosen", "rejected")
+    trained_series = ("chosen", "rejected")
     card_tags = ("dpo", "preference", "reward-modeling")
     train_stage = "dpo"
 

@@ -37,6 +37,7 @@ class Prompt(Task):
     dedup_keys = ("prompt",)
     trl_columns = ("prompt",)
     trains = "prompt"
+    length_columns = ("prompt",)
     card_tags = ("prompts", "ppo")
     train_stage = "ppo"
 

@@ -40,6 +40,8 @@ class SFT(Task):
     dedup_keys = ("instruction", "context", "response")
     trl_columns = ("prompt", "completion")
     trains = "completion"
+    length_columns = ("prompt", "completion")
+    trained_series = ("completion",)
     card_tags = ("sft", "instruction-tuning")
     train_stage = "sft"
 

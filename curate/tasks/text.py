@@ -52,6 +52,8 @@ class Text(Task):
     dedup_keys = ("text",)
     trl_columns = ("text",)
     trains = "all"
+    length_columns = ("text",)
+    trained_series = ("text",)
     card_tags = ("pretraining", "language-modeling")
     train_stage = "sft"
 

@@ -83,6 +83,8 @@ class Unpaired(Task):
     dedup_keys = ("prompt", "completion", "label")
     trl_columns = ("prompt", "completion", "label")
     trains = "completion"
+    length_columns = ("prompt", "completion")
+    trained_series = ("completion",)
     card_tags = ("kto", "unpaired-preference")
     train_stage = "kto"
 
