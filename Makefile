@@ -6,7 +6,7 @@ SERVER_VENV := .argilla-server-venv
 PPO_VENV := .venv-ppo
 OUT ?= out
 
-.PHONY: demo test check lint typecheck pytest install install-full argilla-venv argilla-dev bench demo-data clean \
+.PHONY: demo test test-fast check lint typecheck pytest install install-full argilla-venv argilla-dev bench demo-data clean \
 	venv-ppo pytest-ppo train-multiproc train-launch
 
 # Core install: enough for exports and stats (no torch).
@@ -81,6 +81,10 @@ pytest: $(VENV)/.full $(SERVER_VENV)/.installed
 	$(BIN)/pytest -q --doctest-modules --ignore=curate/testing curate train tests
 
 test: check pytest
+
+# The inner loop: no Argilla server venv or redis, no training, no notebooks. `make test` is the full run.
+test-fast: $(VENV)/.full
+	$(BIN)/pytest -q -x -m "not slow and not argilla_server" --ignore=tests/argilla --ignore=tests/test_notebooks.py tests
 
 argilla-dev: $(VENV)/.core $(SERVER_VENV)/.installed
 	$(BIN)/python -m curate.testing.argilla_server
