@@ -74,9 +74,9 @@ def test_02_build_training_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def _has_new_train_commands() -> bool:
-    from curate.commands.train import STAGE_HELP
+    from train.config import STAGES
 
-    return "grpo" in STAGE_HELP and (REPO / "train" / "configs" / "grpo.yaml").is_file()
+    return "grpo" in STAGES and (REPO / "train" / "configs" / "grpo.yaml").is_file()
 
 
 @pytest.mark.slow

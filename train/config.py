@@ -19,7 +19,6 @@ import yaml
 
 from curate.errors import CurateError
 
-StageName = Literal["sft", "reward", "dpo", "kto", "ppo", "grpo", "rloo"]
 SECTIONS = ("model", "data", "training", "rewards")  # `rewards` only for the online-RL stages
 ONLINE_RL = ("grpo", "rloo")
 # Added by curate for traceability; never trainer inputs.
@@ -60,8 +59,14 @@ class RewardArgs:
 
 @dataclass(frozen=True)
 class Stage:
-    name: StageName
+    """A training stage: its ``train/<name>.py`` entry point and ``train/configs/<name>.yaml``, the
+    TRL trainer and config class it runs, the tasks it trains on, and its one-line help."""
+
+    name: str
     trainer: str
+    #: the TRL config class (``trl.<config>``; PPO's comes from ``train.ppo_backend``)
+    config: str
+    description: str
     #: the curate tasks whose exports the stage trains on (their TRL columns: ``curate.tasks``)
     tasks: tuple[str, ...]
     #: pre-tokenized column sets the stage prefers to the tasks' text columns
@@ -82,6 +87,8 @@ STAGES: dict[str, Stage] = {
         Stage(
             "sft",
             "SFTTrainer",
+            "SFTConfig",
+            "Supervised fine-tuning (TRL SFTTrainer) on an SFT or chat export.",
             ("sft", "chat", "text"),
             (("input_ids",),),
             ("labels", "completion_mask", "assistant_masks"),
@@ -89,15 +96,44 @@ STAGES: dict[str, Stage] = {
         Stage(
             "reward",
             "RewardTrainer",
+            "RewardConfig",
+            "Reward model (TRL RewardTrainer) on a preference export; reports pairwise accuracy.",
             ("preference",),
             (("chosen_ids", "rejected_ids"),),
             ("prompt", "margin"),
         ),
-        Stage("dpo", "DPOTrainer", ("preference",)),
-        Stage("kto", "KTOTrainer", ("unpaired",)),
-        Stage("ppo", "PPOTrainer", ("prompt",), (("input_ids",),)),
-        Stage("grpo", "GRPOTrainer", ("prompt",)),
-        Stage("rloo", "RLOOTrainer", ("prompt",)),
+        Stage(
+            "ppo",
+            "PPOTrainer",
+            "PPOConfig",
+            "PPO (TRL experimental PPOTrainer): SFT policy + reward model + prompt-only export.",
+            ("prompt",),
+            (("input_ids",),),
+        ),
+        Stage(
+            "dpo", "DPOTrainer", "DPOConfig", "DPO (TRL DPOTrainer) on a preference export.", ("preference",)
+        ),
+        Stage(
+            "kto",
+            "KTOTrainer",
+            "KTOConfig",
+            "KTO (TRL KTOTrainer) on an unpaired export (prompt, completion, label).",
+            ("unpaired",),
+        ),
+        Stage(
+            "grpo",
+            "GRPOTrainer",
+            "GRPOConfig",
+            "GRPO (TRL GRPOTrainer): policy + curate reward model (+ length rule) on a prompt-only export.",
+            ("prompt",),
+        ),
+        Stage(
+            "rloo",
+            "RLOOTrainer",
+            "RLOOConfig",
+            "RLOO (TRL RLOOTrainer): policy + curate reward model (+ length rule) on a prompt-only export.",
+            ("prompt",),
+        ),
     )
 }
 
@@ -110,14 +146,8 @@ def training_config_class(stage: str) -> type:
         return load_ppo()[0]
     import trl
 
-    return {
-        "sft": trl.SFTConfig,
-        "reward": trl.RewardConfig,
-        "dpo": trl.DPOConfig,
-        "kto": trl.KTOConfig,
-        "grpo": trl.GRPOConfig,
-        "rloo": trl.RLOOConfig,
-    }[stage]
+    config: type = getattr(trl, STAGES[stage].config)
+    return config
 
 
 def section_classes(stage: str) -> dict[str, type]:

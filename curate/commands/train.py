@@ -13,15 +13,8 @@ from typing import Annotated
 
 import typer
 
-STAGE_HELP = {
-    "sft": "Supervised fine-tuning (TRL SFTTrainer) on an SFT or chat export.",
-    "reward": "Reward model (TRL RewardTrainer) on a preference export; reports pairwise accuracy.",
-    "ppo": "PPO (TRL experimental PPOTrainer): SFT policy + reward model + prompt-only export.",
-    "dpo": "DPO (TRL DPOTrainer) on a preference export.",
-    "kto": "KTO (TRL KTOTrainer) on an unpaired export (prompt, completion, label).",
-    "grpo": "GRPO (TRL GRPOTrainer): policy + curate reward model (+ length rule) on a prompt-only export.",
-    "rloo": "RLOO (TRL RLOOTrainer): policy + curate reward model (+ length rule) on a prompt-only export.",
-}
+from train.config import STAGES
+
 PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 ModelArg = Annotated[Path, typer.Argument(help="a `curate train` output folder (model or LoRA adapter)")]
@@ -56,7 +49,7 @@ def _stage_command(app: typer.Typer, stage: str) -> None:
 
     @app.command(
         name=stage,
-        help=f"{STAGE_HELP[stage]} Arguments: CONFIG.yaml and KEY=VALUE / --KEY VALUE overrides; --help for details.",
+        help=f"{STAGES[stage].description} Arguments: CONFIG.yaml and KEY=VALUE / --KEY VALUE overrides; --help for details.",
         context_settings=PASSTHROUGH,
         add_help_option=False,
     )
@@ -74,10 +67,10 @@ def register(app: typer.Typer) -> None:
 
     train_app = typer.Typer(
         name="train",
-        help="Train on a curate export with TRL: sft, reward, dpo, kto, ppo, grpo, rloo.",
+        help=f"Train on a curate export with TRL: {', '.join(STAGES)}.",
         no_args_is_help=True,
     )
-    for stage in STAGE_HELP:
+    for stage in STAGES:
         _stage_command(train_app, stage)
     app.add_typer(train_app, name="train")
 
