@@ -19,8 +19,8 @@ random loopback port, exactly the endpoints ``huggingface_hub`` 2.x calls for ``
 * ``GET /api/agent-harnesses``: answered 404 on purpose (a best-effort lookup the client
   makes when it builds its user agent; it swallows the error)
 
-Every commit is recorded (``commits``); ``fail(...)`` injects HTTP errors (429, 5xx) into the
-next matching requests; requests to anything else get 404 and are listed in ``unhandled``.
+Every commit is recorded (``commits``); ``fail(...)`` injects HTTP errors (429, 5xx), or any
+status with a raw body (an HTML page answering 200), into the next matching requests; requests to anything else get 404 and are listed in ``unhandled``.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class Fault:
     headers: dict[str, str]
     after: bool  # serve the request, then answer with the error (a reply lost on the way back)
     echo_auth: bool = False  # quote the request's Authorization header in the error (as some proxies do)
+    raw: bytes | None = None  # answer these bytes instead of a JSON error (e.g. a proxy's HTML page)
 
 
 class HubStandIn:
@@ -116,12 +117,14 @@ class HubStandIn:
         headers: dict[str, str] | None = None,
         after: bool = False,
         echo_auth: bool = False,
+        raw: bytes | None = None,
     ) -> None:
         """Answer the next ``times`` requests whose path contains ``path_part`` with ``status``
         (with ``after``: carry the request out first, as if only the reply were lost; with
-        ``echo_auth``: quote the request's Authorization header in the error message)."""
+        ``echo_auth``: quote the request's Authorization header in the error message; with
+        ``raw``: send those bytes as the body, as a captive portal or proxy answering HTML would)."""
         with self.lock:
-            self.faults.append(Fault(method, path_part, status, times, headers or {}, after, echo_auth))
+            self.faults.append(Fault(method, path_part, status, times, headers or {}, after, echo_auth, raw))
 
     def head(self, repo_id: str, branch: str = "main") -> Commit:
         return self.objects[self.repos[repo_id].branches[branch]]
@@ -221,6 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
                     if fault.after:
                         with contextlib.suppress(_Reply):
                             self._route(method, path, query, body)
+                    if fault.raw is not None:
+                        raise _Reply(fault.status, None, fault.headers, raw=fault.raw)
                     error = f"injected {fault.status}"
                     if fault.echo_auth:
                         error += f"; request headers: Authorization: {self.headers.get('Authorization')}"

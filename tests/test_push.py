@@ -571,3 +571,39 @@ def test_a_hub_quoting_the_authorization_header_never_prints_the_token(hub: HubS
     assert any("Authorization: Bearer ***" in line for line in r.output.splitlines()), r.output
     assert hub.token not in r.output
     assert hub.commits == []
+
+
+@pytest.mark.parametrize("repo", ["org/..", "org/a..b", "org/x-", "org/" + "n" * 97])
+def test_a_repo_id_the_hub_refuses_is_one_error_before_any_request(hub: HubStandIn, repo: str) -> None:
+    r = cli("push", str(DOLLY), "--repo", repo)
+    assert r.exit_code == 2, r.output
+    assert f"--repo: {repo!r} is not a Hub repo id" in r.output and "Traceback" not in r.output
+    assert r.output.count("\n") == 1 and hub.requests == []
+
+
+@pytest.mark.parametrize("every", ["inf", "-inf", "nan", "1e400", "0", "-5", "0s", "32d", "1e-9"])
+def test_every_must_be_a_finite_sane_interval(hub: HubStandIn, every: str) -> None:
+    r = cli("push", str(DOLLY), "--repo", "org/dolly", "--every", every)
+    assert r.exit_code == 2, r.output
+    assert f"--every: {every!r}" in r.output and "Traceback" not in r.output
+    assert r.output.count("\n") == 1 and hub.requests == []
+
+
+HTML = b"<!doctype html><html><body><h1>Sign in to the proxy</h1></body></html>"
+
+
+@pytest.mark.parametrize("where", ["repo create", "repo info", "preupload", "commit"])
+def test_a_hub_answering_html_is_one_error(hub: HubStandIn, where: str) -> None:
+    method, path = {
+        "repo create": ("POST", "/api/repos/create"),
+        "repo info": ("GET", "/api/datasets/org/dolly"),
+        "preupload": ("POST", "/preupload/"),
+        "commit": ("POST", "/commit/"),
+    }[where]
+    hub.fail(method, path, 200, times=10, headers={"Content-Type": "text/html"}, raw=HTML)
+    r = cli("push", str(DOLLY), "--repo", "org/dolly", "--retries", "2")
+    assert r.exit_code == 2, r.output
+    last = r.output.strip().splitlines()[-1]
+    assert last.startswith("error: push to org/dolly@main failed, nothing committed"), r.output
+    assert "not JSON" in last and "Traceback" not in r.output
+    assert hub.commits == []

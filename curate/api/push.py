@@ -20,12 +20,24 @@ if TYPE_CHECKING:
 
 
 # --- push -------------------------------------------------------------------------------------------
+#: ``--every`` bounds: a loop pushing many times a second is a typo (``nan``, ``1e-9``), and waits
+#: past a month are one too (``inf`` overflowed the timer after the first push).
+MIN_INTERVAL_S = 0.1
+MAX_INTERVAL_S = 31 * 86400.0
+
+
 def parse_interval(text: str) -> float:
-    """``every`` as seconds: ``30m``, ``1h30m``, ``45s``, ``2d`` or plain seconds.
+    """``every`` as seconds: ``30m``, ``1h30m``, ``45s``, ``2d`` or plain seconds, finite and
+    between 0.1 s and 31 days.
 
     >>> parse_interval("30m"), parse_interval("1h30m"), parse_interval("90")
     (1800.0, 5400.0, 90.0)
+    >>> parse_interval("nan")
+    Traceback (most recent call last):
+    ...
+    curate.errors.CurateError: every: 'nan' is not a finite number of seconds
     """
+    import math
     import re
 
     value = text.strip().lower()
@@ -38,8 +50,14 @@ def parse_interval(text: str) -> float:
                 f"{_opt('every')}: {text!r} is not a duration like 30m, 1h30m, 45s or 2d"
             ) from None
         seconds = sum(float(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u] for n, u in parts)
+    if not math.isfinite(seconds):
+        raise CurateError(f"{_opt('every')}: {text!r} is not a finite number of seconds")
     if seconds <= 0:
         raise CurateError(f"{_opt('every')}: {text!r} must be longer than zero")
+    if not MIN_INTERVAL_S <= seconds <= MAX_INTERVAL_S:
+        raise CurateError(
+            f"{_opt('every')}: {text!r} is {seconds:g} s; expected {MIN_INTERVAL_S:g} s to 31 days"
+        )
     return seconds
 
 
@@ -139,20 +157,18 @@ def push(spec: SpecLike | None = None, *, repo: str, log: Report | None = None, 
     ``--always``), ``since``, ``incremental``, ``retries``, ``api_url``, ``api_key``. The token
     comes from ``HF_TOKEN`` or ``hf auth login``. ``log`` receives progress lines (default: stderr).
     """
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from curate.sinks.hub import describe_error, push_once, transport_errors
+    from curate.sinks.hub import failure_line, hub_errors, push_once
 
     if "every" in options:
         raise CurateError(
             "every: the scheduled loop is the command line's (curate push --every); call push() on a timer"
         )
     plan = prepare_push(spec, repo=repo, log=log, **options)
-    hub_errors: tuple[type[BaseException], ...] = (HfHubHTTPError, *transport_errors())
     try:
         return push_once(plan.job, plan.publisher, plan.policy, log=log or _stderr)
-    except hub_errors as err:
+    except hub_errors() as err:
         target = plan.job.target
         raise CurateError(
-            f"push to {target.repo_id}@{target.branch} failed, nothing committed: {describe_error(err)}"
+            f"push to {target.repo_id}@{target.branch} failed, nothing committed: "
+            f"{failure_line(err, plan.publisher.api.endpoint)}"
         ) from None

@@ -69,9 +69,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Publish a spec's export (or --from-export DIR) to a Hub dataset repo: Parquet splits,
         rejects, manifest and a provenance card in one commit; no commit when nothing changed."""
-        from huggingface_hub.errors import HfHubHTTPError
-
-        from curate.sinks.hub import describe_error, push_once, summary_line, transport_errors
+        from curate.sinks.hub import failure_line, hub_errors, push_once, summary_line
 
         def quiet_uploads() -> None:
             if not sys.stderr.isatty():  # upload bars would flood logs of cron and CI jobs
@@ -100,12 +98,12 @@ def register(app: typer.Typer) -> None:
         job, publisher, policy = plan.job, plan.publisher, plan.policy
         if plan.interval is not None:
             raise typer.Exit(_run_every(job, publisher, plan.interval, policy))
-        hub_errors: tuple[type[BaseException], ...] = (HfHubHTTPError, *transport_errors())
         try:
             result = push_once(job, publisher, policy, log=_log)
-        except hub_errors as err:
+        except hub_errors() as err:
             raise CurateError(
-                f"push to {repo}@{branch} failed, nothing committed: {describe_error(err)}"
+                f"push to {repo}@{branch} failed, nothing committed: "
+                f"{failure_line(err, publisher.api.endpoint)}"
             ) from None
         typer.echo(summary_line(result, job.target))
 

@@ -53,8 +53,16 @@ class HubTarget:
     private: bool = False
 
     def __post_init__(self) -> None:
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
         if not REPO_ID.match(self.repo_id):
             raise CurateError(f"--repo: {self.repo_id!r} is not ORG/NAME (e.g. my-org/dolly-curated)")
+        try:  # the Hub's own rules (no "..", no leading/trailing "-" or ".", at most 96 characters)
+            validate_repo_id(self.repo_id)
+        except HFValidationError as err:
+            rule = str(err).split(":")[0]
+            raise CurateError(f"--repo: {self.repo_id!r} is not a Hub repo id ({rule})") from None
         if not self.branch or self.branch.startswith("/") or ".." in self.branch:
             raise CurateError(f"--branch: {self.branch!r} is not a branch name")
 
@@ -104,6 +112,25 @@ def is_transient(err: BaseException) -> bool:
         status = _status(err)
         return status is not None and (status == 429 or status >= 500)
     return isinstance(err, transport_errors())
+
+
+def hub_errors() -> tuple[type[BaseException], ...]:
+    """What a Hub call can raise that is the Hub's (or the network's) doing, not a bug of ours:
+    HTTP errors, network errors, a value the Hub's validators refuse, and an answer that is not
+    JSON (a proxy or login page answering 200 with HTML)."""
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+
+    return (HfHubHTTPError, HFValidationError, json.JSONDecodeError, *transport_errors())
+
+
+def failure_line(err: BaseException, endpoint: str | None) -> str:
+    """One line about any of :func:`hub_errors`, for ``push ... failed: <line>``."""
+    if isinstance(err, json.JSONDecodeError):
+        return (
+            f"the Hub at {endpoint or 'https://huggingface.co'} answered with something that is not JSON "
+            "(an HTML page from a proxy or login portal?); check HF_ENDPOINT and the network"
+        )
+    return describe_error(err)
 
 
 def describe_error(err: BaseException) -> str:
@@ -475,7 +502,11 @@ def push_every(
             break
         except Exception as err:  # survive anything a round can throw; the next round retries
             failures += 1
-            what = redact(str(err)) if isinstance(err, CurateError) else describe_error(err)
+            what = (
+                redact(str(err))
+                if isinstance(err, CurateError)
+                else failure_line(err, publisher.api.endpoint)
+            )
             log(f"push failed: {what}; next try in {interval_s:g}s")
         if stop.wait(interval_s):
             break
