@@ -1,11 +1,13 @@
 """The Argilla 2.x HTTP API client the live source and the Argilla sink share: one connection
-with bounded waits (a timeout per request, an optional deadline for all of them), retries of
+with bounded waits (a timeout per read, an optional deadline for all requests that also cuts
+off an answer still trickling in), retries of
 network errors, timeouts, 429 and 5xx with jittered backoff (``curate.retry``, shared with the
 Hub sink), each retry announced in one line, answers checked for shape, and errors that name the
 server and the endpoint but never the API key (it lives only in a request header)."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -103,17 +105,18 @@ class ArgillaHttp:
                 timeout = min(timeout, left)
             silent = False
             try:
-                resp = self._client.request(method, path, timeout=timeout, **kwargs)
+                with self._client.stream(method, path, timeout=timeout, **kwargs) as resp:
+                    if resp.status_code in RETRY_STATUS:
+                        last, silent = f"HTTP {resp.status_code}", True
+                    else:
+                        body = self._body(resp, what, attempt)
+                        return self._answer(resp, body, method, path, what)
             except httpx.TimeoutException as err:
                 last = f"{type(err).__name__}, no answer within {timeout:.3g} s"
                 if timeout < self.timeout:  # the deadline cut this wait short: it is spent
                     raise self._past_deadline(what, attempt, last) from None
             except httpx.TransportError as err:
                 last = type(err).__name__
-            else:
-                if resp.status_code not in RETRY_STATUS:
-                    return self._answer(resp, method, path, what)
-                last, silent = f"HTTP {resp.status_code}", True
             if attempt == MAX_ATTEMPTS:
                 break
             # full jitter: spread retries of many clients, bounded by the cap
@@ -131,7 +134,19 @@ class ArgillaHttp:
             f"{self.url}: {what} failed after {MAX_ATTEMPTS} attempts ({last}); is the server up?"
         )
 
-    def _answer(self, resp: httpx.Response, method: str, path: str, what: str) -> Any:
+    def _body(self, resp: httpx.Response, what: str, attempt: int) -> bytes:
+        """The whole body, the deadline checked between chunks: httpx's timeout bounds each read,
+        so a server trickling a byte at a time would otherwise keep one answer going past it."""
+        chunks: list[bytes] = []
+        for chunk in resp.iter_bytes():
+            chunks.append(chunk)
+            left = self._left()
+            if left is not None and left <= 0:
+                got = sum(map(len, chunks))
+                raise self._past_deadline(what, attempt, f"the answer was still arriving after {got} bytes")
+        return b"".join(chunks)
+
+    def _answer(self, resp: httpx.Response, body: bytes, method: str, path: str, what: str) -> Any:
         if resp.status_code == 401:
             raise CurateError(
                 f"{self.url}: the Argilla API key was rejected (HTTP 401); check --api-key or ARGILLA_API_KEY"
@@ -140,11 +155,12 @@ class ArgillaHttp:
             raise CurateError(
                 f"{self.url}: the API key's user may not {what} (HTTP 403); an owner or admin can"
             )
+        text = body.decode(resp.encoding or "utf-8", errors="replace")
         if resp.status_code >= 400:
-            detail = self._scrub(resp.text[:4096])[:200]  # scrubbed before the cut: no key half shown
+            detail = self._scrub(text[:4096])[:200]  # scrubbed before the cut: no key half shown
             raise CurateError(f"{self.url}: {what} failed with HTTP {resp.status_code}: {detail}")
         try:
-            return resp.json()
+            return json.loads(body)
         except RecursionError:
             raise CurateError(
                 f"{self.url}: {what} ({method} {path.split('?')[0]}) returned JSON nested too deeply to read"
@@ -152,7 +168,7 @@ class ArgillaHttp:
         except ValueError:
             raise CurateError(
                 f"{self.url}: {what} ({method} {path.split('?')[0]}) returned non-JSON "
-                f"({self._scrub(resp.text[:4096])[:40]!r}...; is this an Argilla server?)"
+                f"({self._scrub(text[:4096])[:40]!r}...; is this an Argilla server?)"
             ) from None
 
     def items(
