@@ -28,6 +28,7 @@ from curate.spec import ArgillaServerRef, SourceSpec
 
 KEY = "sk-very-secret-key-123"
 DS = "ds-1"
+NEW = "ds-new"  # the dataset `curate argilla create` makes
 PATHS = {
     "version": "/api/v1/version",
     "me": "/api/v1/me",
@@ -38,6 +39,14 @@ PATHS = {
     "metadata": f"/api/v1/me/datasets/{DS}/metadata-properties",
     "records": f"/api/v1/datasets/{DS}/records",
     "search": f"/api/v1/datasets/{DS}/records/search",
+    "bulk": f"/api/v1/datasets/{DS}/records/bulk",  # curate argilla log's upserts
+    # curate argilla create: the new dataset, its settings, publishing it, removing it
+    "create": "/api/v1/datasets",
+    "new_dataset": f"/api/v1/datasets/{NEW}",
+    "new_fields": f"/api/v1/datasets/{NEW}/fields",
+    "new_questions": f"/api/v1/datasets/{NEW}/questions",
+    "new_metadata": f"/api/v1/datasets/{NEW}/metadata-properties",
+    "publish": f"/api/v1/datasets/{NEW}/publish",
 }
 
 
@@ -87,6 +96,12 @@ def default_answer(route: str, query: dict[str, list[str]], records: list[dict[s
         return {"items": [{"id": "q1", "name": "fix", "required": False, "settings": {"type": "text"}}]}
     if route == "metadata":
         return {"items": []}
+    if route in ("create", "publish", "new_dataset"):
+        return {"id": NEW, "name": "review", "status": "ready" if route == "publish" else "draft"}
+    if route.startswith("new_"):
+        return {"id": f"{route}-1", "name": "x"}
+    if route == "bulk":
+        return {"items": []}
     offset, limit = int(query.get("offset", ["0"])[0]), int(query.get("limit", ["1000"])[0])
     page = records[offset : offset + limit]
     if route == "search":
@@ -113,6 +128,7 @@ class FakeArgilla:
         self.records = records
         self.behave = behave
         self.hits: list[str] = []
+        self.requests: list[str] = []  # "METHOD route"
         self.release = threading.Event()  # ends handlers told to hang, at teardown
         fake = self
 
@@ -157,6 +173,7 @@ class Handler(BaseHTTPRequestHandler):
         if route is None:
             return self.send(404, {"detail": "Not Found"})
         fake.hits.append(route)
+        fake.requests.append(f"{self.command} {route}")
         answer = default_answer(route, query, fake.records)
         behaviour = fake.behave.get(route)
         if behaviour is None:
@@ -165,6 +182,8 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = _handle
     do_POST = _handle
+    do_PUT = _handle
+    do_DELETE = _handle
 
     def send(self, status: int, body: Any, content_type: str = "application/json") -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -542,3 +561,98 @@ def test_timeout_and_deadline_must_be_positive(flag: str, value: float) -> None:
 def test_spec_rejects_a_non_positive_timeout(cli: Any, tmp_path: Path) -> None:
     result = cli("validate", write_spec(tmp_path, "http://127.0.0.1:9", timeout=0), "--offline")
     assert result.exit_code == 2 and "timeout" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- curate argilla log / create: the same client, the same shape checks ---------------------------
+
+# name: (route, behaviour, needles in the one error line)
+LOG_ERRORS: dict[str, tuple[str, Behaviour, list[str]]] = {
+    "fields as a list": ("fields", replace(lambda a: a["items"]),
+                         [f"GET /api/v1/datasets/{DS}/fields gave an unexpected answer",
+                          "expected an object with an 'items' list, found list"]),
+    "field without a name": ("fields", first_item(_drop("name")), ["item 0 to have 'name'"]),
+    "field name a number": ("fields", first_item(_set(name=7)), [f"GET /api/v1/datasets/{DS}/fields",
+                                                                 "expected 'name' to be text, found number 7"]),
+    "questions an object": ("questions", replace(lambda a: {"items": {"fix": 1}}),
+                            [f"GET /api/v1/datasets/{DS}/questions", "an 'items' list, found object"]),
+    "question without id": ("questions", first_item(_drop("id")), ["item 0 to have 'id'"]),
+    "metadata items text": ("metadata", replace(lambda a: {"items": ["flag"]}), ["item 0 to be an object"]),
+    "workspaces null": ("workspaces", replace(lambda a: None), ["GET /api/v1/me/workspaces", "found NoneType None"]),
+    "bulk answers HTML": ("bulk", body(b"<!doctype html><title>502</title>", "text/html"),
+                          [f"(PUT /api/v1/datasets/{DS}/records/bulk) returned non-JSON"]),
+}  # fmt: skip
+
+
+def one_error(result: Any) -> str:
+    assert result.exit_code == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout and KEY not in result.stderr + result.stdout
+    (line,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: ")
+    return line
+
+
+@pytest.mark.parametrize("case", list(LOG_ERRORS), ids=list(LOG_ERRORS))
+def test_argilla_log_checks_the_answers_shape(case: str, cli: Any, tmp_path: Path) -> None:
+    route, behaviour, needles = LOG_ERRORS[case]
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "a", "instruction": "hi", "response": "hello"}) + "\n")
+    with FakeArgilla(RECORDS, {route: behaviour}) as fake:
+        line = one_error(cli("argilla", "log", "sft", rows, "--api-url", fake.url, "--api-key", KEY))
+    for needle in needles:
+        assert needle in line, (needle, line)
+    assert fake.url in line
+
+
+CREATE_ERRORS: dict[str, tuple[str, Behaviour, list[str]]] = {
+    "workspaces as a list": ("workspaces", replace(lambda a: a["items"]),
+                             ["GET /api/v1/me/workspaces gave an unexpected answer"]),
+    "workspace without an id": ("workspaces", first_item(_drop("id")), ["item 0 to have 'id'"]),
+    "datasets items numbers": ("datasets", replace(lambda a: {"items": [1]}),
+                               ["GET /api/v1/me/datasets", "item 0 to be an object, found number 1"]),
+    "created dataset without id": ("create", replace(lambda a: {"name": "review"}),
+                                   ["POST /api/v1/datasets gave an unexpected answer", "an object with 'id'"]),
+    "a field refused": ("new_fields", status(422), ["add fields 'instruction' to argilla/review failed with HTTP 422"]),
+    "publish answers garbage": ("publish", body(b"\x00garbage{{"), [f"(PUT /api/v1/datasets/{NEW}/publish) returned non-JSON"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CREATE_ERRORS), ids=list(CREATE_ERRORS))
+def test_argilla_create_checks_the_answers_shape(case: str, cli: Any) -> None:
+    route, behaviour, needles = CREATE_ERRORS[case]
+    with FakeArgilla(RECORDS, {route: behaviour}) as fake:
+        line = one_error(cli("argilla", "create", "review", "--api-url", fake.url, "--api-key", KEY))
+    for needle in needles:
+        assert needle in line, (needle, line)
+    made = "POST create" in fake.requests
+    # a dataset it created and could not finish is removed again, never left half-made
+    assert ("DELETE new_dataset" in fake.requests) == (made and route != "create")
+
+
+def test_argilla_create_through_the_shared_client() -> None:
+    """The happy path against the stand-in: fields, questions and the flag property, then publish."""
+    from curate.sinks import argilla as sink
+
+    with FakeArgilla(RECORDS, {}) as fake:
+        http = sink.open_http(fake.url, KEY)
+        made = sink.create_dataset(http, sink.get_template("sft-review"), "review", None)
+        again = sink.create_dataset(http, sink.get_template("sft-review"), "sft", "argilla")
+        http.close()
+    assert made == sink.Created(NEW, "argilla", "review", True)
+    assert again == sink.Created(DS, "argilla", "sft", False)
+    posts = [r for r in fake.requests if r.startswith(("POST new_", "PUT publish"))]
+    assert posts == ["POST new_fields"] * 3 + ["POST new_questions"] * 2 + [
+        "POST new_metadata",
+        "PUT publish",
+    ]
+
+
+def test_argilla_log_deadline_cuts_off_a_trickling_answer(cli: Any, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "a", "instruction": "hi", "response": "hello"}) + "\n")
+    with FakeArgilla(RECORDS, {"bulk": trickle(1.0)}) as fake:
+        started = time.monotonic()
+        result = cli("argilla", "log", "sft", rows, "--api-url", fake.url, "--api-key", KEY, "--deadline", 6)
+        elapsed = time.monotonic() - started
+    line = one_error(result)
+    assert "gave up at the 6 s deadline" in line and "the answer was still arriving" in line
+    assert elapsed < 6 + 30  # the trickled answer ({"items": []}) alone takes 13 s; generous margin

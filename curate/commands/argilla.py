@@ -12,6 +12,12 @@ from curate.commands.core import ApiKeyOpt, ApiUrlOpt
 WorkspaceOpt = Annotated[
     str | None, typer.Option("--workspace", "-w", help="workspace (default: the only one the key sees)")
 ]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", help="seconds to wait for each answer (default 30)")
+]
+DeadlineOpt = Annotated[
+    float | None, typer.Option("--deadline", help="seconds for the whole command's requests")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -34,16 +40,21 @@ def register(app: typer.Typer) -> None:
         responses: Annotated[int, typer.Option(help="responses per record (preference)")] = 2,
         api_url: ApiUrlOpt = None,
         api_key: ApiKeyOpt = None,
+        timeout: TimeoutOpt = None,
+        deadline: DeadlineOpt = None,
     ) -> None:
         """Create a dataset with the template's fields, questions and guidelines (idempotent)."""
         from curate.sinks import argilla as sink
 
         chosen = sink.get_template(template)
-        sdk = sink.client(api_url, api_key)
-        dataset, created = sink.create_dataset(sdk, chosen, name, workspace, responses)
-        verb = "created" if created else "exists:"
-        console.print(f"{verb} {dataset.workspace.name}/{dataset.name} ({chosen.name}: {chosen.description})")
-        typer.echo(str(dataset.id))
+        http = sink.open_http(api_url, api_key, timeout, deadline)
+        try:
+            made = sink.create_dataset(http, chosen, name, workspace, responses)
+        finally:
+            http.close()
+        verb = "created" if made.created else "exists:"
+        console.print(f"{verb} {made.workspace}/{made.name} ({chosen.name}: {chosen.description})")
+        typer.echo(made.id)
 
     @group.command("log")
     @user_errors
@@ -53,14 +64,17 @@ def register(app: typer.Typer) -> None:
         workspace: WorkspaceOpt = None,
         api_url: ApiUrlOpt = None,
         api_key: ApiKeyOpt = None,
+        timeout: TimeoutOpt = None,
+        deadline: DeadlineOpt = None,
     ) -> None:
         """Upsert the file's rows as records keyed by id: re-running does not duplicate. Rows from
-        `curate generate --export` pre-fill the reply question with the generation (a suggestion)."""
+        `curate generate --export` pre-fill the reply question with the generation (a suggestion);
+        an empty generation is logged as "(empty generation)", flagged, and counted."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from curate.sinks import argilla as sink
 
-        target = sink.LogTarget(api_url, api_key, dataset, workspace)
+        target = sink.LogTarget(api_url, api_key, dataset, workspace, timeout=timeout, deadline=deadline)
         try:
             rows = list(sink.read_rows(file))
             columns = [
@@ -82,6 +96,9 @@ def register(app: typer.Typer) -> None:
         if counts["suggested"]:
             question = target.template.reply_question
             extra += f", {counts['suggested']} generations suggested in {question}"
+        if counts["empty"]:
+            flagged = f", flagged {sink.FLAG}={sink.EMPTY_FLAG}" if target.flags else ""
+            extra += f", {counts['empty']} empty generations logged as {sink.EMPTY_GENERATION!r}{flagged}"
         console.print(
             f"logged {counts['logged']} records from {counts['rows']} rows to {target.workspace}/{dataset}{extra}",
             soft_wrap=True,

@@ -7,7 +7,12 @@ upserts by that key, so running ``curate argilla log`` twice does not duplicate 
 
 A row from ``curate generate --export`` carries a ``generation`` (with ``agent`` and ``score``): it
 is shown as the response and pre-filled in the template's reply question as a suggestion, which the
-annotator accepts or edits; the next ``curate export`` reads the submitted answers.
+annotator accepts or edits; the next ``curate export`` reads the submitted answers. An empty
+generation is still logged, so annotators see that the model said nothing: its response reads
+``(empty generation)``, it gets no suggestion, and its ``flag`` metadata is ``empty_generation``.
+
+Every request goes through :class:`curate.sources.argilla_api.ArgillaHttp`, the client the live source
+uses: bounded waits and retries, an optional deadline, and every answer checked for shape.
 """
 
 from __future__ import annotations
@@ -19,10 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import argilla as rg
-
 from curate.errors import CurateError
-from curate.sources.argilla_api import connect, find_dataset, resolve_credentials
+from curate.sources.argilla_api import ArgillaHttp, connect, find_dataset, resolve_credentials
 from curate.sources.rows import find_data_files, iter_rows
 
 BATCH = 256
@@ -48,12 +51,94 @@ def _first(row: Mapping[str, Any], *names: str) -> Any:
     return None
 
 
+#: What an empty generation is logged as: Argilla refuses empty text, and annotators should see it.
+EMPTY_GENERATION = "(empty generation)"
+#: The terms metadata property curate's templates carry, and its value for an empty generation.
+FLAG, EMPTY_FLAG = "flag", "empty_generation"
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def empty_generation(row: Mapping[str, Any]) -> bool:
+    """Whether the row is a model's generation that came out empty (or only whitespace).
+
+    >>> empty_generation({"generation": " "}), empty_generation({"generation": "Hi"}), empty_generation({})
+    (True, False, False)
+    """
+    return "generation" in row and _blank(row["generation"])
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A dataset's settings as the server's v1 API takes them (one payload per field, question and
+    metadata property), so creating one needs no SDK objects bound to a default client."""
+
+    guidelines: str
+    fields: list[dict[str, Any]]
+    questions: list[dict[str, Any]]
+    metadata: list[dict[str, Any]]
+
+
+def _text_field(name: str, title: str, required: bool = True) -> dict[str, Any]:
+    return {
+        "name": name,
+        "title": title,
+        "required": required,
+        "settings": {"type": "text", "use_markdown": True},
+    }
+
+
+def _chat_field(name: str, title: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "title": title,
+        "required": True,
+        "settings": {"type": "chat", "use_markdown": True},
+    }
+
+
+def _rating(name: str, title: str, values: Sequence[int]) -> dict[str, Any]:
+    options = [{"value": v} for v in values]
+    return {
+        "name": name,
+        "title": title,
+        "required": True,
+        "settings": {"type": "rating", "options": options},
+    }
+
+
+def _text_question(name: str, title: str, markdown: bool = False) -> dict[str, Any]:
+    settings = {"type": "text", "use_markdown": markdown}
+    return {"name": name, "title": title, "required": False, "settings": settings}
+
+
+def _ranking(name: str, title: str, values: Sequence[str]) -> dict[str, Any]:
+    options = [{"value": v, "text": v, "description": None} for v in values]
+    return {
+        "name": name,
+        "title": title,
+        "required": True,
+        "settings": {"type": "ranking", "options": options},
+    }
+
+
+# annotators can filter on it; a model's empty generation is flagged with it
+FLAG_PROPERTY = {
+    "name": FLAG,
+    "title": "Flag",
+    "settings": {"type": "terms", "values": [EMPTY_FLAG]},
+    "visible_for_annotators": True,
+}
+
+
 @dataclass(frozen=True)
 class Template:
     name: str
     description: str
     guidelines: str
-    settings: Callable[[int], rg.Settings]
+    settings: Callable[[int], Settings]
     fields: Callable[[Mapping[str, Any], str, int], dict[str, Any]]
     reply_question: str | None = None  # where a model's generation goes as a suggestion
 
@@ -70,35 +155,30 @@ Review a model's response to an instruction.
 """
 
 
-def _sft_settings(_n: int) -> rg.Settings:
-    return rg.Settings(
-        guidelines=SFT_GUIDELINES,
-        fields=[
-            rg.TextField(name="instruction", title="Instruction", use_markdown=True),
-            rg.TextField(name="context", title="Context", required=False, use_markdown=True),
-            rg.TextField(name="response", title="Response", use_markdown=True),
+def _sft_settings(_n: int) -> Settings:
+    return Settings(
+        SFT_GUIDELINES,
+        [
+            _text_field("instruction", "Instruction"),
+            _text_field("context", "Context", required=False),
+            _text_field("response", "Response"),
         ],
-        questions=[
-            rg.RatingQuestion(
-                name="quality",
-                title="Quality of the response (1 = bad, 5 = excellent)",
-                values=[1, 2, 3, 4, 5],
-            ),
-            rg.TextQuestion(
-                name="corrected_response",
-                title="Corrected response (leave empty if the response is good)",
-                required=False,
-                use_markdown=True,
+        [
+            _rating("quality", "Quality of the response (1 = bad, 5 = excellent)", [1, 2, 3, 4, 5]),
+            _text_question(
+                "corrected_response", "Corrected response (leave empty if the response is good)", True
             ),
         ],
+        [FLAG_PROPERTY],
     )
 
 
 def _sft_fields(row: Mapping[str, Any], where: str, _n: int) -> dict[str, Any]:
     instruction = _first(row, "instruction", "prompt")
-    if "generation" in row and row["generation"] in (None, ""):
-        raise CurateError(f"{where}: the generation is empty: nothing for annotators to review")
-    response = _first(row, "generation", "response", "completion")
+    if empty_generation(row):
+        response: Any = EMPTY_GENERATION
+    else:
+        response = _first(row, "generation", "response", "completion")
     if instruction is None or response is None:
         raise CurateError(f"{where}: sft-review needs instruction (or prompt) and response (or completion)")
     out = {
@@ -125,18 +205,19 @@ def _response_names(n: int) -> list[str]:
     return [f"response_{i}" for i in range(1, n + 1)]
 
 
-def _preference_settings(n: int) -> rg.Settings:
+def _preference_settings(n: int) -> Settings:
     names = _response_names(n)
-    return rg.Settings(
-        guidelines=PREFERENCE_GUIDELINES,
-        fields=[
-            rg.TextField(name="prompt", title="Prompt", use_markdown=True),
-            *[rg.TextField(name=f, title=f"Response {i}", use_markdown=True) for i, f in enumerate(names, 1)],
+    return Settings(
+        PREFERENCE_GUIDELINES,
+        [
+            _text_field("prompt", "Prompt"),
+            *[_text_field(f, f"Response {i}") for i, f in enumerate(names, 1)],
         ],
-        questions=[
-            rg.RankingQuestion(name="ranking", title="Rank the responses (1 = best)", values=names),
-            rg.TextQuestion(name="notes", title="Why? (optional)", required=False),
+        [
+            _ranking("ranking", "Rank the responses (1 = best)", names),
+            _text_question("notes", "Why? (optional)"),
         ],
+        [],
     )
 
 
@@ -170,24 +251,15 @@ better reply in **corrected_reply** when it can be improved (leave it empty when
 """
 
 
-def _chat_settings(_n: int) -> rg.Settings:
-    return rg.Settings(
-        guidelines=CHAT_GUIDELINES,
-        fields=[
-            rg.ChatField(name="conversation", title="Conversation"),
-            rg.TextField(name="reply", title="Assistant reply", use_markdown=True),
+def _chat_settings(_n: int) -> Settings:
+    return Settings(
+        CHAT_GUIDELINES,
+        [_chat_field("conversation", "Conversation"), _text_field("reply", "Assistant reply")],
+        [
+            _rating("quality", "Quality of the reply (1 = bad, 5 = excellent)", [1, 2, 3, 4, 5]),
+            _text_question("corrected_reply", "Corrected reply (leave empty if the reply is good)", True),
         ],
-        questions=[
-            rg.RatingQuestion(
-                name="quality", title="Quality of the reply (1 = bad, 5 = excellent)", values=[1, 2, 3, 4, 5]
-            ),
-            rg.TextQuestion(
-                name="corrected_reply",
-                title="Corrected reply (leave empty if the reply is good)",
-                required=False,
-                use_markdown=True,
-            ),
-        ],
+        [FLAG_PROPERTY],
     )
 
 
@@ -195,7 +267,11 @@ def _chat_fields(row: Mapping[str, Any], where: str, _n: int) -> dict[str, Any]:
     from curate.records import check_messages
 
     messages = list(check_messages(_first(row, "messages", "prompt"), f"{where}: messages"))
-    reply = _first(row, "generation", "reply", "completion", "response")
+    reply = (
+        EMPTY_GENERATION
+        if empty_generation(row)
+        else _first(row, "generation", "reply", "completion", "response")
+    )
     if reply is None:
         if messages[-1]["role"] != "assistant":
             raise CurateError(
@@ -244,40 +320,84 @@ def read_rows(path: Path) -> Iterator[dict[str, Any]]:
     return iter_rows(find_data_files(path))
 
 
-def client(api_url: str | None, api_key: str | None) -> rg.Argilla:
-    """An SDK client after curate's own checks (version, key), so failures are one clear line."""
+def open_http(
+    api_url: str | None, api_key: str | None, timeout: float | None = None, deadline: float | None = None
+) -> ArgillaHttp:
+    """A checked connection (Argilla 2.x, the key works) through the live source's client."""
+    for flag, value in (("--timeout", timeout), ("--deadline", deadline)):
+        if value is not None and not value > 0:
+            raise CurateError(f"{flag}: got {value}, expected a number of seconds above 0")
     url, key = resolve_credentials(None, api_url, api_key)
-    http, _version = connect(url, key)
-    http.close()
-    return rg.Argilla(api_url=url, api_key=key)
+    http, _version = connect(url, key, timeout=timeout, deadline=deadline)
+    return http
 
 
-def _workspace_name(sdk: rg.Argilla, workspace: str | None, url: str) -> str:
-    names = [w.name for w in sdk.workspaces]
+def _workspace(http: ArgillaHttp, workspace: str | None) -> tuple[str, str]:
+    """The workspace's id and name: the one given, else the only one the key sees."""
+    listed = http.items("GET", "/api/v1/me/workspaces", "list workspaces", ("id", "name"))
+    by_name = {str(w["name"]): str(w["id"]) for w in listed}
+    names = ", ".join(sorted(by_name)) or "none"
     if workspace is None:
-        if len(names) != 1:
-            raise CurateError(f"{url}: give --workspace (workspaces: {', '.join(sorted(names)) or 'none'})")
-        return str(names[0])
-    if workspace not in names:
-        raise CurateError(
-            f"{url}: no workspace {workspace!r} (workspaces: {', '.join(sorted(names)) or 'none'})"
-        )
-    return workspace
+        if len(by_name) != 1:
+            raise CurateError(f"{http.url}: give --workspace (workspaces: {names})")
+        workspace = next(iter(by_name))
+    if workspace not in by_name:
+        raise CurateError(f"{http.url}: no workspace {workspace!r} (workspaces: {names})")
+    return by_name[workspace], workspace
+
+
+@dataclass(frozen=True)
+class Created:
+    id: str
+    workspace: str
+    name: str
+    created: bool  # False: it existed already and was left as it was
 
 
 def create_dataset(
-    sdk: rg.Argilla, template: Template, name: str, workspace: str | None, responses: int = 2
-) -> tuple[rg.Dataset, bool]:
-    """Create the dataset; an existing one with the same name is returned as is (created=False)."""
-    url = str(sdk.api_url)
-    ws = _workspace_name(sdk, workspace, url)
-    existing = sdk.datasets(name=name, workspace=ws)
-    if existing is not None:
-        return existing, False
+    http: ArgillaHttp, template: Template, name: str, workspace: str | None, responses: int = 2
+) -> Created:
+    """Create and publish the dataset; an existing published one with that name is left as is.
+
+    A failure after the dataset was created deletes it again (it is curate's own, made moments
+    ago), so a retry does not find a half-made draft."""
     if template.name == "preference" and responses < 2:
         raise CurateError("--responses: a preference dataset needs at least 2 responses")
-    dataset = rg.Dataset(name=name, workspace=ws, settings=template.settings(responses), client=sdk)
-    return dataset.create(), True
+    ws_id, ws_name = _workspace(http, workspace)
+    listed = http.items("GET", "/api/v1/me/datasets", "list datasets", ("id", "name", "workspace_id"))
+    for d in listed:
+        if d["name"] == name and str(d["workspace_id"]) == ws_id:
+            if d.get("status", "ready") != "ready":
+                raise CurateError(
+                    f"{http.url}: dataset {ws_name}/{name} exists but is not published (status "
+                    f"{d.get('status')!r}); delete it in Argilla or choose another name"
+                )
+            return Created(str(d["id"]), ws_name, name, False)
+    settings = template.settings(responses)
+    body = {"name": name, "guidelines": settings.guidelines, "workspace_id": ws_id}
+    made = http.object("POST", "/api/v1/datasets", f"create dataset {ws_name}/{name}", ("id",), json=body)
+    dataset_id = str(made["id"])
+    base = f"/api/v1/datasets/{dataset_id}"
+    try:
+        for kind, payloads in (
+            ("fields", settings.fields),
+            ("questions", settings.questions),
+            ("metadata-properties", settings.metadata),
+        ):
+            for payload in payloads:
+                what = f"add {kind} {payload['name']!r} to {ws_name}/{name}"
+                http.object("POST", f"{base}/{kind}", what, ("id",), json=payload)
+        http.object("PUT", f"{base}/publish", f"publish {ws_name}/{name}", ("id",))
+    except BaseException as err:
+        try:
+            http.request("DELETE", base, f"remove the half-made dataset {ws_name}/{name}")
+        except CurateError:
+            if isinstance(err, CurateError):  # the first error is the cause; say what is left
+                raise CurateError(
+                    f"{err}; the unpublished dataset {ws_name}/{name} could not be removed: delete it in Argilla"
+                ) from None
+        raise
+    return Created(dataset_id, ws_name, name, True)
 
 
 def template_of(field_names: Sequence[str], dataset: str) -> tuple[Template, int]:
@@ -298,26 +418,49 @@ def template_of(field_names: Sequence[str], dataset: str) -> tuple[Template, int
 class LogTarget:
     """An existing dataset to upsert records into, over the server's bulk API (with retries)."""
 
-    def __init__(self, api_url: str | None, api_key: str | None, name: str, workspace: str | None):
-        url, key = resolve_credentials(None, api_url, api_key)
-        self.http, _version = connect(url, key)
-        data, self.workspace = find_dataset(self.http, name, workspace)
+    def __init__(
+        self,
+        api_url: str | None,
+        api_key: str | None,
+        name: str,
+        workspace: str | None,
+        *,
+        timeout: float | None = None,
+        deadline: float | None = None,
+    ):
+        self.http = open_http(api_url, api_key, timeout, deadline)
+        try:
+            self._read_settings(name, workspace)
+        except BaseException:
+            self.http.close()
+            raise
+
+    def _read_settings(self, name: str, workspace: str | None) -> None:
+        http = self.http
+        data, self.workspace = find_dataset(http, name, workspace)
         self.name = name
         self.dataset_id = str(data["id"])
-        fields = self.http.request("GET", f"/api/v1/datasets/{self.dataset_id}/fields", "read fields")[
-            "items"
-        ]
-        self.template, self.n = template_of([f["name"] for f in fields], name)
-        questions = self.http.request(
-            "GET", f"/api/v1/datasets/{self.dataset_id}/questions", "read questions"
-        )["items"]
-        self.question_ids = {q["name"]: str(q["id"]) for q in questions}
+        base = f"/api/v1/datasets/{self.dataset_id}"
+        fields = http.items("GET", f"{base}/fields", "read the dataset's fields", ("name",))
+        self.template, self.n = template_of(
+            [http.text(f, "name", f"GET {base}/fields") for f in fields], name
+        )
+        questions = http.items("GET", f"{base}/questions", "read the dataset's questions", ("id", "name"))
+        self.question_ids = {http.text(q, "name", f"GET {base}/questions"): str(q["id"]) for q in questions}
+        metadata = http.items(
+            "GET",
+            f"/api/v1/me/datasets/{self.dataset_id}/metadata-properties",
+            "read metadata properties",
+            ("name",),
+        )
+        # datasets made before curate's templates had the flag property get the placeholder only
+        self.flags = any(m["name"] == FLAG for m in metadata)
 
     def suggestion(self, row: Mapping[str, Any], where: str) -> dict[str, Any] | None:
         """A model's generation as a suggestion on the reply question (value, score, agent)."""
         generation = row.get("generation")
         question = self.template.reply_question
-        if generation in (None, "") or question is None or question not in self.question_ids:
+        if _blank(generation) or question is None or question not in self.question_ids:
             return None
         out: dict[str, Any] = {
             "question_id": self.question_ids[question],
@@ -354,7 +497,7 @@ def log_rows(
     """Upsert rows as records keyed by id (``external_id`` on the server); returns counts."""
     seen: set[str] = set()
     batch: list[dict[str, Any]] = []
-    counts = {"rows": 0, "logged": 0, "duplicates": 0, "suggested": 0}
+    counts = {"rows": 0, "logged": 0, "duplicates": 0, "suggested": 0, "empty": 0}
 
     def flush() -> None:
         if batch:
@@ -372,6 +515,10 @@ def log_rows(
             continue
         seen.add(rid)
         item: dict[str, Any] = {"external_id": rid, "fields": fields}
+        empty = empty_generation(row)
+        counts["empty"] += empty  # logged with a visible placeholder, never a blocker for the file
+        if target.flags:  # an upsert replaces the metadata: a fixed generation loses its old flag
+            item["metadata"] = {FLAG: EMPTY_FLAG} if empty else {}
         suggestion = target.suggestion(row, f"{where}: row {index + 1}")
         if suggestion is not None:
             item["suggestions"] = [suggestion]

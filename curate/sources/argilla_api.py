@@ -189,6 +189,26 @@ class ArgillaHttp:
                 raise self.unexpected(endpoint, f"item {i} to have {', '.join(map(repr, missing))}", item)
         return items
 
+    def object(
+        self, method: str, path: str, what: str, keys: tuple[str, ...] = (), **kwargs: Any
+    ) -> Mapping[str, Any]:
+        """An answer that must be one object with ``keys``; any other shape is one error."""
+        answer = self.request(method, path, what, **kwargs)
+        endpoint = f"{method} {path}"
+        if not isinstance(answer, Mapping):
+            raise self.unexpected(endpoint, "an object", answer)
+        missing = [k for k in keys if k not in answer]
+        if missing:
+            raise self.unexpected(endpoint, f"an object with {', '.join(map(repr, missing))}", answer)
+        return answer
+
+    def text(self, item: Mapping[str, Any], key: str, endpoint: str) -> str:
+        """``item[key]`` when it is text; anything else is one error naming the endpoint."""
+        value = item.get(key)
+        if not isinstance(value, str):
+            raise self.unexpected(endpoint, f"{key!r} to be text", value)
+        return value
+
     def unexpected(self, endpoint: str, expected: str, found: Any) -> CurateError:
         return CurateError(
             f"{self.url}: {endpoint} gave an unexpected answer: expected {expected}, found "

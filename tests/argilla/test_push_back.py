@@ -150,3 +150,44 @@ def test_log_errors(argilla: Server, cli: Any, auth: list[str], tmp_path: Path) 
         "argilla", "log", "sft-live", jsonl, "--api-url", argilla.url, "--api-key", "wrong-key-abcdef"
     )
     assert result.exit_code == 2 and "rejected" in result.stderr and "wrong-key-abcdef" not in result.stderr
+
+
+def test_log_keeps_empty_generations_visible(
+    argilla: Server, cli: Any, auth: list[str], tmp_path: Path
+) -> None:
+    """An empty generation is a model output worth reviewing: it is logged with a visible
+    placeholder and the flag metadata, without a suggestion, and never blocks the other rows."""
+    assert cli("argilla", "create", "gen-empty", "--template", "sft-review", *auth).exit_code == 0
+    rows = [
+        {"record_id": "e1", "instruction": "Say hi.", "generation": "Hi!", "score": 0.9, "agent": "m1"},
+        {"record_id": "e2", "instruction": "Say bye.", "generation": "", "score": 0.1, "agent": "m1"},
+        {"record_id": "e3", "instruction": "Count.", "generation": " \n", "agent": "m1"},
+        {"record_id": "e4", "instruction": "Name a colour.", "generation": "Blue.", "agent": "m1"},
+    ]
+    result = cli("argilla", "log", "gen-empty", write_jsonl(tmp_path / "gen.jsonl", rows), *auth)
+    assert result.exit_code == 0, result.stderr
+    assert "logged 4 records from 4 rows to argilla/gen-empty" in result.stderr
+    assert "2 generations suggested in corrected_response" in result.stderr
+    assert (
+        "2 empty generations logged as '(empty generation)', flagged flag=empty_generation" in result.stderr
+    )
+    source = ArgillaServerSource(
+        ArgillaServerRef(dataset="gen-empty", workspace=WORKSPACE),
+        api_url=argilla.url,
+        api_key=argilla.api_key,
+    )
+    got = {r.id: r for r in source}
+    assert {rid: r.fields["response"] for rid, r in got.items()} == {
+        "e1": "Hi!", "e2": "(empty generation)", "e3": "(empty generation)", "e4": "Blue.",
+    }  # fmt: skip
+    assert {rid: r.metadata.get("flag") for rid, r in got.items()} == {
+        "e1": None, "e2": "empty_generation", "e3": "empty_generation", "e4": None,
+    }  # fmt: skip
+    assert {rid for rid, r in got.items() if r.suggestions} == {"e1", "e4"}
+    # the model's next try fills e2: re-logging replaces the placeholder and clears the flag
+    fixed = write_jsonl(tmp_path / "fixed.jsonl", [{**rows[1], "generation": "Bye!"}])
+    result = cli("argilla", "log", "gen-empty", fixed, *auth)
+    assert result.exit_code == 0 and "empty generations" not in result.stderr
+    got = {r.id: r for r in source}
+    assert got["e2"].fields["response"] == "Bye!" and got["e2"].metadata.get("flag") is None
+    assert got["e2"].suggestions["corrected_response"].value == "Bye!"
