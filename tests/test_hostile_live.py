@@ -656,3 +656,18 @@ def test_argilla_log_deadline_cuts_off_a_trickling_answer(cli: Any, tmp_path: Pa
     line = one_error(result)
     assert "gave up at the 6 s deadline" in line and "the answer was still arriving" in line
     assert elapsed < 6 + 30  # the trickled answer ({"items": []}) alone takes 13 s; generous margin
+
+
+def test_record_ids_are_listed_page_by_page_and_checked() -> None:
+    """What an incremental push compares its snapshot with: ids only, every page, shape checked."""
+    with FakeArgilla(RECORDS, {}) as fake:
+        source = open_live(fake.url, page_size=2)
+        assert source.record_ids() == {f"r{i}" for i in range(5)}
+        source.close()
+    assert fake.hits.count("records") == 3  # 2 + 2 + 1
+    with (
+        FakeArgilla(RECORDS, {"records": first_item(_drop("id"))}) as fake,
+        pytest.raises(CurateError) as err,
+    ):
+        open_live(fake.url).record_ids()
+    assert "each record to have an 'id'" in str(err.value) and fake.url in str(err.value)

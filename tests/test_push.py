@@ -607,3 +607,48 @@ def test_a_hub_answering_html_is_one_error(hub: HubStandIn, where: str) -> None:
     assert last.startswith("error: push to org/dolly@main failed, nothing committed"), r.output
     assert "not JSON" in last and "Traceback" not in r.output
     assert hub.commits == []
+
+
+def test_incremental_drops_records_deleted_at_the_source(
+    hub: HubStandIn, tiny_spec: Path, tmp_path: Path
+) -> None:
+    old = datetime.now(timezone.utc) - timedelta(days=1)
+    records = [record(f"r{i}", f"answer {i}", old) for i in range(1, 7)]
+    records[2] = record("r3", None, old)  # rejected (missing:response): it sits in rejects.jsonl
+    job, export = memory_job(tiny_spec, records, incremental=True)
+    job.list_ids = lambda: {r.id for r in export.records}  # what the source holds now, ids only
+    publisher = HubPublisher(job.target)
+    logs: list[str] = []
+    assert push_once(job, publisher, FAST, logs.append).mode == "full"
+
+    # r4 is removed in Argilla (say, for personal data), r3 too; r7 is new
+    export.records[:] = [r for r in export.records if r.id not in ("r3", "r4")]
+    export.records.append(record("r7", "answer 7", datetime.now(timezone.utc)))
+    second = push_once(job, publisher, FAST, logs.append)
+    assert second.status == "pushed" and second.mode == "incremental"
+    assert export.calls[-1][1] == 1  # the delta held only r7: the deletions came from the id listing
+    files = hub.files("org/tiny")
+    assert sorted(rows_by_id(files, tmp_path)) == ["r1", "r2", "r5", "r6", "r7"]
+    assert files["rejects.jsonl"] == b""
+    manifest = json.loads(files["manifest.json"])
+    assert manifest["incremental"]["deleted_records"] == 2 and manifest["incremental"]["new_records"] == 1
+    assert manifest["counts"]["input_records"] == 5 and manifest["counts"]["rejected_records"] == 0
+    assert "incremental: 2 records no longer in the source dropped from the snapshot" in logs
+
+
+def test_incremental_from_a_source_that_ignores_since_drops_what_it_no_longer_holds(
+    hub: HubStandIn, tiny_spec: Path, tmp_path: Path
+) -> None:
+    """A file source re-reads everything (it has no update times): its delta is the whole source,
+    so a record gone from the file is gone from the snapshot too."""
+    old = datetime.now(timezone.utc) - timedelta(days=1)
+    job, export = memory_job(tiny_spec, [record(f"r{i}", f"answer {i}", old) for i in range(1, 5)])
+    job.incremental, job.filters_since = True, False
+    job.export = lambda out, since: export(out, None)
+    publisher = HubPublisher(job.target)
+    assert push_once(job, publisher, FAST, lambda m: None).mode == "full"
+    del export.records[1]
+    assert push_once(job, publisher, FAST, lambda m: None).mode == "incremental"
+    files = hub.files("org/tiny")
+    assert sorted(rows_by_id(files, tmp_path)) == ["r1", "r3", "r4"]
+    assert json.loads(files["manifest.json"])["incremental"]["deleted_records"] == 1

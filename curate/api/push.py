@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curate.api.export import _CLI, Report, SourceLike, SpecLike, _opt, open_source
+from curate.api.export import _CLI, Report, SourceLike, SpecLike, _opt, open_source, reads_live
 from curate.api.spec import Spec, as_spec
 from curate.errors import CurateError
 
@@ -119,7 +119,11 @@ def prepare_push(
         always=not if_changed,
     )
     if spec is not None:
-        job.export, job.spec_sha256 = _exporter(as_spec(spec), source, api_url, api_key, log or _stderr)
+        checked = as_spec(spec)
+        job.export, job.spec_sha256 = _exporter(checked, source, api_url, api_key, log or _stderr)
+        job.filters_since = reads_live(checked, source)
+        if job.filters_since:
+            job.list_ids = _id_lister(checked, source, api_url, api_key)
     else:
         assert job.from_export is not None
         read_export(job.from_export)  # the folder is checked before the Hub is asked anything
@@ -147,6 +151,23 @@ def _exporter(
         return run_export(spec.spec_file, src, ExportOptions(out_dir=out, allow_empty=since is not None))
 
     return export, spec.sha256
+
+
+def _id_lister(
+    spec: Spec, source: SourceLike, api_url: str | None, api_key: str | None
+) -> Callable[[], Collection[str]]:
+    def record_ids() -> Collection[str]:
+        src = open_source(spec, source, None, api_url, api_key)
+        lister = getattr(src, "record_ids", None)
+        if lister is None:  # only a live server filters by time; it lists its records too
+            raise CurateError(f"{src.name}: cannot list the records of this source for an incremental push")
+        try:
+            ids: Collection[str] = lister()
+        finally:
+            getattr(src, "close", lambda: None)()
+        return ids
+
+    return record_ids
 
 
 def push(spec: SpecLike | None = None, *, repo: str, log: Report | None = None, **options: Any) -> PushResult:

@@ -17,7 +17,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -263,6 +263,11 @@ class PushJob:
     since: str | None = None  # explicit --since: merge records updated after it into the snapshot
     incremental: bool = False  # --incremental: since = the watermark stored by the last push
     always: bool = False
+    #: The ids of every record the source holds now (cheap: ids only); an incremental round drops
+    #: the snapshot's other records (deleted in Argilla). None: the source cannot say.
+    list_ids: Callable[[], Collection[str]] | None = None
+    #: False when the source ignores ``since`` (files): the delta is then every record it holds.
+    filters_since: bool = True
 
 
 @dataclass
@@ -336,6 +341,15 @@ def prepare(job: PushJob, publisher: HubPublisher, remote: RemoteState, work: Pa
         manifest = job.export(work / "export", None)
         return Prepared(work / "export", _with_hub(manifest, "full", started, None), "full")
     delta = job.export(work / "delta", since)
+    # listed after the delta: a record deleted meanwhile is gone from the listing (one made
+    # meanwhile is in the delta, and the merge keeps every record the delta exported)
+    current: Collection[str] | None = None
+    if not job.filters_since:
+        current = ()  # the delta is every record the source holds
+    elif job.list_ids is not None:
+        current = job.list_ids()
+    else:
+        log("incremental: the source cannot list its records; records deleted there stay until a full push")
     previous = work / "previous"
     assert remote.manifest is not None
     for split in remote.manifest.split_names:
@@ -344,7 +358,12 @@ def prepare(job: PushJob, publisher: HubPublisher, remote: RemoteState, work: Pa
         publisher.download(remote.commit, REJECTS, previous)
     else:
         (previous / REJECTS).write_text("", encoding="utf-8")
-    merged = merge_snapshot(previous, remote.manifest, work / "delta", delta, work / "snapshot", since)
+    merged = merge_snapshot(
+        previous, remote.manifest, work / "delta", delta, work / "snapshot", since, current
+    )
+    deleted = merged.extra["incremental"]["deleted_records"]
+    if deleted:
+        log(f"incremental: {deleted} records no longer in the source dropped from the snapshot")
     return Prepared(work / "snapshot", _with_hub(merged, "incremental", started, since), "incremental")
 
 
@@ -479,7 +498,8 @@ def _description(prepared: Prepared) -> str:
     if prepared.mode == "incremental":
         inc = prepared.manifest.extra["incremental"]
         lines.append(
-            f"since {inc['since']}: {inc['replaced_records']} records replaced, {inc['new_records']} new"
+            f"since {inc['since']}: {inc['replaced_records']} records replaced, {inc['new_records']} new, "
+            f"{inc['deleted_records']} no longer in the source dropped"
         )
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """The incremental push's merge: a new full snapshot from the previous one on the Hub and the
 records exported since its watermark, by ``record_id`` (an updated record's rows replace its old
-rows, or its new rejection replaces them; new records are added; nothing is duplicated)."""
+rows, or its new rejection replaces them; new records are added; records the source no longer
+holds are dropped and counted; nothing is duplicated)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import dataclasses
 import functools
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,14 @@ def merge_snapshot(
     delta_manifest: Manifest,
     out: Path,
     since: str,
+    current: Collection[str] | None = None,
 ) -> Manifest:
     """A new full snapshot: the previous one with every record the delta exported replaced by its
     new rows (or its new rejection), in place, and records new to the snapshot appended.
+
+    ``current``: the ids the source holds now; a previous record neither among them nor in the
+    delta was deleted at the source, and its rows and rejects leave the snapshot (counted as
+    ``deleted_records``). None keeps every previous record.
 
     Replacing in place keeps an unchanged record's rows where they were, so re-exporting records
     that did not change yields the same content fingerprint (and no commit).
@@ -60,6 +66,8 @@ def merge_snapshot(
         r["record_id"] for r in delta_rejects
     }
     previous_ids: set[str] = set()
+    keep = None if current is None else touched | set(current)
+    deleted: set[str] = set()
 
     with ExportWriter(out, "parquet", schema, splits) as writer:
         for split in splits:
@@ -69,6 +77,8 @@ def merge_snapshot(
                 touched,
                 previous_ids,
                 functools.partial(writer.write, split),
+                keep,
+                deleted,
             )
         _merge_in_place(
             _rejects(previous / REJECTS),
@@ -76,6 +86,8 @@ def merge_snapshot(
             touched,
             previous_ids,
             lambda r: writer.reject(r.pop("record_id"), r.pop("reason"), r.pop("detail"), **r),
+            keep,
+            deleted,
         )
         writer.close_files()
         records_per_split, rows_per_split = {}, {}
@@ -111,6 +123,7 @@ def merge_snapshot(
                     "delta_counts": dataclasses.asdict(delta_counts),
                     "replaced_records": len(touched & previous_ids),
                     "new_records": len(touched - previous_ids),
+                    "deleted_records": len(deleted),
                     "previous_fingerprint": previous_manifest.fingerprint,
                 },
             },
@@ -125,9 +138,12 @@ def _merge_in_place(
     touched: set[str],
     previous_ids: set[str],
     emit: Callable[[dict[str, Any]], None],
+    keep: set[str] | None,
+    deleted: set[str],
 ) -> None:
     """Emit ``old`` with the entries of each touched record swapped for its ``new`` entries at the
-    place of its first old entry; then the ``new`` entries of records ``old`` did not have."""
+    place of its first old entry, and those of records not in ``keep`` (when given) left out and
+    added to ``deleted``; then the ``new`` entries of records ``old`` did not have."""
     new_by_id: dict[str, list[dict[str, Any]]] = {}
     for item in new:
         new_by_id.setdefault(item["record_id"], []).append(item)
@@ -135,7 +151,9 @@ def _merge_in_place(
     for item in old:
         rid = item["record_id"]
         previous_ids.add(rid)
-        if rid not in touched:
+        if keep is not None and rid not in keep:
+            deleted.add(rid)
+        elif rid not in touched:
             emit(item)
         elif rid not in placed:
             placed.add(rid)

@@ -185,6 +185,25 @@ class ArgillaServerSource(RowSource):
             raise self._http.unexpected(self._endpoint, "'total' to be a whole number", total)
         return total
 
+    def close(self) -> None:
+        self._http.close()
+
+    def record_ids(self) -> set[str]:
+        """The id (``external_id``, else the server id) of every record the source holds now, read
+        without responses or suggestions: what an incremental push compares its snapshot with."""
+        ids: set[str] = set()
+        offset = 0
+        while True:
+            page = self._page(offset, self.page_size, include=False)
+            for raw in page["items"]:
+                if raw.get("id") in (None, ""):
+                    raise self._http.unexpected(self._endpoint, "each record to have an 'id'", raw)
+                ids.add(str(self._raw_id(raw)))
+            offset += len(page["items"])
+            total = page.get("total")
+            if len(page["items"]) < self.page_size or (total is not None and offset >= total):
+                return ids
+
     def count(self) -> int | None:
         return self._page(0, 1, include=False).get("total")
 
