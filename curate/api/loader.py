@@ -10,13 +10,13 @@ import reprlib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from curate.errors import CurateError
 from curate.sources.layouts import LAYOUTS
 from curate.spec import SpecFile, TaskSpec, did_you_mean
 from curate.tasks import TASKS, spec_adapter
+from curate.yamlio import read_yaml
 
 
 def validation_context() -> dict[str, Any]:
@@ -64,48 +64,6 @@ _KEY_PATH_FIRST = re.compile(r"[A-Za-z_][\w.\[\]-]*: ")
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 80
 _SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict = 2, 5, 5
-#: Values a spec may hold once YAML aliases are expanded; a few hundred is typical. Aliases nested
-#: inside each other double the count at each level (a "billion laughs" file of a few hundred bytes).
-MAX_SPEC_VALUES = 100_000
-
-
-def _check_size(data: Any, path: Path) -> None:
-    """Refuse a spec whose values, counted with every alias expanded, pass :data:`MAX_SPEC_VALUES`
-    (stops counting there, so a recursive or exponential file costs no more than that)."""
-    stack, seen = [data], 0
-    while stack:
-        value = stack.pop()
-        seen += 1
-        if seen > MAX_SPEC_VALUES:
-            raise CurateError(
-                f"{path}: the spec holds more than {MAX_SPEC_VALUES:,} values once its YAML aliases "
-                "are expanded (aliases repeated inside each other?)"
-            )
-        if isinstance(value, dict):
-            stack.extend(value.keys())
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, except that a key given twice in one mapping is an error (YAML says
-    keys are unique; PyYAML would silently keep the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            try:
-                duplicate = key in seen
-            except TypeError:
-                continue  # an unhashable key: the base class reports it
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
 
 
 def _task_names() -> tuple[str, ...]:
@@ -123,28 +81,12 @@ def parse_spec(data: Any, where: str = "<spec>") -> TaskSpec:
 
 
 def load_spec(path: str | Path) -> SpecFile:
-    """Read and validate a YAML spec file."""
+    """Read and validate a YAML spec file (read by :func:`curate.yamlio.read_yaml`: bounded, no
+    duplicate keys)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CurateError(f"{path}: spec file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise CurateError(f"{path}: cannot read spec ({err.__class__.__name__}: {err})") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except RecursionError:
-        raise CurateError(f"{path}: malformed YAML: nested too deeply") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise CurateError(f"{path}{at}: malformed YAML: {problem}") from None
-    except ValueError as err:  # e.g. an integer of more digits than Python converts (4,300)
-        raise CurateError(f"{path}: malformed YAML: {str(err).split(';')[0]}") from None
-    _check_size(data, path)
-    spec = parse_spec(data, str(path))
-    return SpecFile(spec=spec, path=path, sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
+    read = read_yaml(path, "spec")
+    spec = parse_spec(read.data, str(path))
+    return SpecFile(spec=spec, path=path, sha256=hashlib.sha256(read.text.encode("utf-8")).hexdigest())
 
 
 def spec_json_schema() -> dict[str, Any]:
