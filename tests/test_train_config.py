@@ -325,3 +325,87 @@ def test_shipped_accelerate_configs_load(name, kind):
         assert config.deepspeed_config["zero_stage"] == int(name[-1])
     if name == "fsdp":
         assert config.fsdp_config["fsdp_version"] == 2
+
+
+# A YAML alias bomb: each line repeats the one before ten times (10**6 values once expanded).
+_ALIASES = "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+    f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcde", "bcdef", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("binary", "cannot read config (UnicodeDecodeError"),
+        ("folder", "cannot read config (IsADirectoryError"),
+        ("duplicate", ":4:1: malformed YAML: duplicate key 'training'"),
+        ("duplicate_key", ":2:{col}: malformed YAML: duplicate key 'export'"),
+        ("deep", "malformed YAML: nested too deeply"),
+        ("deep_value", "malformed YAML: nested too deeply"),
+        ("aliases", "the config holds more than 100,000 values once its YAML aliases are expanded"),
+        ("output_file", "training.output_dir: {out} is a file; expected a folder"),
+    ],
+)
+def test_bad_config_files_are_one_error_line(case, expected, cli, exports, junk_model, tmp_path):
+    export, out = exports["dolly-curated"], tmp_path / "out"
+    text = (
+        f"model: {{model_name_or_path: {junk_model}}}\n"
+        f"data: {{export: {export}}}\n"
+        f"training: {{output_dir: {out}, report_to: none, bf16: false}}\n"
+    )
+    path = tmp_path / "run.yaml"
+    if case == "binary":
+        path.write_bytes(b"\x00\xff\xfe model:")
+    elif case == "folder":
+        path.mkdir()
+    elif case == "duplicate":  # PyYAML keeps the last silently: the first output_dir would be lost
+        path.write_text(text + "training: {output_dir: elsewhere}\n")
+    elif case == "duplicate_key":
+        path.write_text(text.replace(f"{{export: {export}}}", f"{{export: {export}, export: {export}}}"))
+    elif case == "deep":
+        path.write_text("[" * 5000 + "]" * 5000)
+    elif case == "deep_value":  # deep enough to pass PyYAML, too deep for anything after it
+        path.write_text(text + "rewards: " + "[" * 300 + "]" * 300 + "\n")
+    elif case == "aliases":
+        path.write_text(text + _ALIASES)
+    else:
+        out.write_text("a file that is not curate's")
+        path.write_text(text)
+    result = cli("train", "sft", path, "--dry-run")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}"), lines
+    col = len(f"data: {{export: {export}, ") + 1  # where the second `export` starts
+    assert expected.format(out=out, col=col) in lines[0], lines[0]
+    if case == "output_file":
+        assert out.read_text() == "a file that is not curate's"
+
+
+def test_overrides_refuse_alias_bombs_and_duplicate_keys(exports, junk_model, tmp_path):
+    path = write_config(tmp_path, base_config(exports, junk_model, tmp_path))
+    bomb = "[" + ", ".join(["&x [" + ", ".join(["1"] * 400) + "]"] + ["*x"] * 300) + "]"
+    message = error_of(sft.main, [str(path), f"training.lora_target_modules={bomb}", "--dry-run"])
+    assert message.startswith("command line: training.lora_target_modules: the value holds more than")
+    # a repeated key is not YAML curate reads: the text stays a string, refused as not a mapping
+    message = error_of(sft.main, [str(path), "model.model_init_kwargs={a: 1, a: 2}", "--dry-run"])
+    assert "model_init_kwargs" in message
+
+
+def test_the_training_config_warns_nothing_before_an_error(exports, junk_model, tmp_path):
+    """TRL's configs default to gradient_checkpointing, which transformers 5 deprecates: each run
+    printed a two-line FutureWarning before any error. A real process shows what a user sees."""
+    import os
+    import subprocess
+    import sys
+
+    body = base_config(exports, junk_model, tmp_path)
+    body["data"]["export"] = str(tmp_path / "nowhere")  # an error found after TRL's config is built
+    path = write_config(tmp_path, body)
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    cmd = [sys.executable, "-m", "curate.cli", "train", "sft", str(path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr
+    assert lines == [
+        f"error: {path}: data.export: {tmp_path / 'nowhere'} is not a folder (run `curate export` first)"
+    ]

@@ -1,5 +1,12 @@
 """The ``curate train`` config: YAML sections checked into TRL's own config classes (and curate's
 ``DataArgs`` / ``RewardArgs``), with command-line overrides; every mistake is one line naming where.
+
+The file is read by :func:`curate.yamlio.read_yaml`, as specs are (duplicate keys, alias bombs,
+depth, binary files refused, each naming the file). TRL's ``TrlParser`` also reads a YAML config
+plus ``--key value`` overrides, but through ``yaml.safe_load`` (a repeated key silently wins) and
+``HfArgumentParser``, whose mistakes are argparse usage text or a ``ValueError`` listing unused
+keys, naming neither the file nor the ``section.key`` path; so curate keeps this small loader and
+checks each key against TRL's own config classes itself.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ import difflib
 import sys
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -18,6 +26,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from curate.errors import CurateError
+from curate.yamlio import UniqueKeyLoader, check_size, read_yaml
 
 SECTIONS = ("model", "data", "training", "rewards")  # `rewards` only for the online-RL stages
 ONLINE_RL = ("grpo", "rloo")
@@ -140,6 +149,15 @@ STAGES: dict[str, Stage] = {
 
 def training_config_class(stage: str) -> type:
     """TRL's config class for a stage (imports TRL, hence transformers and torch)."""
+    # TRL's configs default gradient_checkpointing to True, a name transformers 5 deprecates: every
+    # run, even one that stops at a config mistake, would start with a two-line FutureWarning the
+    # user can do nothing about. Only that warning, only from transformers' TrainingArguments.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`gradient_checkpointing(_kwargs)?` is deprecated and will be removed",
+        category=FutureWarning,
+        module=r"transformers\.training_args",
+    )
     if stage == "ppo":
         from train.ppo_backend import load_ppo
 
@@ -245,14 +263,7 @@ def read_config(path: Path | None, sections: tuple[str, ...] = SECTIONS[:3]) -> 
     raw = RawConfig(path)
     if path is None:
         return raw
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CurateError(f"{path}: config file not found") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f":{mark.line + 1}" if mark else ""
-        raise CurateError(f"{path}{at}: malformed YAML: {getattr(err, 'problem', err)}") from None
+    data = read_yaml(path, "config").data
     if data is None:
         return raw
     if not isinstance(data, dict):
@@ -275,9 +286,12 @@ def apply_overrides(raw: RawConfig, items: list[str], classes: dict[str, type]) 
     for item in items:
         key, _, text = item.partition("=")
         try:
-            value = yaml.safe_load(text) if text != "" else None
-        except yaml.YAMLError:
+            value = yaml.load(text, Loader=UniqueKeyLoader) if text != "" else None
+        except yaml.YAMLError:  # not YAML: the text itself (a run name with a colon, say)
             value = text
+        except (RecursionError, ValueError):  # nested too deeply, an integer of 5,000 digits
+            raise CurateError(f"command line: {key}: not a value curate can read") from None
+        check_size(value, f"command line: {key}", "value")
         if isinstance(value, bool) and text.lower() in _YAML11_BOOLS:
             value = text  # `save_strategy=no` means the string; coerce() still reads it for bool fields
         section, dot, name = key.partition(".")

@@ -8,6 +8,7 @@ online-RL trainers that take a trained reward model are GRPO and RLOO (``curate 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from curate.errors import CurateError
@@ -20,7 +21,13 @@ def load_ppo() -> tuple[Any, Any]:
     import trl
 
     try:
-        from trl.experimental.ppo import PPOConfig, PPOTrainer
+        with warnings.catch_warnings():
+            # curate chose TRL 1.12's experimental PPO knowingly (above); the import's notice would
+            # otherwise precede every `curate train ppo` line, errors included
+            warnings.filterwarnings(
+                "ignore", message="You are importing from 'trl.experimental'", category=UserWarning
+            )
+            from trl.experimental.ppo import PPOConfig, PPOTrainer
     except ImportError:
         raise CurateError(
             f"curate train ppo needs TRL {LAST_TRL_WITH_PPO} (PPO was removed in TRL 1.13; this is TRL "
