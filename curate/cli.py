@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from curate.arguments import Vocabulary, vocabulary
 from curate.errors import CurateError, Interrupted, missing_extra_message
 from curate.redact import redact
 
@@ -28,6 +29,9 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
+#: How the library's messages name arguments when a command calls it: by these flags
+#: (``--max-length``); only the ones listed differ from ``--`` + the keyword with dashes.
+FLAGS = Vocabulary(as_flags=True, flags={"splits": "--split", "n": "-n"})
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -38,12 +42,14 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def user_errors(func: F) -> F:
-    """Turn CurateError into one error line and exit code 2 (no traceback for user mistakes)."""
+    """Turn CurateError into one error line and exit code 2 (no traceback for user mistakes); the
+    messages name the command's flags."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with vocabulary(FLAGS):
+                return func(*args, **kwargs)
         except CurateError as err:
             fail(str(err), err.exit_code)
         except KeyboardInterrupt:

@@ -4,7 +4,7 @@ command line gives: the same rows, files, manifests, reports and error messages.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +193,55 @@ def test_api_errors_name_keywords_and_the_cli_names_flags(cli: Any, tmp_path: Pa
     assert not (tmp_path / "out").exists()
     with pytest.raises(CurateError, match=r"spec 'x': the spec has no source; pass source=PATH"):
         curate.export({"name": "x", "task": "prompt", "columns": {"prompt": {"field": "q"}}}, tmp_path / "o")
+
+
+DOLLY = SPECS / "dolly-curated.yaml"
+
+# A Python caller's mistake: (call, the keyword its one-line CurateError must name). Before these
+# were checked at the boundary each was a TypeError/ValueError/AttributeError from deep inside.
+HOSTILE_CALLS: list[tuple[str, Callable[[Path], Any], str]] = [
+    ("Spec(path)", lambda tmp: curate.Spec("spec.yaml"), "Spec(): mapping: expected a mapping or None"),
+    ("Spec(3)", lambda tmp: curate.Spec(3), "Spec(): mapping: expected a mapping or None, got 3"),
+    ("Spec(both)", lambda tmp: curate.Spec({"name": "x"}, task="sft"), "Spec(): give a mapping"),
+    ("from_yaml(None)", lambda tmp: curate.Spec.from_yaml(None), "Spec.from_yaml(): path: expected"),
+    ("to_yaml(3)", lambda tmp: curate.Spec.from_yaml(DOLLY).to_yaml(3), "Spec.to_yaml(): path:"),
+    ("bundled_spec(None)", lambda tmp: curate.bundled_spec(None), "bundled_spec(): file_name:"),
+    ("export(out=None)", lambda tmp: curate.export(DOLLY, None), "export(): out: expected a str or a path"),
+    ("export(no out)", lambda tmp: curate.export(DOLLY), "export(): out: required"),
+    ("export(num_proc='2')", lambda tmp: curate.export(DOLLY, tmp, num_proc="2"), "export(): num_proc:"),
+    ("export(format=None)", lambda tmp: curate.export(DOLLY, tmp, format=None), "export(): format:"),
+    ("export(splits=list)", lambda tmp: curate.export(DOLLY, tmp, splits=["train"]), "export(): splits:"),
+    ("export(pack='yes')", lambda tmp: curate.export(DOLLY, tmp, pack="yes"), "export(): pack:"),
+    ("export(timeout='5')", lambda tmp: curate.export(DOLLY, tmp, timeout="5"), "export(): timeout:"),
+    ("export(on_warning=str)", lambda tmp: curate.export(DOLLY, tmp, on_warning="print"), "on_warning:"),
+    ("export(typo)", lambda tmp: curate.export(DOLLY, tmp, max_lenght=8), "export(): max_lenght: unknown"),
+    ("load(splits=list)", lambda tmp: curate.load(DOLLY, splits=["train"]), "load(): splits:"),
+    ("load(split=3)", lambda tmp: curate.load(DOLLY, split=3), "load(): split: expected a str or None"),
+    ("load(cache_dir=3)", lambda tmp: curate.load(DOLLY, cache_dir=3), "load(): cache_dir:"),
+    ("stats(None)", lambda tmp: curate.stats(None), "target: got NoneType, expected a curate.Spec"),
+    ("stats(tokenizer=3)", lambda tmp: curate.stats(DOLLY, tokenizer=3), "stats(): tokenizer:"),
+    (
+        "preview(n='3')",
+        lambda tmp: curate.preview(DOLLY, tmp, n="3"),
+        "preview(): n: expected an int, got '3'",
+    ),
+    ("preview(no tokenizer)", lambda tmp: curate.preview(DOLLY), "preview(): tokenizer: required"),
+    ("push(repo=3)", lambda tmp: curate.push(DOLLY, repo=3), "push(): repo: expected a str, got 3"),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"), [(f, e) for _, f, e in HOSTILE_CALLS], ids=[c[0] for c in HOSTILE_CALLS]
+)
+def test_hostile_api_arguments_are_one_curate_error_naming_the_keyword(
+    call: Callable[[Path], Any], expected: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(CurateError) as err:
+        call(out)
+    message = str(err.value)
+    assert expected in message and "\n" not in message and "--" not in message, message
+    assert not out.exists()  # checked before any work
 
 
 def test_the_cli_calls_the_api(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

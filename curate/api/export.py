@@ -13,13 +13,12 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from curate.api.spec import Spec, as_spec
+from curate.arguments import arg, checked_arguments
 from curate.errors import CurateError
 from curate.spec import SourceSpec, check_splits
 
@@ -41,32 +40,6 @@ class CurateWarning(UserWarning):
     """What the command line prints as ``warning:`` (e.g. an export that lost response statuses)."""
 
 
-# --- naming: keyword arguments in the API, flags when a command calls it -------------------------
-_CLI: ContextVar[bool] = ContextVar("curate_cli_names", default=False)
-_FLAGS = {"splits": "--split", "n": "-n"}
-
-
-@contextmanager
-def cli_names() -> Iterator[None]:
-    """Within this block, messages name command-line flags (``--max-length``), as the CLI does."""
-    token = _CLI.set(True)
-    try:
-        yield
-    finally:
-        _CLI.reset(token)
-
-
-def _opt(name: str) -> str:
-    """How a message names an option: ``max_length`` here, ``--max-length`` for the CLI."""
-    if not _CLI.get():
-        return name
-    return _FLAGS.get(name, "--" + name.replace("_", "-"))
-
-
-def _arg(name: str, meta: str) -> str:
-    return f"{_opt(name)} {meta}" if _CLI.get() else f"{name}={meta}"
-
-
 def _warn(message: str) -> None:
     # attributed to the caller's line, outside curate (as a notebook shows it)
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the whole curate package
@@ -85,7 +58,7 @@ def parse_split(text: str | None) -> dict[str, float] | None:
     """
     if not text:
         return None
-    where = _opt("splits")
+    where = arg("splits")
     out: dict[str, float] = {}
     for part in text.split(","):
         name, sep, value = part.partition("=")
@@ -116,7 +89,7 @@ def _checked_splits(fractions: dict[str, float]) -> dict[str, float]:
     try:
         check_splits(fractions)
     except ValueError as err:
-        raise CurateError(f"{_opt('splits')}: {err}") from None
+        raise CurateError(f"{arg('splits')}: {err}") from None
     return fractions
 
 
@@ -128,7 +101,7 @@ def parse_format(text: str) -> Format:
     """
     fmt = text.strip().lower()
     if fmt not in ("parquet", "jsonl"):
-        raise CurateError(f"{_opt('format')}: got {text!r}, expected parquet or jsonl")
+        raise CurateError(f"{arg('format')}: got {text!r}, expected parquet or jsonl")
     return fmt  # type: ignore[return-value]
 
 
@@ -194,16 +167,16 @@ def open_source(
         try:
             source_spec = SourceSpec.model_validate(dict(source), context=validation_context())
         except ValidationError as err:
-            raise CurateError(format_validation_error(_opt("source"), err)) from None
+            raise CurateError(format_validation_error(arg("source"), err)) from None
         return open_path(source_spec, Path.cwd(), **live)
     if source is not None and not isinstance(source, (str, os.PathLike)):
         raise CurateError(
-            f"{_opt('source')}: got {type(source).__name__}, expected an export file or folder, a source "
+            f"{arg('source')}: got {type(source).__name__}, expected an export file or folder, a source "
             "mapping, or an argilla.Dataset (or its records)"
         )
     path = None if source is None else os.fspath(source)
     return open_spec_source(
-        spec.spec_file, path, base_dir=spec.base_dir, source_arg=_arg("source", "PATH"), **live
+        spec.spec_file, path, base_dir=spec.base_dir, source_arg=arg("source", "PATH"), **live
     )
 
 
@@ -266,13 +239,13 @@ def prepare_export(
         num_proc=num_proc,
     )
     if num_proc < 1:
-        raise CurateError(f"{_opt('num_proc')}: got {num_proc}, expected 1 or more")
+        raise CurateError(f"{arg('num_proc')}: got {num_proc}, expected 1 or more")
     spec = as_spec(spec)
     if not reads_live(spec, source):
         for name, value in (("since", since), ("timeout", timeout), ("deadline", deadline)):
             if value is not None:
                 raise CurateError(
-                    f"{_opt(name)}: applies to a live Argilla source only; this export reads a file"
+                    f"{arg(name)}: applies to a live Argilla source only; this export reads a file"
                     + (", which has no update times to filter on" if name == "since" else "")
                 )
     src = open_source(spec, source, since, api_url, api_key, timeout=timeout, deadline=deadline)
@@ -284,7 +257,7 @@ def prepare_export(
     # More workers than CPUs only cost memory (each loads the tokenizer or reads the source).
     if num_proc > cpus:
         options.on_note(
-            f"{_opt('num_proc')} {num_proc}: this machine has {cpus} CPU{'s' if cpus > 1 else ''}; using {cpus}"
+            f"{arg('num_proc')} {num_proc}: this machine has {cpus} CPU{'s' if cpus > 1 else ''}; using {cpus}"
         )
         options.num_proc = cpus
     if options.num_proc > 1 and tokenizer is None:
@@ -293,7 +266,7 @@ def prepare_export(
         why = why_not_forked(src)
         if why is not None:
             options.on_note(
-                f"{_opt('num_proc')} {options.num_proc}: the rows are built in this process ({why})"
+                f"{arg('num_proc')} {options.num_proc}: the rows are built in this process ({why})"
             )
             options.num_proc = 1
     if tokenizer is not None:
@@ -303,16 +276,15 @@ def prepare_export(
             spec.task, os.fspath(tokenizer), template, max_length, truncation, spec_train_on(spec)
         )
     elif template or max_length or pack:
-        raise CurateError(
-            f"{_opt('template')}, {_opt('max_length')} and {_opt('pack')} need {_opt('tokenizer')}"
-        )
+        raise CurateError(f"{arg('template')}, {arg('max_length')} and {arg('pack')} need {arg('tokenizer')}")
     if pack:
         if max_length is None:
-            raise CurateError(f"{_opt('pack')} needs {_opt('max_length')} (the bin size)")
+            raise CurateError(f"{arg('pack')} needs {arg('max_length')} (the bin size)")
         options.pack_max_length = max_length
     return ExportJob(spec, src, options, report, set(src.warnings))
 
 
+@checked_arguments(options_of=prepare_export)
 def export(spec: SpecLike, out: str | os.PathLike[str], **options: Any) -> Manifest:
     """Write an export folder, as ``curate export SPEC --out OUT`` does; returns its manifest.
 
@@ -388,6 +360,7 @@ def prepare_stats(
     )
 
 
+@checked_arguments(options_of=prepare_stats)
 def stats(target: Any, **options: Any) -> Stats:
     """Figures and pictures of a dataset, as ``curate stats TARGET`` computes them.
 
@@ -448,6 +421,7 @@ class Preview:
         return console.export_html(inline_styles=True, code_format="<pre style='font-size:12px'>{code}</pre>")
 
 
+@checked_arguments()
 def preview(
     spec: SpecLike,
     tokenizer: str | os.PathLike[str],
@@ -468,7 +442,7 @@ def preview(
     from curate.tokens.tokenize import build_row_transform
 
     if n < 0:
-        raise CurateError(f"{_opt('n')}: got {n}, expected 0 or more")
+        raise CurateError(f"{arg('n')}: got {n}, expected 0 or more")
     spec = as_spec(spec)
     src = open_source(spec, source)
     own = spec_train_on(spec)

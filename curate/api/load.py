@@ -21,6 +21,7 @@ from datasets import Dataset, DatasetDict
 
 from curate.api.export import SourceLike, SpecLike, parse_splits, prepare_export
 from curate.api.spec import as_spec
+from curate.arguments import checked_arguments
 from curate.errors import CurateError
 from curate.sinks.outdir import clean_stale, make_temp
 
@@ -42,6 +43,7 @@ def default_cache_dir() -> Path:
     return Path(datasets.config.HF_DATASETS_CACHE) / "curate"
 
 
+@checked_arguments(options_of=prepare_export)
 def load(
     spec: SpecLike,
     source: SourceLike = None,

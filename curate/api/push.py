@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from curate.api.export import _CLI, Report, SourceLike, SpecLike, _opt, open_source, reads_live
+from curate.api.export import Report, SourceLike, SpecLike, open_source, reads_live
 from curate.api.spec import Spec, as_spec
+from curate.arguments import arg, checked_arguments, cli_called
 from curate.errors import CurateError
 
 if TYPE_CHECKING:
@@ -47,16 +48,16 @@ def parse_interval(text: str) -> float:
         parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", value)
         if not parts or "".join(n + u for n, u in parts) != value:
             raise CurateError(
-                f"{_opt('every')}: {text!r} is not a duration like 30m, 1h30m, 45s or 2d"
+                f"{arg('every')}: {text!r} is not a duration like 30m, 1h30m, 45s or 2d"
             ) from None
         seconds = sum(float(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[u] for n, u in parts)
     if not math.isfinite(seconds):
-        raise CurateError(f"{_opt('every')}: {text!r} is not a finite number of seconds")
+        raise CurateError(f"{arg('every')}: {text!r} is not a finite number of seconds")
     if seconds <= 0:
-        raise CurateError(f"{_opt('every')}: {text!r} must be longer than zero")
+        raise CurateError(f"{arg('every')}: {text!r} must be longer than zero")
     if not MIN_INTERVAL_S <= seconds <= MAX_INTERVAL_S:
         raise CurateError(
-            f"{_opt('every')}: {text!r} is {seconds:g} s; expected {MIN_INTERVAL_S:g} s to 31 days"
+            f"{arg('every')}: {text!r} is {seconds:g} s; expected {MIN_INTERVAL_S:g} s to 31 days"
         )
     return seconds
 
@@ -92,24 +93,24 @@ def prepare_push(
     """Check what :func:`push` is given, in the command line's order (see :class:`PushPlan`)."""
     from curate.sinks.hub import HubPublisher, HubTarget, PushJob, RetryPolicy, read_export
 
-    cli = _CLI.get()
+    cli = cli_called()
     if not repo:
-        raise CurateError(f"{_opt('repo')} ORG/NAME is required")
+        raise CurateError(f"{arg('repo')} ORG/NAME is required")
     if (spec is None) == (from_export is None):
         what = "a SPEC or --from-export DIR" if cli else "a spec or from_export=DIR"
         raise CurateError(f"give either {what} (exactly one)")
     if since is not None and incremental:
-        raise CurateError(f"{_opt('since')} and {_opt('incremental')} exclude each other")
+        raise CurateError(f"{arg('since')} and {arg('incremental')} exclude each other")
     if from_export is not None and (since is not None or incremental or source is not None):
         raise CurateError(
-            f"{_opt('from_export')} publishes a finished export; {_opt('since')}, {_opt('incremental')} and "
-            f"{_opt('source')} need a {'SPEC' if cli else 'spec'}"
+            f"{arg('from_export')} publishes a finished export; {arg('since')}, {arg('incremental')} and "
+            f"{arg('source')} need a {'SPEC' if cli else 'spec'}"
         )
     interval = parse_interval(every) if every is not None else None
     if since is not None:
         from curate.sources.argilla_live import parse_since
 
-        parse_since(since, _opt("since"))
+        parse_since(since, arg("since"))
     target = HubTarget(repo, branch, private)
     job = PushJob(
         target,
@@ -170,6 +171,7 @@ def _id_lister(
     return record_ids
 
 
+@checked_arguments(options_of=prepare_push)
 def push(spec: SpecLike | None = None, *, repo: str, log: Report | None = None, **options: Any) -> PushResult:
     """Publish a spec's export (or ``from_export=DIR``) to a Hub dataset repo in one commit, as
     ``curate push`` does once; no commit when the content fingerprint is unchanged.

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from curate.api.loader import load_spec, parse_spec
+from curate.arguments import checked_arguments
 from curate.errors import CurateError
 from curate.spec import SpecFile, TaskSpec
 
@@ -44,9 +45,10 @@ class Spec:
 
     __slots__ = ("_base_dir", "_file")
 
+    @checked_arguments(advice={"mapping": "a YAML file is read by Spec.from_yaml(path)"})
     def __init__(self, mapping: Mapping[str, Any] | None = None, /, **keys: Any):
         if mapping is not None and keys:
-            raise TypeError("Spec() takes a mapping or keyword arguments, not both")
+            raise CurateError("Spec(): give a mapping or keyword arguments, not both")
         data = dict(mapping if mapping is not None else keys)
         model = parse_spec(data, "Spec(...)")
         self._file = SpecFile(spec=model, path=None, sha256=_sha256(_dump(model)))
@@ -54,9 +56,10 @@ class Spec:
         self._base_dir = Path.cwd()
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> Spec:
+    @checked_arguments()
+    def from_yaml(cls, path: str | os.PathLike[str]) -> Spec:
         """Read and validate a spec file (the file's hash goes into every manifest, as with the CLI)."""
-        return cls._wrap(load_spec(path))
+        return cls._wrap(load_spec(os.fspath(path)))
 
     @classmethod
     def _wrap(cls, spec_file: SpecFile) -> Spec:
@@ -103,7 +106,8 @@ class Spec:
         """The keys given (defaults left out), in the order a spec file is usually written."""
         return _dump(self.model)
 
-    def to_yaml(self, path: str | Path | None = None) -> str:
+    @checked_arguments()
+    def to_yaml(self, path: str | os.PathLike[str] | None = None) -> str:
         """The spec as YAML; also written to ``path`` when given. ``Spec.from_yaml`` reads it back
         to an equal spec."""
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
@@ -163,6 +167,7 @@ def as_spec(spec: Spec | str | os.PathLike[str] | Mapping[str, Any] | SpecFile) 
     )
 
 
+@checked_arguments()
 def bundled_spec(file_name: str) -> Spec:
     """A spec shipped in ``datasets_spec/`` of a source checkout, with its bundled demo data (for
     examples, doctests and the notebooks).

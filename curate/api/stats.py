@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from curate.api.export import Report, SourceLike, StatsJob, _opt, open_source, reads_live, spec_train_on
+from curate.api.export import Report, SourceLike, StatsJob, open_source, reads_live, spec_train_on
 from curate.api.spec import Spec, as_spec
+from curate.arguments import arg
 from curate.errors import CurateError
 from curate.report.stats import SourceStats, Stats
 from curate.report.summary import summarize
@@ -58,7 +59,7 @@ def prepare(
     if _is_spec(target):
         spec = as_spec(target)
         if since is not None and not reads_live(spec, source):
-            raise CurateError(f"{_opt('since')}: applies to a live Argilla source only")
+            raise CurateError(f"{arg('since')}: applies to a live Argilla source only")
         src = open_source(spec, source, since, api_url, api_key)
         for warning in src.warnings:
             on_warning(warning)
@@ -75,6 +76,11 @@ def prepare(
     else:
         from curate.sources import checked_path
 
+        if not isinstance(target, (str, os.PathLike)):
+            raise CurateError(
+                f"{arg('target')}: got {type(target).__name__}, expected a curate.Spec, a mapping of spec "
+                "keys, an export or annotation file or folder, or an argilla.Dataset"
+            )
         path = checked_path(Path(os.fspath(target)))
         export = find_export(path)
         if export is not None:
@@ -89,7 +95,7 @@ def prepare(
         src = open_path(SourceSpec(path=str(path)), Path.cwd(), str(path))
     if tokenizer is not None:
         raise CurateError(
-            f"{_opt('tokenizer')}: {target}: annotation without a spec has no training rows to tokenize; "
+            f"{arg('tokenizer')}: {target}: annotation without a spec has no training rows to tokenize; "
             "give a spec or a curate export"
         )
     for warning in src.warnings:

@@ -107,32 +107,31 @@ def register(app: typer.Typer) -> None:
         ] = 1,
     ) -> None:
         """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""
-        with api.cli_names():
-            job = api.prepare_export(
-                spec,
-                out,
-                source=source,
-                format=fmt,
-                splits=split,
-                since=since,
-                api_url=api_url,
-                api_key=api_key,
-                timeout=timeout,
-                deadline=deadline,
-                tokenizer=tokenizer,
-                template=template,
-                max_length=max_length,
-                truncation=truncation,
-                pack=pack,
-                allow_empty=allow_empty,
-                num_proc=num_proc,
-                on_warning=lambda warning: console.print(
-                    f"[yellow]warning:[/] {escape(warning)}", highlight=False
-                ),
-                on_note=lambda note: console.print(f"[yellow]note:[/] {escape(note)}", highlight=False),
-            )
-            with progress_bar("exporting", job.count(), not quiet) as update:
-                manifest = job.run(update)
+        job = api.prepare_export(
+            spec,
+            out,
+            source=source,
+            format=fmt,
+            splits=split,
+            since=since,
+            api_url=api_url,
+            api_key=api_key,
+            timeout=timeout,
+            deadline=deadline,
+            tokenizer=tokenizer,
+            template=template,
+            max_length=max_length,
+            truncation=truncation,
+            pack=pack,
+            allow_empty=allow_empty,
+            num_proc=num_proc,
+            on_warning=lambda warning: console.print(
+                f"[yellow]warning:[/] {escape(warning)}", highlight=False
+            ),
+            on_note=lambda note: console.print(f"[yellow]note:[/] {escape(note)}", highlight=False),
+        )
+        with progress_bar("exporting", job.count(), not quiet) as update:
+            manifest = job.run(update)
         if not quiet:
             _print_summary(console, manifest, out)
 
@@ -189,22 +188,21 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Counts, statuses per annotator, agreement (per question and annotator pair), rejects,
         rows per split and lengths of a dataset; --png draws them."""
-        with api.cli_names():
-            job = api.prepare_stats(
-                target,
-                source=source,
-                tokenizer=tokenizer,
-                template=template,
-                max_length=max_length,
-                on_warning=lambda warning: None,  # stats reports figures, not export warnings
-            )
-            with progress_bar("reading", job.count(), not as_json and job.kind != "export") as update:
-                result = job.run(update)
-            data = dict(result.to_dict())
-            if png is not None:
-                written = result.plot().save(png)
-                data["histogram"] = str(png)  # the name scripts read before pictures replaced it
-                data["pictures"] = [str(p) for p in written]
+        job = api.prepare_stats(
+            target,
+            source=source,
+            tokenizer=tokenizer,
+            template=template,
+            max_length=max_length,
+            on_warning=lambda warning: None,  # stats reports figures, not export warnings
+        )
+        with progress_bar("reading", job.count(), not as_json and job.kind != "export") as update:
+            result = job.run(update)
+        data = dict(result.to_dict())
+        if png is not None:
+            written = result.plot().save(png)
+            data["histogram"] = str(png)  # the name scripts read before pictures replaced it
+            data["pictures"] = [str(p) for p in written]
         if as_json:
             typer.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
         elif result.kind == "export":

@@ -43,17 +43,16 @@ def register(app: typer.Typer) -> None:
         """Show N examples with trained tokens highlighted, and a pre-flight summary over all rows."""
         from rich.console import Console
 
-        with api.cli_names():
-            result = api.preview(
-                spec,
-                tokenizer,
-                source=source,
-                template=template,
-                max_length=max_length,
-                truncation=truncation,
-                train_on=train_on,
-                n=n,
-            )
+        result = api.preview(
+            spec,
+            tokenizer,
+            source=source,
+            template=template,
+            max_length=max_length,
+            truncation=truncation,
+            train_on=train_on,
+            n=n,
+        )
         if as_json:
             typer.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True, ensure_ascii=False))
         else:

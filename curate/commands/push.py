@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 
-from curate.api import export as api
 from curate.api.push import parse_interval, prepare_push
 from curate.commands.core import ApiKeyOpt, ApiUrlOpt
 from curate.errors import CurateError
@@ -77,24 +76,23 @@ def register(app: typer.Typer) -> None:
 
                 disable_progress_bars()
 
-        with api.cli_names():
-            plan = prepare_push(
-                spec,
-                repo=repo,
-                from_export=from_export,
-                source=source,
-                private=private,
-                branch=branch,
-                if_changed=if_changed,
-                every=every,
-                since=since,
-                incremental=incremental,
-                retries=retries,
-                api_url=api_url,
-                api_key=api_key,
-                log=_log,
-                before_hub=quiet_uploads,
-            )
+        plan = prepare_push(
+            spec,
+            repo=repo,
+            from_export=from_export,
+            source=source,
+            private=private,
+            branch=branch,
+            if_changed=if_changed,
+            every=every,
+            since=since,
+            incremental=incremental,
+            retries=retries,
+            api_url=api_url,
+            api_key=api_key,
+            log=_log,
+            before_hub=quiet_uploads,
+        )
         job, publisher, policy = plan.job, plan.publisher, plan.policy
         if plan.interval is not None:
             raise typer.Exit(_run_every(job, publisher, plan.interval, policy))

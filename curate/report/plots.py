@@ -126,9 +126,9 @@ class Pictures(Mapping[str, "Figure"]):
 
 
 def _where(path: Path) -> str:
-    from curate.api.export import _CLI
+    from curate.arguments import arg, cli_called
 
-    return f"--png {path}" if _CLI.get() else str(path)
+    return arg("png", str(path)) if cli_called() else str(path)
 
 
 def _html(text: str) -> str:
