@@ -244,6 +244,47 @@ def test_hostile_api_arguments_are_one_curate_error_naming_the_keyword(
     assert not out.exists()  # checked before any work
 
 
+def test_library_messages_name_the_callers_arguments(cli: Any, tmp_path: Path, tokenizer: Path) -> None:
+    """Messages from below the API (the output folder, tokenizing, an export that keeps nothing)
+    name keyword arguments for Python and flags for the command line: the surface decides."""
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    # every row filtered out: nothing kept
+    body = curate.Spec.from_yaml(DOLLY).to_dict()
+    body["source"]["path"] = str(SPECS / body["source"]["path"])
+    body["filters"] = {"min_chars": {"completion": 100_000}}
+    spec_path = tmp_path / "none-kept.yaml"
+    spec_path.write_text(yaml.safe_dump(body))
+    cases = [
+        ({}, [], taken, "{out}: exists and is not a folder"),
+        (
+            {"tokenizer": tokenizer, "truncation": "middle"},
+            ["--tokenizer", tokenizer, "--truncation", "middle"],
+            tmp_path / "o1",
+            "{truncation}: got 'middle'",
+        ),
+        (
+            {"tokenizer": tokenizer, "max_length": 1},
+            ["--tokenizer", tokenizer, "--max-length", "1"],
+            tmp_path / "o2",
+            "{max_length}: got 1, expected at least 2",
+        ),
+    ]
+    keywords = {"out": f"out={taken}", "truncation": "truncation", "max_length": "max_length"}
+    flags = {"out": f"--out {taken}", "truncation": "--truncation", "max_length": "--max-length"}
+    for options, args, out, message in cases:
+        with pytest.raises(CurateError) as err:
+            curate.export(DOLLY, out, **options)
+        assert message.format(**keywords) in str(err.value)
+        result = cli("export", DOLLY, "--out", out, *args)
+        assert result.exit_code == 2 and message.format(**flags) in result.stderr, result.stderr
+    with pytest.raises(CurateError) as err:
+        curate.export(spec_path, tmp_path / "o3")
+    assert "(allow_empty=True writes the export with its rejects.jsonl anyway)" in str(err.value)
+    result = cli("export", spec_path, "--out", tmp_path / "o3")
+    assert "(--allow-empty writes the export with its rejects.jsonl anyway)" in result.stderr
+
+
 def test_the_cli_calls_the_api(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import curate.api.export as api
 

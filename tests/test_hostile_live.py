@@ -371,7 +371,7 @@ ERRORS: dict[str, tuple[str, Behaviour, dict[str, Any], list[str], int]] = {
                                         ["failed after 5 attempts (ReadTimeout, no answer within 0.2 s)"], 4),
     "records hang past the deadline": ("records", hang, {"timeout": 0.3, "deadline": 1.5},
                                        ["read records 0..1000 of argilla/sft: gave up at the 1.5 s deadline",
-                                        "--deadline"], -1),
+                                        "(raise it with deadline or source.argilla.deadline)"], -1),
     "search item without its record": ("search", first_item(_drop("record")), {"response_status": ["submitted"]},
                                        [f"POST /api/v1/datasets/{DS}/records/search", "item 0 to hold a 'record' object"], 0),
 }  # fmt: skip
@@ -552,7 +552,7 @@ def test_export_with_bad_values_from_the_server(cli: Any, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(("flag", "value"), [("timeout", 0), ("deadline", -1)])
 def test_timeout_and_deadline_must_be_positive(flag: str, value: float) -> None:
-    with pytest.raises(CurateError, match=rf"--{flag}: got {value}, expected a number of seconds above 0"):
+    with pytest.raises(CurateError, match=rf"^{flag}: got {value}, expected a number of seconds above 0"):
         argilla_live.ArgillaServerSource(
             ArgillaServerRef(dataset="x"), api_url="http://127.0.0.1:9", api_key=KEY, **{flag: value}
         )

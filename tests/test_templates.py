@@ -145,5 +145,5 @@ def test_trl_training_templates_with_generation_tags_parse(tmp_path: Path) -> No
 
 
 def test_tokenizer_template_needs_a_tokenizer() -> None:
-    with pytest.raises(CurateError, match="pass --tokenizer"):
+    with pytest.raises(CurateError, match="pass tokenizer=PATH"):
         get_template("tokenizer").prompt("Hi")

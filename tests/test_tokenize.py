@@ -272,7 +272,7 @@ def test_build_row_transform_errors(tmp_path: Path, bpe: Any) -> None:
         CurateError, match=r"template chatml: tokenizer bpe has no single token for <\|im_start\|>"
     ):
         build_row_transform("chat", str(tmp_path / "bpe"), "chatml", None)
-    with pytest.raises(CurateError, match="--truncation: got 'middle'"):
+    with pytest.raises(CurateError, match="truncation: got 'middle'"):
         build_row_transform("sft", str(tmp_path / "bpe"), None, 8, truncation="middle")
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from curate.arguments import arg, switch
 from curate.build.builder import Builder
 from curate.build.filters import build_filters
 from curate.build.quality import QualityStats
@@ -143,7 +144,7 @@ def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> M
         with streaming_gc():
             return _run_export(spec_file, source, options)
     except OSError as err:  # a full disk, a file vanishing, a folder made read-only mid-way
-        where = err.filename or f"--out {options.out_dir}"
+        where = err.filename or arg("out", str(options.out_dir))
         raise CurateError(f"{where}: {err.strerror or err}; nothing was written") from None
 
 
@@ -302,7 +303,7 @@ class _ChunkRunner:
 
             recipe = getattr(transform, "recipe", None)
             if recipe is None:
-                raise CurateError("--num-proc: this row transform cannot run in worker processes")
+                raise CurateError(f"{arg('num_proc')}: this row transform cannot run in worker processes")
             self.pool = ProcessPoolExecutor(
                 max_workers=num_proc,
                 mp_context=multiprocessing.get_context("spawn"),  # fork would copy tokenizer threads
@@ -375,14 +376,12 @@ def _forked_workers(
 
 def _nothing_kept(source: str, n_input: int, rejects: Counter[str], first: Rejected | None) -> str:
     if n_input == 0:
-        return (
-            f"{source}: the source has no records; nothing was written (--allow-empty writes an empty export)"
-        )
+        return f"{source}: the source has no records; nothing was written ({switch('allow_empty')} writes an empty export)"
     reasons = ", ".join(f"{reason} {n}" for reason, n in rejects.most_common(3))
     example = f"; first: record {first.record_id}: {first.reason}: {first.detail}" if first else ""
     return (
         f"{source}: no record kept, all {n_input} rejected ({reasons}){example}; nothing was written "
-        "(--allow-empty writes the export with its rejects.jsonl anyway)"
+        f"({switch('allow_empty')} writes the export with its rejects.jsonl anyway)"
     )
 
 
@@ -393,7 +392,7 @@ def _pack_splits(writer: ExportWriter, paths: dict[str, Path], options: ExportOp
     from curate.tokens.pack import pack_rows  # packing needs token columns from the row transform
 
     if options.row_transform is None:
-        raise CurateError("--pack needs --tokenizer: packing works on token ids")
+        raise CurateError(f"{arg('pack')} needs {arg('tokenizer')}: packing works on token ids")
     assert options.pack_max_length is not None
     stats = {}
     for split, path in paths.items():

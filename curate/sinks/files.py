@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.arguments import arg
 from curate.errors import CurateError
 from curate.manifest import Manifest
 from curate.sinks.outdir import (
@@ -271,7 +272,7 @@ class ExportWriter:
             self._rejects = (self.tmp / REJECTS).open("w", encoding="utf-8")
         except OSError as err:
             shutil.rmtree(self.tmp, ignore_errors=True)
-            raise CurateError(f"--out {out_dir}: cannot write ({err.strerror or err})") from None
+            raise CurateError(f"{arg('out', str(out_dir))}: cannot write ({err.strerror or err})") from None
         self.rejects_hash = hashlib.sha256()
 
     def __enter__(self) -> ExportWriter:
@@ -329,7 +330,7 @@ class ExportWriter:
             foreign = [] if self.out_dir.is_symlink() else foreign_entries(self.out_dir)
             if self.out_dir.is_symlink() or foreign:
                 raise CurateError(
-                    f"--out {self.out_dir}: changed while the export ran ({describe_entries(foreign) or 'now a link'}); "
+                    f"{arg('out', str(self.out_dir))}: changed while the export ran ({describe_entries(foreign) or 'now a link'}); "
                     "nothing was replaced"
                 )
             old = self.out_dir.parent / f".{self.out_dir.name}.old-{os.getpid()}"

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from curate.arguments import arg
 from curate.errors import CurateError
 
 MANIFEST = "manifest.json"
@@ -96,9 +97,7 @@ def describe_entries(entries: list[str]) -> str:
     return shown + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
 
 
-def check_out_dir(
-    out_dir: Path, protected: list[Path] | tuple[Path, ...] = (), *, name: str = "--out"
-) -> list[str]:
+def check_out_dir(out_dir: Path, protected: list[Path] | tuple[Path, ...] = ()) -> list[str]:
     """Refuse, before any work, an ``--out`` that curate may not replace; returns notes to show.
 
     ``--out`` may be replaced only when it is missing, empty, or a previous curate export whose
@@ -107,7 +106,7 @@ def check_out_dir(
     ``protected`` (the source). Temporary folders left by a killed run are removed (they carry
     curate's mark and their process is gone) or reported.
     """
-    where = f"{name} {out_dir}"
+    where = arg("out", str(out_dir))
     absolute = Path(os.path.abspath(out_dir))
     cwd = Path.cwd()
     if absolute == cwd or absolute in cwd.parents or absolute.parent == absolute:
@@ -140,9 +139,9 @@ def check_out_dir(
         if foreign:
             raise CurateError(
                 f"{where}: holds files curate did not write there or that changed since ({describe_entries(foreign)}); "
-                f"curate replaces only its own exports: move them or choose another {name}"
+                f"curate replaces only its own exports: move them or choose another {arg('out')}"
             )
-    return clean_stale_siblings(absolute, name=name)
+    return clean_stale_siblings(absolute)
 
 
 def pid_alive(pid: int) -> bool:
@@ -209,13 +208,13 @@ def _glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
-def clean_stale_siblings(out_dir: Path, name: str = "--out") -> list[str]:
+def clean_stale_siblings(out_dir: Path) -> list[str]:
     """Remove what killed runs into the same export folder left beside it: marked temporary
     folders (``.OUT.tmp-PID``) and previous exports moved aside (``.OUT.old-PID``) that curate
     wrote and nobody changed."""
 
     def busy(pid: int) -> None:
-        raise CurateError(f"{name} {out_dir}: another curate process ({pid}) is writing it now")
+        raise CurateError(f"{arg('out', str(out_dir))}: another curate process ({pid}) is writing it now")
 
     return clean_stale(out_dir.parent, f".{out_dir.name}.tmp-", busy=busy) + clean_stale(
         out_dir.parent, f".{out_dir.name}.old-", ours=lambda path: not foreign_entries(path), busy=busy

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from curate.arguments import arg
 from curate.errors import CurateError
 from curate.records import describe_value
 from curate.redact import redact, remember
@@ -90,7 +91,7 @@ class ArgillaHttp:
         tried = f"; {attempts} attempt(s), last: {last}" if attempts else ""
         return CurateError(
             f"{self.url}: {what}: gave up at the {self.deadline:g} s deadline{tried}; "
-            "is the server up? (raise it with --deadline or source.argilla.deadline)"
+            f"is the server up? (raise it with {arg('deadline')} or source.argilla.deadline)"
         )
 
     def request(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
@@ -149,7 +150,7 @@ class ArgillaHttp:
     def _answer(self, resp: httpx.Response, body: bytes, method: str, path: str, what: str) -> Any:
         if resp.status_code == 401:
             raise CurateError(
-                f"{self.url}: the Argilla API key was rejected (HTTP 401); check --api-key or ARGILLA_API_KEY"
+                f"{self.url}: the Argilla API key was rejected (HTTP 401); check {arg('api_key')} or ARGILLA_API_KEY"
             )
         if resp.status_code == 403:
             raise CurateError(
@@ -222,12 +223,14 @@ def resolve_credentials(ref_url: str | None, api_url: str | None, api_key: str |
     key = api_key or os.environ.get("ARGILLA_API_KEY")
     if not url:
         raise CurateError(
-            "no Argilla server URL: pass --api-url, set source.argilla.api_url or ARGILLA_API_URL"
+            f"no Argilla server URL: pass {arg('api_url')}, set source.argilla.api_url or ARGILLA_API_URL"
         )
     if not url.startswith(("http://", "https://")):
         raise CurateError(f"Argilla server URL {public_url(url)!r} must start with http:// or https://")
     if not key:
-        raise CurateError(f"{public_url(url)}: no Argilla API key: pass --api-key or set ARGILLA_API_KEY")
+        raise CurateError(
+            f"{public_url(url)}: no Argilla API key: pass {arg('api_key')} or set ARGILLA_API_KEY"
+        )
     remember(key)
     return url, key
 

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from curate.arguments import arg
 from curate.errors import CurateError
 from curate.records import ArgillaRecord, DatasetSettings
 from curate.sources._argilla import settings_from_dict
@@ -71,13 +72,13 @@ class ArgillaServerSource(RowSource):
         since_text = since if since is not None else ref.since
         self.since_text = since_text
         self.since = (
-            parse_since(since_text, "--since" if since is not None else "source.argilla.since")
+            parse_since(since_text, arg("since") if since is not None else "source.argilla.since")
             if since_text
             else None
         )
-        for flag, value in (("--timeout", timeout), ("--deadline", deadline)):
+        for name, value in (("timeout", timeout), ("deadline", deadline)):
             if value is not None and not value > 0:
-                raise CurateError(f"{flag}: got {value}, expected a number of seconds above 0")
+                raise CurateError(f"{arg(name)}: got {value}, expected a number of seconds above 0")
         self._http, self.server_version = connect(
             url,
             key,

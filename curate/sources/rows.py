@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from curate.arguments import arg
 from curate.errors import CurateError
 from curate.sources._text import BadRow, csv_header, read_csv, read_json, read_json_array, unique_columns
 
@@ -139,7 +140,7 @@ def _one_format(root: Path, files: list[Path]) -> None:
         )
         raise CurateError(
             f"{root}: data files in several formats: {listing}; curate reads one export at a time, "
-            "so point source.path (or --source) at one file or at a folder holding one format"
+            f"so point source.path (or {arg('source')}) at one file or at a folder holding one format"
         )
 
 
@@ -210,7 +211,7 @@ def shard_columns(files: DataFiles) -> list[str]:
             )
             raise CurateError(
                 f"{path}: its columns differ from {files.relative(files.files[0])} ({'; '.join(parts)}); "
-                "the shards of one export share one schema: read them one at a time (--source FILE)"
+                f"the shards of one export share one schema: read them one at a time ({arg('source', 'FILE')})"
             )
     return columns
 

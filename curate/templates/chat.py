@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from curate.arguments import arg
 from curate.errors import CurateError
 from curate.templates.sandbox import (
     DEFAULT_LIMITS,
@@ -326,7 +327,7 @@ class TokenizerTemplate(_HFJinja):
             source = source.get("default")
         if not source:
             raise CurateError(
-                f"{path}: the tokenizer has no chat template; pass --template chatml, zephyr, llama2 or a .jinja file"
+                f"{path}: the tokenizer has no chat template; pass {arg('template')} chatml, zephyr, llama2 or a .jinja file"
             )
         bound = TokenizerTemplate(tokenizer)
         bound.source = str(source)
@@ -338,7 +339,8 @@ class TokenizerTemplate(_HFJinja):
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
         if self.tokenizer is None:
             raise CurateError(
-                "template 'tokenizer' renders with a tokenizer's own chat template; pass --tokenizer PATH"
+                "template 'tokenizer' renders with a tokenizer's own chat template; pass "
+                + arg("tokenizer", "PATH")
             )
         return super().render(messages, add_generation_prompt)
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from curate.arguments import arg
 from curate.errors import CurateError
 from curate.tokens.tokenize import IGNORE_INDEX
 
@@ -71,7 +72,7 @@ def pack_rows(rows: Iterable[dict[str, Any]], max_length: int) -> tuple[pa.Table
     ([[0, 1, 2, 0, 1]], 0.625)
     """
     if max_length < 1:
-        raise CurateError(f"--max-length: got {max_length}, expected a positive number of tokens")
+        raise CurateError(f"{arg('max_length')}: got {max_length}, expected a positive number of tokens")
     ids: list[list[int]] = []
     labels: list[list[int]] = []
     record_ids: list[str] = []
@@ -80,7 +81,7 @@ def pack_rows(rows: Iterable[dict[str, Any]], max_length: int) -> tuple[pa.Table
         rid = str(row.get("record_id", n))
         if "input_ids" not in row or "labels" not in row:
             raise CurateError(
-                f"row {rid}: packing needs input_ids and labels columns (export with --tokenizer)"
+                f"row {rid}: packing needs input_ids and labels columns (export with {arg('tokenizer')})"
             )
         row_ids, row_labels = row["input_ids"], row["labels"]
         if len(row_ids) != len(row_labels):
@@ -88,7 +89,7 @@ def pack_rows(rows: Iterable[dict[str, Any]], max_length: int) -> tuple[pa.Table
         if len(row_ids) > max_length:
             raise CurateError(
                 f"row {rid}: {len(row_ids)} tokens > max_length {max_length}; packing never splits an example, "
-                "so tokenize with the same --max-length"
+                f"so tokenize with the same {arg('max_length')}"
             )
         if not row_ids:
             empty += 1

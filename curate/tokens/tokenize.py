@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
+from curate.arguments import arg
 from curate.errors import CurateError
 from curate.rows import Rejection
 from curate.rows import RowTransform as RowTransformProtocol
@@ -145,11 +146,13 @@ class RowTransform(RowTransformProtocol):
 
         self.trains = get_task(task).trains  # what a row of this task trains (the task module says)
         if truncation not in TRUNCATIONS:
-            raise CurateError(f"--truncation: got {truncation!r}, expected one of {', '.join(TRUNCATIONS)}")
+            raise CurateError(
+                f"{arg('truncation')}: got {truncation!r}, expected one of {', '.join(TRUNCATIONS)}"
+            )
         if train_on not in TRAIN_ON:
             raise CurateError(f"train_on: got {train_on!r}, expected one of {', '.join(TRAIN_ON)}")
         if max_length is not None and max_length < 2:
-            raise CurateError(f"--max-length: got {max_length}, expected at least 2")
+            raise CurateError(f"{arg('max_length')}: got {max_length}, expected at least 2")
         self.task = task
         self.tokenizer = tokenizer
         self.template = template.bind(tokenizer) if isinstance(template, ChatTemplate) else template
@@ -436,7 +439,7 @@ def _check_markers(template: ChatTemplate, tokenizer: Any, name: str) -> None:
     if missing:
         raise CurateError(
             f"template {template.name}: tokenizer {name} has no single token for {', '.join(missing)}; "
-            "use a tokenizer with these special tokens, or --template tokenizer"
+            f"use a tokenizer with these special tokens, or {arg('template', 'tokenizer')}"
         )
 
 
@@ -474,7 +477,7 @@ def build_row_transform(
     resolved = get_template(template) if template else None
     if task == "chat" and resolved is not None and not isinstance(resolved, ChatTemplate):
         raise CurateError(
-            f"--template {template}: chat rows need a chat template (chatml, zephyr, llama2, tokenizer or a .jinja file)"
+            f"{arg('template', str(template))}: chat rows need a chat template (chatml, zephyr, llama2, tokenizer or a .jinja file)"
         )
     transform = RowTransform(
         task,

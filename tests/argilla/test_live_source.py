@@ -184,7 +184,7 @@ def test_since_pulls_only_what_changed(argilla: Server) -> None:
     spec_since = open_live(argilla, "sft-since", since=mark)
     assert [r.id for r in spec_since] == ["r5", "r6"]
     assert len(list(open_live(argilla, "sft-since", since="2000-01-01T00:00:00Z"))) == 6
-    with pytest.raises(CurateError, match=r"--since: 'yesterday' is not an ISO 8601 time"):
+    with pytest.raises(CurateError, match=r"(?<!-)since: 'yesterday' is not an ISO 8601 time"):
         ArgillaServerSource(
             ArgillaServerRef(dataset="sft-since"),
             api_url=argilla.url,
