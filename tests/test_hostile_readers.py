@@ -611,6 +611,38 @@ def test_v1_shards_with_different_columns_are_refused(cli, tmp_path):
     )
 
 
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ("fields: []\n", "malformed YAML: duplicate key 'fields'"),  # PyYAML kept the last: no fields
+        (
+            "x: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+            + "".join(
+                f"x{i}: &{n} [{', '.join(['*' + p] * 10)}]\n"
+                for i, (p, n) in enumerate(zip("abcd", "bcde", strict=True))
+            ),
+            "the Argilla settings holds more than 100,000 values",
+        ),
+    ],
+    ids=["duplicate-key", "alias-bomb"],
+)
+def test_an_exports_argilla_yaml_is_read_as_safely_as_a_spec(cli, tmp_path, extra, needle):
+    """``argilla.yaml`` comes with a downloaded export: it goes through curate.yamlio too."""
+    import shutil
+
+    folder = tmp_path / "v1"
+    shutil.copytree(DATA / "dolly-curated-v1", folder)
+    settings = folder / "argilla.yaml"
+    settings.write_text(settings.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"name: x\ntask: sft\nsource: {{path: {folder}}}\n"
+        "columns:\n  instruction: [{field: original-instruction}]\n  response: [{field: original-response}]\n"
+    )
+    result, out = export(cli, spec, tmp_path)
+    assert_one_error(result, out, str(settings), needle)
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
 def test_v1_metadata_that_is_not_an_object_rejects_its_record(cli, tmp_path, fmt):
     rows = v1_rows(8)

@@ -10,8 +10,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from curate.errors import CurateError
 from curate.records import (
     RESPONSE_STATUSES,
@@ -28,6 +26,7 @@ from curate.records import (
 )
 from curate.sources._text import MAX_DEPTH, problem_in
 from curate.sources.base import BadValue
+from curate.yamlio import read_yaml
 
 _KIND_ALIASES = {k.value: k for k in QuestionKind}
 _FIELD_ALIASES = {k.value: k for k in FieldKind}
@@ -80,11 +79,13 @@ def settings_from_dict(data: Mapping[str, Any], where: str) -> DatasetSettings:
 
 
 def load_settings_file(path: Path) -> DatasetSettings:
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-    except (OSError, ValueError, yaml.YAMLError) as err:
-        raise CurateError(f"{path}: cannot read Argilla settings ({err.__class__.__name__})") from None
+    if path.suffix in (".yaml", ".yml"):  # an export's argilla.yaml: untrusted, read as specs are
+        data = read_yaml(path, "Argilla settings").data
+    else:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise CurateError(f"{path}: cannot read Argilla settings ({err.__class__.__name__})") from None
     if not isinstance(data, Mapping):
         raise CurateError(f"{path}: Argilla settings must be a mapping")
     return settings_from_dict(data, str(path))
