@@ -283,6 +283,13 @@ def test_library_messages_name_the_callers_arguments(cli: Any, tmp_path: Path, t
     assert "(allow_empty=True writes the export with its rejects.jsonl anyway)" in str(err.value)
     result = cli("export", spec_path, "--out", tmp_path / "o3")
     assert "(--allow-empty writes the export with its rejects.jsonl anyway)" in result.stderr
+    # push's checks below the API, before the Hub is asked anything
+    with pytest.raises(CurateError, match=r"^repo: 'dolly' is not ORG/NAME"):
+        curate.push(DOLLY, repo="dolly")
+    with pytest.raises(CurateError, match=r"^from_export: .*nope/manifest.json not found"):
+        curate.push(repo="org/x", from_export=tmp_path / "nope")
+    result = cli("push", "--repo", "org/x", "--from-export", tmp_path / "nope")
+    assert result.exit_code == 2 and "--from-export: " in result.stderr
 
 
 def test_the_cli_calls_the_api(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

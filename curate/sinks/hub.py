@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from curate.arguments import arg, switch
 from curate.errors import CurateError
 from curate.manifest import Manifest
 from curate.redact import redact, remember
@@ -57,14 +58,14 @@ class HubTarget:
         from huggingface_hub.utils import validate_repo_id
 
         if not REPO_ID.match(self.repo_id):
-            raise CurateError(f"--repo: {self.repo_id!r} is not ORG/NAME (e.g. my-org/dolly-curated)")
+            raise CurateError(f"{arg('repo')}: {self.repo_id!r} is not ORG/NAME (e.g. my-org/dolly-curated)")
         try:  # the Hub's own rules (no "..", no leading/trailing "-" or ".", at most 96 characters)
             validate_repo_id(self.repo_id)
         except HFValidationError as err:
             rule = str(err).split(":")[0]
-            raise CurateError(f"--repo: {self.repo_id!r} is not a Hub repo id ({rule})") from None
+            raise CurateError(f"{arg('repo')}: {self.repo_id!r} is not a Hub repo id ({rule})") from None
         if not self.branch or self.branch.startswith("/") or ".." in self.branch:
-            raise CurateError(f"--branch: {self.branch!r} is not a branch name")
+            raise CurateError(f"{arg('branch')}: {self.branch!r} is not a branch name")
 
 
 @dataclass(frozen=True)
@@ -303,11 +304,11 @@ def read_export(folder: Path) -> Manifest:
     """The manifest of an export folder, checked to be a Parquet export ``push`` can publish."""
     path = folder / MANIFEST
     if not path.is_file():
-        raise CurateError(f"--from-export: {path} not found; expected a `curate export` folder")
+        raise CurateError(f"{arg('from_export')}: {path} not found; expected a `curate export` folder")
     manifest = Manifest.read(folder)
     if manifest.format != "parquet":
         raise CurateError(
-            f"{path}: format is {manifest.format!r}; push publishes Parquet, export with --format parquet"
+            f"{path}: format is {manifest.format!r}; push publishes Parquet, export with {arg('format', 'parquet')}"
         )
     published = [f"{split}.parquet" for split in manifest.split_names]
     for name in published:
@@ -374,16 +375,16 @@ def _since(job: PushJob, remote: RemoteState, log: Log) -> str | None:
     if previous is None:
         if job.since is not None:
             raise CurateError(
-                f"--since: {job.target.repo_id}@{job.target.branch} has no previous curate snapshot to merge "
-                "into; push once without --since"
+                f"{arg('since')}: {job.target.repo_id}@{job.target.branch} has no previous curate snapshot to "
+                f"merge into; push once without {arg('since')}"
             )
         log("incremental: no previous curate snapshot on the Hub; exporting everything")
         return None
     if previous.spec.get("sha256") != job.spec_sha256:
         if job.since is not None:
             raise CurateError(
-                "--since: the spec changed since the snapshot on the Hub was made (spec sha256 differs); "
-                "push without --since to rebuild it"
+                f"{arg('since')}: the spec changed since the snapshot on the Hub was made (spec sha256 differs); "
+                f"push without {arg('since')} to rebuild it"
             )
         log("incremental: the spec changed since the last push; exporting everything")
         return None
@@ -420,7 +421,7 @@ def push_once(
     remote = with_retries(publisher.state, policy, log, stop)
     if target.private and remote.private is False:
         log(
-            f"warning: {target.repo_id} already exists and is public; --private only applies when creating it"
+            f"warning: {target.repo_id} already exists and is public; {switch('private')} only applies when creating it"
         )
     url = f"{publisher.api.endpoint}/datasets/{target.repo_id}/tree/{target.branch}"
     with tempfile.TemporaryDirectory(prefix="curate-push-") as tmp:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from curate.arguments import arg
 from curate.errors import CurateError
 from curate.manifest import Counts, Manifest
 from curate.sinks.files import ExportWriter
@@ -50,7 +51,7 @@ def merge_snapshot(
     old_splits = sorted(previous_manifest.split_names)
     if old_splits != sorted(splits):
         raise CurateError(
-            f"incremental: splits changed from {old_splits} to {sorted(splits)}; push without --since/--incremental"
+            f"incremental: splits changed from {old_splits} to {sorted(splits)}; push without {arg('since')}/{arg('incremental')}"
         )
     schema = pq.read_schema(delta / f"{splits[0]}.parquet")
     for split in splits:
@@ -58,7 +59,7 @@ def merge_snapshot(
         if not old_schema.equals(schema, check_metadata=False):
             raise CurateError(
                 f"incremental: {split}.parquet on the Hub has columns {old_schema.names}, the export now writes "
-                f"{schema.names}; push without --since/--incremental"
+                f"{schema.names}; push without {arg('since')}/{arg('incremental')}"
             )
     delta_rows = {s: pq.read_table(delta / f"{s}.parquet").to_pylist() for s in splits}
     delta_rejects = _rejects(delta / REJECTS)
