@@ -156,6 +156,25 @@ def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path, where):
     assert "more than 100,000 values once its YAML aliases are expanded" in message and len(message) < 300
 
 
+def test_a_value_nested_past_the_limit_names_the_file(tmp_path):
+    """150 levels pass PyYAML; curate.yamlio refuses them as it refuses 5,000, before validation
+    or printing a value could reach Python's recursion limit (a few hundred levels on)."""
+    text = "name: x\ntask: sft\ncolumns: {instruction: {field: a}, response: {field: b}}\n"
+    path = _write(tmp_path, text + "description: " + "[" * 150 + "]" * 150 + "\n")
+    with pytest.raises(CurateError, match=r"bad\.yaml: malformed YAML: nested too deeply$"):
+        load_spec(path)
+
+
+def test_a_file_past_the_size_limit_is_refused_unread(tmp_path, monkeypatch):
+    import curate.yamlio
+
+    # the limit is ten million characters; a smaller one here keeps the test's file small
+    monkeypatch.setattr(curate.yamlio, "MAX_CHARS", 1_000)
+    path = _write(tmp_path, "name: x\ndescription: " + "y" * 2_000 + "\n")
+    with pytest.raises(CurateError, match=r"bad\.yaml: more than 1,000 characters; a spec file is a few"):
+        load_spec(path)
+
+
 def test_a_spec_repeating_an_anchored_block_is_fine(tmp_path):
     text = (
         "name: x\ntask: sft\ncolumns:\n  instruction: &src [{field: a}]\n  response: [{field: b}]\n"
