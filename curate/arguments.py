@@ -121,9 +121,16 @@ def checked_arguments(
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                bound = signature.bind(*args, **kwargs)
-            except TypeError as err:
+                bound = signature.bind_partial(*args, **kwargs)
+            except TypeError as err:  # too many positional arguments, an unknown keyword
                 raise CurateError(f"{title}: {_binding_problem(err, signature)}") from None
+            missing = [
+                name
+                for name, p in signature.parameters.items()
+                if p.default is p.empty and p.kind not in _VARIADIC and name not in bound.arguments
+            ]
+            if missing:
+                raise CurateError(f"{title}: {', '.join(missing)}: required")
             hints = _hints(func)
             for name, value in bound.arguments.items():
                 kind = signature.parameters[name].kind
@@ -138,18 +145,23 @@ def checked_arguments(
     return decorate
 
 
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+@functools.cache
+def _keyword_only(func: Callable[..., Any]) -> tuple[str, ...]:
+    params = inspect.signature(func).parameters.items()
+    return tuple(name for name, p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
 def _check_options(title: str, options: dict[str, Any], options_of: Callable[..., Any] | None) -> None:
     if options_of is None:
         return
-    known = {
-        name: p
-        for name, p in inspect.signature(options_of).parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    }
+    known = _keyword_only(options_of)
     hints = _hints(options_of)
     for name, value in options.items():
         if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=1)
+            close = difflib.get_close_matches(name, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else f"; expected one of {', '.join(known)}"
             raise CurateError(f"{title}: {name}: unknown keyword argument{hint}")
         _check(title, name, value, hints.get(name, Any))
@@ -157,9 +169,6 @@ def _check_options(title: str, options: dict[str, Any], options_of: Callable[...
 
 def _binding_problem(err: TypeError, signature: inspect.Signature) -> str:
     text = str(err)
-    if "missing" in text:
-        missing = text.split(":")[-1].strip().replace("'", "").replace(" and ", ", ")
-        return f"{missing}: required"
     if "unexpected keyword argument" in text:
         name = text.split("'")[1] if "'" in text else "?"
         return f"{name}: unknown keyword argument; expected one of {', '.join(signature.parameters)}"
