@@ -70,7 +70,7 @@ from curate.version import __version__
 _LAZY = {
     "load": "curate.api.load",
     "export": "curate.api.export",
-    "stats": "curate.api.export",
+    "stats": "curate.api.stats",
     "preview": "curate.api.export",
     "push": "curate.api.push",
     "CurateWarning": "curate.api.export",
@@ -95,10 +95,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from curate.api.export import CurateWarning, export, preview, stats
+    from curate.api.export import CurateWarning, export, preview
     from curate.api.load import load
     from curate.api.push import push
     from curate.api.spec import Spec, bundled_spec
+    from curate.api.stats import stats
     from curate.errors import CurateError
     from curate.manifest import Manifest
 

@@ -293,17 +293,22 @@ def test_library_messages_name_the_callers_arguments(cli: Any, tmp_path: Path, t
 
 
 def test_the_cli_calls_the_api(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import curate.api.export as api
+    import curate.api.export
+    import curate.api.stats
 
     calls: list[str] = []
-    for name in ("prepare_export", "prepare_stats", "preview"):
-        real = getattr(api, name)
+    for module, name in (
+        (curate.api.export, "prepare_export"),
+        (curate.api.stats, "prepare_stats"),
+        (curate.api.export, "preview"),
+    ):
+        real = getattr(module, name)
 
         def spy(*args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> Any:
             calls.append(_name)
             return _real(*args, **kwargs)
 
-        monkeypatch.setattr(api, name, spy)
+        monkeypatch.setattr(module, name, spy)
     assert cli("export", SPECS / "dolly-prompts.yaml", "--out", tmp_path / "o", "-q").exit_code == 0
     assert cli("stats", tmp_path / "o", "--json").exit_code == 0
     assert calls == ["prepare_export", "prepare_stats"]

@@ -80,7 +80,7 @@ def test_train_refuses_a_file_and_a_link_as_output_dir(
     export: Path, junk_model: Path, tmp_path: Path
 ) -> None:
     (tmp_path / "a-file").write_text("mine")
-    with pytest.raises(CurateError, match="exists and is not a folder"):
+    with pytest.raises(CurateError, match="is a file; expected a folder"):
         train_sft(export, junk_model, tmp_path / "a-file")
     (tmp_path / "target").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "target")

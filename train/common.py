@@ -146,12 +146,6 @@ def _check_required(raw: RawConfig, stage: Stage) -> None:
         raise CurateError(
             f"{raw.where('training', 'output_dir')}: required (where the model and its card go)"
         )
-    output_dir = Path(str(raw.values["training"]["output_dir"])).expanduser()
-    if output_dir.exists() and not output_dir.is_dir():
-        raise CurateError(
-            f"{raw.where('training', 'output_dir')}: {output_dir} is a file; expected a folder "
-            "(or a path to create one at)"
-        )
     if stage.name == "ppo" and not raw.values["training"].get("reward_model_path"):
         raise CurateError(
             f"{raw.where('training', 'reward_model_path')}: PPO needs a reward model: "

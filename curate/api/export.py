@@ -25,7 +25,6 @@ from curate.spec import SourceSpec, check_splits
 if TYPE_CHECKING:
     from curate.manifest import Manifest
     from curate.pipeline.run import ExportOptions
-    from curate.report.stats import Stats
     from curate.sinks.files import Format
     from curate.sources.base import Source
 
@@ -40,7 +39,7 @@ class CurateWarning(UserWarning):
     """What the command line prints as ``warning:`` (e.g. an export that lost response statuses)."""
 
 
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
     # attributed to the caller's line, outside curate (as a notebook shows it)
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the whole curate package
     frame, level = sys._getframe(1), 2
@@ -189,7 +188,7 @@ class ExportJob:
     spec: Spec
     source: Source
     options: ExportOptions
-    on_warning: Report = _warn
+    on_warning: Report = warn
     shown: set[str] = field(default_factory=set)  # warnings reported before the run
 
     def count(self) -> int | None:
@@ -249,10 +248,10 @@ def prepare_export(
                     + (", which has no update times to filter on" if name == "since" else "")
                 )
     src = open_source(spec, source, since, api_url, api_key, timeout=timeout, deadline=deadline)
-    report = on_warning or _warn
+    report = on_warning or warn
     for warning in src.warnings:
         report(warning)
-    options.on_note = on_note or _warn
+    options.on_note = on_note or warn
     cpus = os.cpu_count() or 1
     # More workers than CPUs only cost memory (each loads the tokenizer or reads the source).
     if num_proc > cpus:
@@ -306,78 +305,6 @@ def export(spec: SpecLike, out: str | os.PathLike[str], **options: Any) -> Manif
 
 
 # --- stats ------------------------------------------------------------------------------------------
-@dataclass
-class StatsJob:
-    """What :func:`stats` reads, opened and checked; ``run()`` computes the :class:`Stats`."""
-
-    kind: str  # "source", "spec" or "export"
-    target: Any
-    source: Source | None = None
-    spec: Spec | None = None
-    export: tuple[Path, list[str] | None] | None = None
-    transform: Any = None
-    tokenizer_name: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def count(self) -> int | None:
-        return self.source.count() if self.source is not None else None
-
-    def run(self, progress: Callable[[int], None] | None = None) -> Stats:
-        from curate.api.stats import run_stats
-
-        return run_stats(self, progress)
-
-
-def prepare_stats(
-    target: Any,
-    *,
-    source: SourceLike = None,
-    tokenizer: str | os.PathLike[str] | None = None,
-    template: str | None = None,
-    max_length: int | None = None,
-    truncation: str = "drop",
-    train_on: str | None = None,
-    since: str | None = None,
-    api_url: str | None = None,
-    api_key: str | None = None,
-    on_warning: Report | None = None,
-) -> StatsJob:
-    """Open what :func:`stats` reads (see :class:`StatsJob`)."""
-    from curate.api.stats import prepare
-
-    return prepare(
-        target,
-        source=source,
-        tokenizer=tokenizer,
-        template=template,
-        max_length=max_length,
-        truncation=truncation,
-        train_on=train_on,
-        since=since,
-        api_url=api_url,
-        api_key=api_key,
-        on_warning=on_warning or _warn,
-    )
-
-
-@checked_arguments(options_of=prepare_stats)
-def stats(target: Any, **options: Any) -> Stats:
-    """Figures and pictures of a dataset, as ``curate stats TARGET`` computes them.
-
-    ``target``: a spec (:class:`Spec`, YAML path or mapping: its source's annotation, and the
-    export it makes: rejects by reason, rows per split, lengths), an Argilla export file or
-    folder (or an ``argilla.Dataset``), or a ``curate export`` folder or split file. Options:
-    ``source``, ``tokenizer`` (adds trained-token lengths), ``template``, ``max_length``,
-    ``truncation``, ``train_on``, ``since``, ``api_url``, ``api_key``, ``on_warning``.
-
-    >>> import curate
-    >>> s = curate.stats(curate.bundled_spec("dolly-curated.yaml"))
-    >>> s["records"], sorted(s.plot())
-    (300, ['agreement', 'annotators', 'lengths', 'rejects', 'splits'])
-    """
-    return prepare_stats(target, **options).run()
-
-
 # --- preview ----------------------------------------------------------------------------------------
 @dataclass
 class Preview:

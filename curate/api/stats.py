@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate.api.export import Report, SourceLike, StatsJob, open_source, reads_live, spec_train_on
+from curate.api.export import Report, SourceLike, open_source, reads_live, spec_train_on, warn
 from curate.api.spec import Spec, as_spec
-from curate.arguments import arg
+from curate.arguments import arg, checked_arguments
 from curate.errors import CurateError
 from curate.report.stats import SourceStats, Stats
 from curate.report.summary import summarize
@@ -187,3 +188,72 @@ class _Counted(Source):
         self.rows_read = self.inner.rows_read
         self.rows_unreadable = self.inner.rows_unreadable
         self.unnamed_ids = self.inner.unnamed_ids
+
+
+# --- the public face: curate.stats ------------------------------------------------------------
+@dataclass
+class StatsJob:
+    """What :func:`stats` reads, opened and checked; ``run()`` computes the :class:`Stats`."""
+
+    kind: str  # "source", "spec" or "export"
+    target: Any
+    source: Source | None = None
+    spec: Spec | None = None
+    export: tuple[Path, list[str] | None] | None = None
+    transform: Any = None
+    tokenizer_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def count(self) -> int | None:
+        return self.source.count() if self.source is not None else None
+
+    def run(self, progress: Callable[[int], None] | None = None) -> Stats:
+        return run_stats(self, progress)
+
+
+def prepare_stats(
+    target: Any,
+    *,
+    source: SourceLike = None,
+    tokenizer: str | os.PathLike[str] | None = None,
+    template: str | None = None,
+    max_length: int | None = None,
+    truncation: str = "drop",
+    train_on: str | None = None,
+    since: str | None = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    on_warning: Report | None = None,
+) -> StatsJob:
+    """Open what :func:`stats` reads (see :class:`StatsJob`)."""
+    return prepare(
+        target,
+        source=source,
+        tokenizer=tokenizer,
+        template=template,
+        max_length=max_length,
+        truncation=truncation,
+        train_on=train_on,
+        since=since,
+        api_url=api_url,
+        api_key=api_key,
+        on_warning=on_warning or warn,
+    )
+
+
+@checked_arguments(options_of=prepare_stats)
+def stats(target: Any, **options: Any) -> Stats:
+    """Figures and pictures of a dataset, as ``curate stats TARGET`` computes them.
+
+    ``target``: a spec (:class:`Spec`, YAML path or mapping: its source's annotation, and the
+    export it makes: rejects by reason, rows per split, lengths), an Argilla export file or
+    folder (or an ``argilla.Dataset``), or a ``curate export`` folder or split file. Options:
+    ``source``, ``tokenizer`` (adds trained-token lengths), ``template``, ``max_length``,
+    ``truncation``, ``train_on``, ``since``, ``api_url``, ``api_key``, ``on_warning``.
+
+    >>> import curate
+    >>> s = curate.stats(curate.bundled_spec("dolly-curated.yaml"))
+    >>> s["records"], sorted(s.plot())
+    (300, ['agreement', 'annotators', 'lengths', 'rejects', 'splits'])
+    """
+    return prepare_stats(target, **options).run()

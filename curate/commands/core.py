@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curate.api import export as api
+from curate.api import stats as api_stats
 from curate.api.export import parse_format, parse_split
 from curate.api.loader import load_spec, spec_json_schema
 from curate.manifest import Manifest
@@ -188,7 +189,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Counts, statuses per annotator, agreement (per question and annotator pair), rejects,
         rows per split and lengths of a dataset; --png draws them."""
-        job = api.prepare_stats(
+        job = api_stats.prepare_stats(
             target,
             source=source,
             tokenizer=tokenizer,

@@ -229,7 +229,7 @@ def claim_run_folder(folder: Path, where: str, *, create: bool = True) -> None:
     if folder.is_symlink():
         raise CurateError(f"{where}: {folder} is a symbolic link; give the folder itself")
     if folder.exists() and not folder.is_dir():
-        raise CurateError(f"{where}: {folder} exists and is not a folder")
+        raise CurateError(f"{where}: {folder} is a file; expected a folder (or a path to create one at)")
     ancestor = folder.parent
     while not ancestor.exists() and not ancestor.is_symlink():
         ancestor = ancestor.parent
