@@ -1,7 +1,7 @@
 """Typed records: the Argilla feedback record (transport-independent) and the canonical examples.
 
-Every source turns its input into :class:`ArgillaRecord`; every sink writes canonical examples
-(:class:`SFTExample`, :class:`ChatExample`, :class:`PreferenceExample`, :class:`PromptExample`).
+Every source turns its input into :class:`ArgillaRecord`; tasks check their rows through the
+canonical examples (:class:`ChatExample`, :class:`PreferenceExample`, :class:`PromptExample`).
 """
 
 from __future__ import annotations
@@ -97,10 +97,6 @@ class DatasetSettings:
     metadata: tuple[str, ...] = ()
     guidelines: str | None = None
 
-    def question_kind(self, name: str) -> QuestionKind | None:
-        info = self.questions.get(name)
-        return info.kind if info else None
-
 
 @dataclass(frozen=True, slots=True)
 class ArgillaRecord:
@@ -152,14 +148,6 @@ class Provenance:
 
 
 @dataclass(frozen=True, slots=True)
-class SFTExample:
-    instruction: str
-    context: str
-    response: str
-    provenance: Provenance
-
-
-@dataclass(frozen=True, slots=True)
 class ChatExample:
     messages: tuple[Message, ...]
     provenance: Provenance
@@ -178,9 +166,6 @@ class PreferenceExample:
 class PromptExample:
     prompt: Prompt
     provenance: Provenance
-
-
-Example = Union[SFTExample, ChatExample, PreferenceExample, PromptExample]
 
 
 def check_messages(messages: Any, where: str) -> tuple[Message, ...]:

@@ -174,11 +174,6 @@ class UnifySpec(SpecModel):
     questions: dict[str, Strategy] = Field(default_factory=dict)
 
 
-class LengthBounds(SpecModel):
-    min_chars: dict[str, int] = Field(default_factory=dict)
-    max_chars: dict[str, int] = Field(default_factory=dict)
-
-
 class FiltersSpec(SpecModel):
     record_status: list[Literal["pending", "completed"]] | None = Field(
         None, description="keep only records with one of these Argilla record statuses"

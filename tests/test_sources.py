@@ -12,7 +12,7 @@ from datasets import Dataset, Features, Sequence, Value
 from curate.errors import CurateError
 from curate.records import QuestionKind, RankItem
 from curate.sources import Unreadable, detect_layout, open_source
-from curate.sources.rows import _iter_json_array
+from curate.sources._text import read_json_array
 from curate.spec import SourceSpec, TableColumns
 
 U1, U2 = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
@@ -234,7 +234,7 @@ def test_a_bad_status_rejects_its_record_only(tmp_path):
 def test_json_array_streams_across_chunk_boundaries():
     items = [{"id": i, "text": "ünïcode " * (i % 7), "nested": {"a": [i, {"b": "]"}]}} for i in range(200)]
     text = " [\n" + ",\n".join(json.dumps(x, ensure_ascii=False) for x in items) + "\n]\n"
-    got = list(_iter_json_array(io.StringIO(text[2:]), "mem", chunk=17))
+    got = list(read_json_array(io.StringIO(text[2:]), "mem", "mem", chunk=17, opened=True))
     assert got == items
 
 

@@ -53,10 +53,6 @@ def wait_for_everyone() -> None:
         _state().wait_for_everyone()
 
 
-def num_processes() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 @contextmanager
 def session() -> Iterator[None]:
     """Around a whole launched run (``curate train``, ``python -m train.<stage>``): each process

@@ -5,7 +5,6 @@ annotators per record, agreement per question and per annotator pair, text lengt
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
@@ -149,20 +148,6 @@ def _alpha(alpha: Alpha) -> dict[str, Any]:
         "alpha": None if value is None else round(value, 6),
         "units": alpha.units,
     }
-
-
-def compute_stats(
-    records: Iterable[ArgillaRecord | Unreadable],
-    settings: DatasetSettings,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[dict[str, Any], dict[str, list[int]]]:
-    """Stream records once; returns the stats and the raw length lists per text field."""
-    acc = SourceStats(settings)
-    for record in records:
-        acc.add(record)
-        if progress is not None:
-            progress(acc.rows)
-    return acc.result(), acc.lengths
 
 
 @dataclass

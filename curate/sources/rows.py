@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from curate.arguments import arg
 from curate.errors import CurateError
-from curate.sources._text import BadRow, csv_header, read_csv, read_json, read_json_array, unique_columns
+from curate.sources._text import BadRow, csv_header, read_csv, read_json, unique_columns
 
 __all__ = ["BadRow", "DataFiles", "find_data_files", "iter_file_rows", "iter_rows", "read_rows"]
 
@@ -395,14 +395,6 @@ def _iter_arrow_batches(path: Path) -> Iterator[pa.RecordBatch]:
                 yield reader.get_batch(i)
         else:
             yield from reader
-
-
-def _iter_json_array(fh: Any, path: Path | str, chunk: int = 1 << 20) -> Iterator[dict[str, Any]]:
-    """The objects of a JSON array whose ``[`` was already read; any unusable element is an error."""
-    for row in read_json_array(fh, path, str(path), chunk, opened=True):
-        if isinstance(row, BadRow):
-            raise CurateError(f"{path}: {row.detail}")
-        yield row
 
 
 def count_rows(files: DataFiles) -> int | None:

@@ -40,12 +40,6 @@ TEMPLATES: dict[str, type[PromptTemplate]] = {
 }
 
 
-def register(template: type[PromptTemplate]) -> type[PromptTemplate]:
-    """Add a template class to the registry (used by this package's own modules)."""
-    TEMPLATES[template.name] = template
-    return template
-
-
 def get_template(name: str) -> PromptTemplate:
     """A registered template by name, or a Jinja chat template file (``*.jinja``, sandboxed).
 
