@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeAlias
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -26,14 +26,19 @@ class Rejection(NamedTuple):
     detail: str = ""
 
 
+#: What a row transform answers for one row: the row's new column values; a list of them where the
+#: row becomes several rows (a long document split into chunks), in order; or why it is not kept.
+TransformResult: TypeAlias = dict[str, Any] | list[dict[str, Any]] | Rejection
+
+
 class RowTransform(Protocol):
     """A step that adds columns to kept rows (``curate.tokens.tokenize.RowTransform`` adds token ids
-    and labels): its columns, the new values of a batch of rows (or why a row cannot be kept),
-    and what it did, for the manifest."""
+    and labels): its columns, the new values of a batch of rows (:data:`TransformResult`), and
+    what it did, for the manifest."""
 
     def fields(self) -> list[pa.Field]: ...
 
-    def batch(self, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any] | Rejection]: ...
+    def batch(self, rows: Sequence[dict[str, Any]]) -> Sequence[TransformResult]: ...
 
     def summary(self) -> dict[str, Any]: ...
 

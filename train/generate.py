@@ -129,6 +129,7 @@ def encode_prompt(loaded: LoadedModel, prompt: str | list[Message], template: st
     result = RowTransform("prompt", loaded.tokenizer, chat_template)(row)
     if isinstance(result, tuple):
         raise CurateError(f"cannot encode the prompt: {result[0]} ({result[1]})")
+    assert isinstance(result, dict)  # only text rows are ever split into several
     return list(result["input_ids"])
 
 

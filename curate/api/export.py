@@ -220,7 +220,7 @@ def prepare_export(
     tokenizer: str | os.PathLike[str] | None = None,
     template: str | None = None,
     max_length: int | None = None,
-    truncation: str = "drop",
+    truncation: str | None = None,
     pack: bool = False,
     allow_empty: bool = False,
     num_proc: int = 1,
@@ -269,10 +269,11 @@ def prepare_export(
             )
             options.num_proc = 1
     if tokenizer is not None:
-        from curate.tokens.tokenize import build_row_transform
+        from curate.tokens.tokenize import build_row_transform, default_truncation
 
+        chosen = truncation if truncation is not None else default_truncation(spec.task, pack)
         options.row_transform = build_row_transform(
-            spec.task, os.fspath(tokenizer), template, max_length, truncation, spec_train_on(spec)
+            spec.task, os.fspath(tokenizer), template, max_length, chosen, spec_train_on(spec)
         )
     elif template or max_length or pack:
         raise CurateError(f"{arg('template')}, {arg('max_length')} and {arg('pack')} need {arg('tokenizer')}")
@@ -292,7 +293,8 @@ def export(spec: SpecLike, out: str | os.PathLike[str], **options: Any) -> Manif
     ``splits`` (``{"train": 0.9, "test": 0.1}``), ``since``, ``api_url``, ``api_key``,
     ``timeout`` and ``deadline`` (live Argilla: seconds per request, for the whole read),
     ``tokenizer`` (a tokenizer folder: adds ``input_ids``/``attention_mask``/``labels``),
-    ``template``, ``max_length``, ``truncation``, ``pack``, ``allow_empty``, ``num_proc``
+    ``template``, ``max_length``, ``truncation`` (default ``split`` for a packed ``text``
+    export, else ``drop``), ``pack``, ``allow_empty``, ``num_proc``
     (worker processes that tokenize, or else build the rows; the same bytes as one process),
     ``on_warning``, ``on_note`` (callables taking a message; default: Python warnings).
 

@@ -92,7 +92,13 @@ def register(app: typer.Typer) -> None:
         max_length: Annotated[
             int | None, typer.Option("--max-length", help="with --tokenizer: tokens per row")
         ] = None,
-        truncation: Annotated[str, typer.Option(help="drop, cut_prompt or cut_completion")] = "drop",
+        truncation: Annotated[
+            str | None,
+            typer.Option(
+                help="drop, cut_prompt, cut_completion or split (text: a long document becomes "
+                "consecutive chunks; the default with --pack), else drop"
+            ),
+        ] = None,
         pack: Annotated[
             bool, typer.Option(help="also write __packed__/<split>.parquet (needs --max-length)")
         ] = False,

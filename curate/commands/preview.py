@@ -29,7 +29,9 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         max_length: Annotated[int | None, typer.Option("--max-length", help="tokens per sequence")] = None,
-        truncation: Annotated[str, typer.Option(help="drop, cut_prompt or cut_completion")] = "drop",
+        truncation: Annotated[
+            str, typer.Option(help="drop, cut_prompt, cut_completion or split (text rows)")
+        ] = "drop",
         train_on: Annotated[
             str | None,
             typer.Option(

@@ -25,7 +25,7 @@ from curate.build.filters import build_filters
 from curate.build.quality import QualityStats
 from curate.errors import CurateError
 from curate.manifest import Counts, Manifest, Splits
-from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, RowTransform
+from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, RowTransform, TransformResult
 from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
 from curate.sources.base import RowSource, Source, Unreadable
 from curate.spec import SpecFile, spec_summary
@@ -181,7 +181,7 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
             writer.write(split, row)
             rows_per_split[split] += 1
 
-    def write_outcome(outcome: Outcome, results: Sequence[dict[str, Any] | Rejection] | None) -> None:
+    def write_outcome(outcome: Outcome, results: Sequence[TransformResult] | None) -> None:
         nonlocal first_reject
         if isinstance(outcome, Rejected):
             if first_reject is None:
@@ -196,11 +196,14 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
             emit(outcome, outcome.rows, [])
             return
         ok = [
-            {**row, **r} for row, r in zip(outcome.rows, results, strict=True) if not isinstance(r, Rejection)
+            {**row, **part}
+            for row, r in zip(outcome.rows, results, strict=True)
+            if not isinstance(r, Rejection)
+            for part in (r if isinstance(r, list) else [r])  # a list: the row became these rows
         ]
         emit(outcome, ok, [r for r in results if isinstance(r, Rejection)])
 
-    def write_chunk(chunk: list[Outcome], results: Sequence[dict[str, Any] | Rejection]) -> None:
+    def write_chunk(chunk: list[Outcome], results: Sequence[TransformResult]) -> None:
         """A chunk's outcomes in input order, each kept record with its rows' transform results."""
         start = 0
         for outcome in chunk:
@@ -286,7 +289,7 @@ class _ChunkRunner:
         self,
         transform: RowTransform | None,
         num_proc: int,
-        write: Callable[[list[Outcome], Sequence[dict[str, Any] | Rejection]], None],
+        write: Callable[[list[Outcome], Sequence[TransformResult]], None],
     ):
         self.transform = transform
         self.write = write
@@ -346,7 +349,7 @@ class _ChunkRunner:
 
     def _drain_one(self) -> None:
         chunk, future = self.window.popleft()
-        results: Sequence[dict[str, Any] | Rejection] = []
+        results: Sequence[TransformResult] = []
         if future is not None:
             results, counts = future.result()
             self.transform.add_counts(counts)  # type: ignore[union-attr]
@@ -394,9 +397,10 @@ def _pack_splits(writer: ExportWriter, paths: dict[str, Path], options: ExportOp
     if options.row_transform is None:
         raise CurateError(f"{arg('pack')} needs {arg('tokenizer')}: packing works on token ids")
     assert options.pack_max_length is not None
+    chunked = any(f.name == "chunk" for f in options.row_transform.fields())  # --truncation split
     stats = {}
     for split, path in paths.items():
-        table, split_stats = pack_rows(iter_file_rows(path), options.pack_max_length)
+        table, split_stats = pack_rows(iter_file_rows(path), options.pack_max_length, chunked)
         pq.write_table(table, writer.add_file(packed_path(split)), compression="zstd")
         stats[split] = split_stats
     return {"max_length": options.pack_max_length, "splits": stats}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from curate.rows import Rejection
+from curate.rows import TransformResult
 from curate.tokens.tokenize import RowTransform, TokenCounts, build_row_transform
 
 _WORKER: RowTransform | None = None
@@ -20,7 +20,7 @@ def worker_init(recipe: tuple[Any, ...]) -> None:
     _WORKER = build_row_transform(*recipe)
 
 
-def worker_batch(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | Rejection], TokenCounts]:
+def worker_batch(rows: list[dict[str, Any]]) -> tuple[list[TransformResult], TokenCounts]:
     """In a worker process: one chunk's rows, and the counts they added (the parent sums them)."""
     assert _WORKER is not None, "worker_init was not called"
     _WORKER.counts = TokenCounts()

@@ -104,7 +104,9 @@ def trained_lengths(rows: Iterable[dict[str, Any]], task: str, transform: Any = 
 
     def flush() -> None:
         for result in transform.batch(pending):
-            if isinstance(result, dict) and "labels" in result:
+            if isinstance(result, list):  # a document split into chunks: one row, its tokens trained once
+                out[names[0]].append(sum(_trained(part["labels"]) for part in result))
+            elif isinstance(result, dict) and "labels" in result:
                 out[names[0]].append(_trained(result["labels"]))
         pending.clear()
 

@@ -2,7 +2,8 @@
 
 Each bin holds whole examples back to back with ``position_ids`` restarting at 0 for each one
 and ``seq_lengths`` listing them, so padding-free / flash attention keeps examples from
-attending to each other (TRL's collator reads ``seq_lengths``).
+attending to each other (TRL's collator reads ``seq_lengths``). A long ``text`` document arrives
+already split into chunk rows (``curate.tokens.tokenize.split_document``); each chunk is an example here.
 """
 
 from __future__ import annotations
@@ -57,12 +58,16 @@ def best_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
     return bins
 
 
-def pack_rows(rows: Iterable[dict[str, Any]], max_length: int) -> tuple[pa.Table, dict[str, Any]]:
+def pack_rows(
+    rows: Iterable[dict[str, Any]], max_length: int, chunked: bool = False
+) -> tuple[pa.Table, dict[str, Any]]:
     """Pack rows with ``input_ids`` and ``labels`` into bins of at most ``max_length`` tokens.
 
     Returns a table (``input_ids``, ``labels``, ``position_ids``, ``seq_lengths``,
     ``record_ids``; one row per bin) and statistics. The first token of each packed example
-    gets label ``-100``: nothing before it in its own example predicts it.
+    gets label ``-100``: nothing before it in its own example predicts it. ``chunked``: the rows
+    are chunks of documents (a ``chunk`` column), and ``record_chunks`` says which chunk of
+    its record each example is, beside ``record_ids``.
 
     >>> table, stats = pack_rows([
     ...     {"record_id": "a", "input_ids": [1, 2, 3], "labels": [-100, 2, 3]},
@@ -76,6 +81,7 @@ def pack_rows(rows: Iterable[dict[str, Any]], max_length: int) -> tuple[pa.Table
     ids: list[list[int]] = []
     labels: list[list[int]] = []
     record_ids: list[str] = []
+    chunk_of: list[int] = []
     empty = 0
     for n, row in enumerate(rows):
         rid = str(row.get("record_id", n))
@@ -97,6 +103,8 @@ def pack_rows(rows: Iterable[dict[str, Any]], max_length: int) -> tuple[pa.Table
         ids.append(row_ids)
         labels.append(row_labels)
         record_ids.append(rid)
+        if chunked:
+            chunk_of.append(_chunk(row, rid))
     lengths = [len(x) for x in ids]
     bins = best_fit_decreasing(lengths, max_length)
     order = [i for b in bins for i in b]
@@ -113,17 +121,19 @@ def pack_rows(rows: Iterable[dict[str, Any]], max_length: int) -> tuple[pa.Table
     bin_tokens = np.fromiter((sum(lengths[i] for i in b) for b in bins), dtype=np.int64, count=len(bins))
     token_offsets = pa.array(np.concatenate(([0], np.cumsum(bin_tokens))).astype(np.int32))
     seq_offsets = pa.array(np.concatenate(([0], np.cumsum(bin_sizes))).astype(np.int32))
-    table = pa.table(
-        {
-            "input_ids": pa.ListArray.from_arrays(token_offsets, pa.array(flat_ids)),
-            "labels": pa.ListArray.from_arrays(token_offsets, pa.array(flat_labels)),
-            "position_ids": pa.ListArray.from_arrays(token_offsets, pa.array(positions.astype(np.int32))),
-            "seq_lengths": pa.ListArray.from_arrays(seq_offsets, pa.array(seq_lengths.astype(np.int32))),
-            "record_ids": pa.ListArray.from_arrays(
-                seq_offsets, pa.array([record_ids[i] for i in order], pa.string())
-            ),
-        }
-    )
+    columns = {
+        "input_ids": pa.ListArray.from_arrays(token_offsets, pa.array(flat_ids)),
+        "labels": pa.ListArray.from_arrays(token_offsets, pa.array(flat_labels)),
+        "position_ids": pa.ListArray.from_arrays(token_offsets, pa.array(positions.astype(np.int32))),
+        "seq_lengths": pa.ListArray.from_arrays(seq_offsets, pa.array(seq_lengths.astype(np.int32))),
+        "record_ids": pa.ListArray.from_arrays(
+            seq_offsets, pa.array([record_ids[i] for i in order], pa.string())
+        ),
+    }
+    if chunked:
+        chunks = pa.array([chunk_of[i] for i in order], pa.int32())
+        columns["record_chunks"] = pa.ListArray.from_arrays(seq_offsets, chunks)
+    table = pa.table(columns)
     stats = {
         "max_length": max_length,
         "sequences": len(order),
@@ -134,3 +144,11 @@ def pack_rows(rows: Iterable[dict[str, Any]], max_length: int) -> tuple[pa.Table
         "mean_sequences_per_bin": round(len(order) / len(bins), 3) if bins else 0.0,
     }
     return table, stats
+
+
+def _chunk(row: dict[str, Any], rid: str) -> int:
+    """The ``chunk`` index of a split row, checked: the packed provenance must name a real chunk."""
+    chunk = row.get("chunk")
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 0:
+        raise CurateError(f"row {rid}: 'chunk' should be the chunk index (0 or more), found {chunk!r}")
+    return chunk

@@ -14,6 +14,10 @@ Pre-tokenized columns TRL 1.12 uses as is:
   path (it always re-tokenizes ``prompt``/``chosen``/``rejected``), so it reads the text columns.
 * prompt-only rows: ``input_ids`` and ``attention_mask`` of the prompt (with the generation
   prompt for chats), as the PPO trainer reads them.
+
+``--truncation split`` (``text`` rows; the default for packed ``text`` exports) turns a document
+longer than ``--max-length`` into several rows, its consecutive chunks (:func:`split_document`),
+each with ``chunk`` (its index) and ``chunks`` (how many its document became).
 """
 
 from __future__ import annotations
@@ -30,15 +34,67 @@ from curate.arguments import arg
 from curate.errors import CurateError
 from curate.rows import Rejection
 from curate.rows import RowTransform as RowTransformProtocol
+from curate.rows import TransformResult as Result
 from curate.templates import ChatTemplate, PromptTemplate, TemplateError, get_template
 from curate.templates.chat import TokenizerTemplate
 from curate.templates.turns import TRAIN_ON, TrainOn
 from curate.tokens.labels import IGNORE_INDEX, Encoded, Labeler, Segment
 
-__all__ = ["IGNORE_INDEX", "TRAIN_ON", "Inspection", "RowTransform", "build_row_transform", "load_tokenizer"]
+__all__ = [
+    "IGNORE_INDEX",
+    "TRAIN_ON",
+    "Inspection",
+    "RowTransform",
+    "build_row_transform",
+    "default_truncation",
+    "load_tokenizer",
+    "split_document",
+]
 
-Truncation = Literal["drop", "cut_prompt", "cut_completion"]
-TRUNCATIONS: tuple[str, ...] = ("drop", "cut_prompt", "cut_completion")
+Truncation = Literal["drop", "cut_prompt", "cut_completion", "split"]
+TRUNCATIONS: tuple[str, ...] = ("drop", "cut_prompt", "cut_completion", "split")
+CHUNK_FIELDS = ("chunk", "chunks")  # the columns split rows carry: index, and how many the document became
+
+
+def default_truncation(task: str, pack: bool) -> Truncation:
+    """The truncation policy when none is chosen: ``split`` for a packed export of rows that train
+    every token (``task: text``, continued pre-training keeps long documents whole), else ``drop``.
+
+    >>> default_truncation("text", pack=True), default_truncation("text", pack=False)
+    ('split', 'drop')
+    >>> default_truncation("sft", pack=True)
+    'drop'
+    """
+    from curate.tasks import get_task
+
+    return "split" if pack and get_task(task).trains == "all" else "drop"
+
+
+def split_document(ids: list[int], labels: list[int], max_length: int) -> list[tuple[list[int], list[int]]]:
+    """A tokenized document as consecutive chunks of at most ``max_length`` tokens, in which every
+    token the document trains is trained exactly once.
+
+    A chunk is a sequence of its own (positions restart, nothing attends across chunks), so the
+    first token of a chunk is predicted by nothing. Each chunk after the first therefore starts
+    with the last token of the chunk before it, untrained: the context that lets its next token
+    be trained. Chunks are slices of the document's one tokenization, never re-tokenized text:
+    BOS stays on the first chunk only and EOS on the last only, as a long document reaches a model
+    in pre-training (a block cut from its middle starts with neither).
+
+    >>> split_document([1, 2, 3, 4, 5, 6], [-100, 2, 3, 4, 5, 6], max_length=3)
+    [([1, 2, 3], [-100, 2, 3]), ([3, 4, 5], [-100, 4, 5]), ([5, 6], [-100, 6])]
+    >>> split_document([1, 2], [-100, 2], max_length=3)
+    [([1, 2], [-100, 2])]
+    """
+    if max_length < 2:  # a chunk of one token would hold only its context: no progress
+        raise CurateError(f"{arg('max_length')}: got {max_length}, expected at least 2 to split documents")
+    chunks = [(ids[:max_length], labels[:max_length])]
+    start = max_length  # the first token no chunk holds yet
+    while start < len(ids):
+        stop = min(start - 1 + max_length, len(ids))
+        chunks.append((ids[start - 1 : stop], [IGNORE_INDEX, *labels[start:stop]]))
+        start = stop
+    return chunks
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -85,6 +141,7 @@ class TokenCounts:
     trainable_tokens: int = 0
     over_max_length: int = 0
     truncated: int = 0
+    documents_split: int = 0
     boundary_merged: int = 0
     turns_trained: int = 0
     turns_open_ended: int = 0
@@ -128,8 +185,9 @@ class RowTransform(RowTransformProtocol):
     """Adds token columns to export rows: ``fields()``, ``__call__(row)``, ``summary()``.
 
     ``__call__`` returns the extra column values, or ``(reason, detail)`` for a row that cannot
-    be trained on exactly (counted by reason in :meth:`summary`). :meth:`map` does the same for
-    many rows with one batched tokenizer call per chunk (the fast path).
+    be trained on exactly (counted by reason in :meth:`summary`). With ``truncation="split"`` it
+    returns a list: the column values of each row the document becomes, in order. :meth:`map`
+    does the same for many rows with one batched tokenizer call per chunk (the fast path).
     """
 
     def __init__(
@@ -153,6 +211,15 @@ class RowTransform(RowTransformProtocol):
             raise CurateError(f"train_on: got {train_on!r}, expected one of {', '.join(TRAIN_ON)}")
         if max_length is not None and max_length < 2:
             raise CurateError(f"{arg('max_length')}: got {max_length}, expected at least 2")
+        if truncation == "split" and self.trains != "all":
+            raise CurateError(
+                f"{arg('truncation', 'split')}: splits documents whose every token is trained (task text); "
+                f"a {task} row has a prompt and what it trains, so use drop, cut_prompt or cut_completion"
+            )
+        if truncation == "split" and max_length is None:
+            raise CurateError(
+                f"{arg('truncation', 'split')} needs {arg('max_length')} (the most tokens in a chunk)"
+            )
         self.task = task
         self.tokenizer = tokenizer
         self.template = template.bind(tokenizer) if isinstance(template, ChatTemplate) else template
@@ -183,14 +250,15 @@ class RowTransform(RowTransformProtocol):
             return [pa.field("chosen_ids", ints), pa.field("rejected_ids", ints)]
         if self.trains == "prompt":
             return [pa.field("input_ids", ints), pa.field("attention_mask", ints)]
-        return [pa.field("input_ids", ints), pa.field("attention_mask", ints), pa.field("labels", ints)]
+        tokens = [pa.field("input_ids", ints), pa.field("attention_mask", ints), pa.field("labels", ints)]
+        if self.truncation == "split":
+            return [*tokens, *(pa.field(name, pa.int32()) for name in CHUNK_FIELDS)]
+        return tokens
 
-    def __call__(self, row: dict[str, Any]) -> dict[str, Any] | Rejection:
+    def __call__(self, row: dict[str, Any]) -> Result:
         return self.batch([row])[0]
 
-    def map(
-        self, rows: Iterable[dict[str, Any]], batch_size: int = 4096
-    ) -> Iterator[dict[str, Any] | Rejection]:
+    def map(self, rows: Iterable[dict[str, Any]], batch_size: int = 4096) -> Iterator[Result]:
         """:meth:`__call__` over many rows, tokenizing ``batch_size`` rows per call."""
         chunk: list[dict[str, Any]] = []
         for row in rows:
@@ -201,11 +269,11 @@ class RowTransform(RowTransformProtocol):
         if chunk:
             yield from self.batch(chunk)
 
-    def batch(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any] | Rejection]:
+    def batch(self, rows: Sequence[dict[str, Any]]) -> list[Result]:
         planned = [self._segments(row) for row in rows]
         segments = [s for p in planned if isinstance(p, _Plan) for s in p.segments]
         encoded = iter(self.labeler.encode(segments))
-        results: list[dict[str, Any] | Rejection] = []
+        results: list[Result] = []
         for plan in planned:
             if isinstance(plan, tuple):
                 results.append(self._count(plan))
@@ -235,6 +303,7 @@ class RowTransform(RowTransformProtocol):
             "trainable_token_share": round(c.trainable_tokens / c.tokens, 6) if c.tokens else 0.0,
             "over_max_length": c.over_max_length,
             "truncated": c.truncated,
+            **({"documents_split": c.documents_split} if self.truncation == "split" else {}),
             "fully_masked": c.rejected.get("fully_masked", 0),
             "boundary_merged": c.boundary_merged,
             "stop_markers": list(self._chat.stop_markers()) if self._chat is not None else None,
@@ -368,7 +437,7 @@ class RowTransform(RowTransformProtocol):
     def _truncate(self, ids: list[int], labels: list[int], keep_bos: bool) -> _Cut | Rejection:
         """Apply the truncation policy to one sequence."""
         n, limit = len(ids), self.max_length
-        if limit is None or n <= limit:
+        if limit is None or n <= limit or self.truncation == "split":  # split: every token kept
             return _Cut(ids, labels, (n, n, n))
         if self.truncation == "drop":
             return Rejection("too_long", f"{n} tokens > --max-length {limit}")
@@ -390,7 +459,7 @@ class RowTransform(RowTransformProtocol):
             )
         return _Cut(ids[:head] + ids[tail:], labels[:head] + labels[tail:], (head, tail, n))
 
-    def _finish(self, sequences: list[Encoded | Rejection], plan: _Plan) -> dict[str, Any] | Rejection:
+    def _finish(self, sequences: list[Encoded | Rejection], plan: _Plan) -> Result:
         for enc in sequences:
             if isinstance(enc, tuple):
                 return self._count(enc)
@@ -407,11 +476,16 @@ class RowTransform(RowTransformProtocol):
                 self.counts.over_max_length += over
                 return self._count(Rejection("fully_masked", f"no trained token left in {len(ids)} tokens"))
             out.append((ids, labels))
+        split = self.truncation == "split"
+        if split and over:  # only text rows split (__init__): one sequence, every token trained
+            assert self.max_length is not None
+            out = split_document(*out[0], self.max_length)
         c = self.counts
         c.rows += 1
         c.rows_ok += 1
         c.over_max_length += over
-        c.truncated += over
+        c.truncated += over and not split
+        c.documents_split += over and split
         c.sequences += len(out)
         c.boundary_merged += sum(e.boundary_merged for e in encs)
         c.turns_trained += plan.turns
@@ -427,6 +501,18 @@ class RowTransform(RowTransformProtocol):
         if self.trains == "prompt":
             return {"input_ids": ids, "attention_mask": [1] * len(ids)}
         columns = {k: v for k, v in plan.columns.items() if not k.startswith("_")}
+        if split:
+            return [
+                {
+                    **columns,
+                    "input_ids": i,
+                    "attention_mask": [1] * len(i),
+                    "labels": lab,
+                    "chunk": k,
+                    "chunks": len(out),
+                }
+                for k, (i, lab) in enumerate(out)
+            ]
         return {**columns, "input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
 
