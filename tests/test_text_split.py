@@ -60,6 +60,29 @@ def test_split_document_keeps_and_trains_every_token_once(max_length: int) -> No
         assert len(chunks) == (1 if n <= max_length else 1 + -(-(n - max_length) // (max_length - 1)))
 
 
+def test_row_transform_returns_the_chunks_of_a_long_document(tmp_path):
+    from curate.export_stats import trained_lengths
+    from curate.tokenize import RowTransform
+
+    tokenizer = char_tokenizer(tmp_path / "char")  # id == ord(char); EOS 2; no BOS
+    transform = RowTransform("text", tokenizer, max_length=4, truncation="split")
+    assert [f.name for f in transform.fields()][-2:] == ["chunk", "chunks"]
+    parts = transform({"text": "abcdefg"})
+    assert parts == [
+        {"input_ids": [97, 98, 99, 100], "attention_mask": [1] * 4, "labels": [97, 98, 99, 100], "chunk": 0, "chunks": 3},
+        {"input_ids": [100, 101, 102, 103], "attention_mask": [1] * 4, "labels": [M, 101, 102, 103], "chunk": 1, "chunks": 3},
+        {"input_ids": [103, 2], "attention_mask": [1] * 2, "labels": [M, 2], "chunk": 2, "chunks": 3},
+    ]  # fmt: skip
+    assert transform({"text": "ab"}) == [
+        {"input_ids": [97, 98, 2], "attention_mask": [1] * 3, "labels": [97, 98, 2], "chunk": 0, "chunks": 1}
+    ]
+    summary = transform.summary()
+    assert (summary["documents_split"], summary["over_max_length"], summary["truncated"]) == (1, 1, 0)
+    assert (summary["rows"], summary["sequences"], summary["trainable_tokens"]) == (2, 4, 11)
+    # `curate stats` counts what a split document trains, once: 7 characters and the EOS
+    assert trained_lengths([{"text": "abcdefg"}], "text", transform) == {"text": [8]}
+
+
 # --- exports --------------------------------------------------------------------------------------
 
 
@@ -254,3 +277,38 @@ def test_split_is_one_clear_error_where_it_cannot_apply(cli, tmp_path, tokenizer
     assert result.exit_code == 2 and expected in result.stderr, result.stderr
     assert result.stderr.count("error:") == 1 and "Traceback" not in result.stderr
     assert not out.exists()  # nothing half-written
+
+
+@pytest.mark.slow
+def test_curate_train_sft_trains_on_a_split_packed_export(cli, tmp_path, tiny_base):
+    """The split, packed export goes to `curate train sft` as it is: the trainer's rows are the
+    bins, chunks kept apart (padding-free, positions restarting per chunk), and it trains."""
+    pytest.importorskip("trl")
+    from train_fixtures import FAST
+    from transformers import AutoTokenizer
+
+    from train import sft
+
+    docs = documents(AutoTokenizer.from_pretrained(tiny_base), seed=2)
+    export_dir = tmp_path / "export"
+    summary = export(cli, text_spec(tmp_path / "spec", docs), export_dir, tiny_base, "--pack")["tokenization"]
+    assert summary["documents_split"] >= 4
+    result = sft.main(
+        [
+            f"model.model_name_or_path={tiny_base}",
+            f"data.export={export_dir}",
+            "data.packed=true",
+            f"output_dir={tmp_path / 'cpt'}",
+            "max_steps=3",
+            "per_device_train_batch_size=4",
+            *FAST,
+        ]
+    )
+    assert result is not None and result.trainer.padding_free
+    packed = pq.read_table(export_dir / "__packed__" / "train.parquet", columns=["labels", "seq_lengths"])
+    assert len(result.trainer.train_dataset) == packed.num_rows
+    for i in range(packed.num_rows):
+        row, want = result.trainer.train_dataset[i], packed.slice(i, 1).to_pylist()[0]
+        assert row["labels"] == want["labels"] and row["seq_lengths"] == want["seq_lengths"]
+    losses = [e["loss"] for e in result.log_history if "loss" in e]
+    assert len(losses) == 3 and all(0 < loss < 100 for loss in losses)
