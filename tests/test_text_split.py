@@ -61,8 +61,8 @@ def test_split_document_keeps_and_trains_every_token_once(max_length: int) -> No
 
 
 def test_row_transform_returns_the_chunks_of_a_long_document(tmp_path):
-    from curate.export_stats import trained_lengths
-    from curate.tokenize import RowTransform
+    from curate.report.export_stats import trained_lengths
+    from curate.tokens.tokenize import RowTransform
 
     tokenizer = char_tokenizer(tmp_path / "char")  # id == ord(char); EOS 2; no BOS
     transform = RowTransform("text", tokenizer, max_length=4, truncation="split")
