@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from curate.errors import CurateError
 from curate.manifest import Manifest
 from curate.sinks.files import PACKED_DIR, packed_path
+from curate.tasks import TASKS
 from train.config import PROVENANCE_COLUMNS, DataArgs, RawConfig, Stage
 from train.run import SplitFile
 
@@ -286,11 +287,12 @@ def curate_tokens(
     for row, result in zip(rows, transform.map(rows), strict=True):
         if isinstance(result, tuple):
             continue  # counted by reason in transform.summary()
-        if task == "preference":
+        trains = TASKS[task].trains
+        if trains == "pair":
             kept = {"chosen_ids": result["chosen_ids"], "rejected_ids": result["rejected_ids"]}
             if "margin" in row:
                 kept["margin"] = row["margin"]
-        elif task == "prompt":  # ppo reads ids; grpo/rloo keep the text (curate re-encodes it, same ids)
+        elif trains == "prompt":  # ppo reads ids; grpo/rloo keep the text (curate re-encodes it, same ids)
             kept = (
                 {"input_ids": result["input_ids"]} if run.stage.name == "ppo" else {"prompt": row["prompt"]}
             )
@@ -303,7 +305,7 @@ def curate_tokens(
     dropped = ", ".join(f"{k} {v}" for k, v in summary["rejected_by_reason"].items()) or "none"
     if dist.is_main_process():
         share = summary["trainable_token_share"]
-        trained = f", {share:.1%} of tokens trained" if task != "prompt" else ""
+        trained = f", {share:.1%} of tokens trained" if TASKS[task].trains != "prompt" else ""
         print(
             f"curate labels ({split.path.name}): {summary['rows_ok']} of {summary['rows']} rows tokenized with "
             f"{summary['tokenizer']} (template {summary['template'] or 'as exported'}){trained}; dropped: {dropped}",

@@ -115,7 +115,7 @@ def trained_lengths(rows: Iterable[dict[str, Any]], task: str, transform: Any = 
             out[names[0]].append(_trained(row["labels"]))
         elif transform is None:
             continue
-        elif task == "preference":  # pairs carry no labels: count what each answer trains
+        elif TASKS[task].trains == "pair":  # pairs carry no labels: count what each answer trains
             inspected = transform.inspect(row)
             if not isinstance(inspected, tuple):
                 for name, seq in zip(names, inspected, strict=False):

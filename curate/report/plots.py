@@ -402,7 +402,7 @@ def _marks(ax: Axes, values: list[int], color: str = "black") -> str:
 
 
 def _trained_picture(trained: dict[str, list[int]], summary: dict[str, Any], task: str) -> Picture:
-    pair = task == "preference"
+    pair = task in TASKS and TASKS[task].trains == "pair"
     tokenizer = summary.get("tokenizer")
 
     def draw(fig: FigureBase) -> None:

@@ -50,6 +50,11 @@ class Task(ABC):
         spec checks its filters without the task registry)."""
         return self.spec_model.text_columns
 
+    @property
+    def takes_train_on(self) -> bool:
+        """Whether the task's spec says which assistant turns train (``train_on``)."""
+        return "train_on" in self.spec_model.model_fields
+
     def conversational(self, builder: Builder) -> bool:
         """Whether prompts/completions are ``{role, content}`` lists rather than text:
         ``style: conversational``, or a prompt taken from a ChatField (a conversation stays one)."""

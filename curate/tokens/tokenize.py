@@ -203,6 +203,8 @@ class RowTransform(RowTransformProtocol):
         from curate.tasks import get_task
 
         self.trains = get_task(task).trains  # what a row of this task trains (the task module says)
+        #: whether the spec's ``train_on`` applies (its model has the key); else the last turn trains
+        self.takes_train_on = get_task(task).takes_train_on
         if truncation not in TRUNCATIONS:
             raise CurateError(
                 f"{arg('truncation')}: got {truncation!r}, expected one of {', '.join(TRUNCATIONS)}"
@@ -294,7 +296,7 @@ class RowTransform(RowTransformProtocol):
             "task": self.task,
             "max_length": self.max_length,
             "truncation": self.truncation,
-            "train_on": self.train_on if self.task in ("chat", "sft") else None,
+            "train_on": self.train_on if self.takes_train_on else None,
             "rows": c.rows,
             "rows_ok": c.rows_ok,
             "sequences": c.sequences,
@@ -421,7 +423,7 @@ class RowTransform(RowTransformProtocol):
         return Segment(text, ((len(prompt), len(text)),) if completion else (), add_special)
 
     def _chat_segment(self, messages: Sequence[dict[str, str]], first_turn: int, plan: _Plan) -> Segment:
-        train_on: TrainOn = self.train_on if self.task in ("chat", "sft") else "last_assistant"
+        train_on: TrainOn = self.train_on if self.takes_train_on else "last_assistant"
         rendered = self._chat_template().assistant_spans(list(messages), train_on, first_turn)
         plan.turns += len(rendered.turns)
         plan.masked.extend(reason for _, reason, _ in rendered.masked)
