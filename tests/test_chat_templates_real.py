@@ -26,6 +26,7 @@ from curate.templates import get_template
 from curate.templates.sandbox import FIXED_NOW
 from curate.testing.chat_tokenizers import family_tokenizer
 from curate.tokens.tokenize import IGNORE_INDEX, RowTransform
+from curate.turn_rule import InferenceTurn, TurnError, inference_turn, turn_openers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "chat_templates" / "axolotl"
 
@@ -219,31 +220,29 @@ def reference_ids(tok: Any, messages: list[dict[str, str]]) -> list[int]:
     return list(tok.apply_chat_template(reference_messages(tok, messages), tokenize=True, return_dict=False))
 
 
-def expected_turn(tok: Any, name: str, messages: list[dict[str, str]], i: int) -> tuple[int, str] | str:
-    """(where in render(messages[:i+1]) the generated text starts, the text through the end
-    marker), or the reason no sequence can train turn ``i`` exactly."""
+def reference_turn(tok: Any, name: str, messages: list[dict[str, str]], i: int) -> InferenceTurn | str:
+    """Turn ``i`` by the shared rule (:func:`curate.turn_rule.inference_turn`) on transformers'
+    rendering, with the family's end marker declared by hand: the inference form, or the reason
+    it has none."""
     _, end = TEMPLATES[name]
-    prompt = reference_render(tok, messages[:i], gen=True)
-    through = reference_render(tok, messages[: i + 1])
-    if through.startswith(prompt):
-        start = len(prompt)
-    else:
-        history = reference_render(tok, messages[:i])
-        system = messages[0]["content"] if messages[0]["role"] == "system" else None
-        if system and system in prompt and system not in through:
-            return "system_message_dropped"
-        assert prompt.startswith(history) and through.startswith(history), name
-        shared = 0
-        while through[len(history) + shared] == prompt[len(history) + shared]:
-            shared += 1
-        assert shared > 0, name
-        start = len(history) + shared
-    continuation = through[start:]
-    reply = messages[i]["content"]
-    after = continuation.index(reply) + len(reply)
-    if end is not None and end in continuation[after:]:
-        return start, continuation[: continuation.index(end, after) + len(end)]
-    return start, continuation[: len(continuation.rstrip())]
+
+    def render(msgs: Any, gen: bool) -> str:
+        return reference_render(tok, list(msgs), gen)
+
+    stops = [end] if end else []
+    specials = [t for t in tok.get_added_vocab() if t.strip()]
+    try:
+        return inference_turn(
+            render, messages, i, stops, specials, turn_openers(render, specials, stops), name
+        )
+    except TurnError as err:
+        return err.reason
+
+
+def expected_turn(tok: Any, name: str, messages: list[dict[str, str]], i: int) -> tuple[int, str] | str:
+    """(where the prompt ends, the trained text), or the reason turn ``i`` cannot be trained."""
+    turn = reference_turn(tok, name, messages, i)
+    return turn if isinstance(turn, str) else (len(turn.prompt), turn.trained)
 
 
 def trained_runs(tok: Any, ids: list[int], labels: list[int]) -> list[str]:
@@ -273,26 +272,29 @@ def check_row(tok: Any, name: str, messages: list[dict[str, str]], train_on: str
     result = transform({"messages": messages})
     assistant = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     last = assistant[-1]
-    full = reference_render(tok, messages)
-    want = expected_turn(tok, name, messages, last)
+    want = reference_turn(tok, name, messages, last)
     if isinstance(want, str):
         assert isinstance(result, tuple) and result[0] == want, (name, result)
         return transform.summary()
     assert isinstance(result, dict), (name, train_on, result)
     ids, labels = result["input_ids"], result["labels"]
-    assert ids == reference_ids(tok, messages), name
+    # The sequence is the conversation as the template renders it, or, where the template shows
+    # the last turn differently from what the model meets at inference, that turn's inference form.
+    sequence = want.text if not want.history_form else reference_render(tok, messages)
+    assert ids == tok(sequence, add_special_tokens=False)["input_ids"], name
+    if want.history_form:
+        assert ids == reference_ids(tok, messages), name
     assert all(lab in (IGNORE_INDEX, tid) for tid, lab in zip(ids, labels, strict=True))
     expected: list[str] = []
     not_trained = 0
     for i in assistant if train_on == "all_assistant" else [last]:
-        turn = expected_turn(tok, name, messages, i)
+        turn = reference_turn(tok, name, messages, i)
         if isinstance(turn, str):
             not_trained += 1
-            continue
-        start, text = turn
-        through = reference_render(tok, messages[: i + 1])
-        if full.startswith(through[:start] + text):
-            expected.append(text)
+        elif sequence.startswith(turn.text[: turn.end]):
+            expected.append(turn.trained)
+        elif sequence.startswith(turn.text[: turn.first_stop]):
+            expected.append(turn.text[len(turn.prompt) : turn.first_stop])
         else:
             not_trained += 1  # the template shows this turn differently as history
     runs = trained_runs(tok, ids, labels)
@@ -340,14 +342,12 @@ def test_real_template_sft_with_tokenizer_template(tokdir: Path, name: str) -> N
         {"role": "user", "content": "Name a city."},
         {"role": "assistant", "content": "Paris is one."},
     ]
-    full = reference_render(tok, messages)
-    assert out["prompt"] + out["completion"] == full
-    want = expected_turn(tok, name, messages, 1)
+    want = reference_turn(tok, name, messages, 1)
     assert not isinstance(want, str)
-    start, text = want
-    assert out["prompt"] == full[:start]
+    assert out["prompt"] + out["completion"] == want.text
+    assert out["prompt"] == want.prompt == reference_render(tok, messages[:1], gen=True)
     (run,) = trained_runs(tok, out["input_ids"], out["labels"])
-    assert same_text(run, text), (name, run, text)
+    assert same_text(run, want.trained), (name, run, want.trained)
 
 
 def test_enough_real_templates_and_families() -> None:
@@ -405,8 +405,20 @@ def test_hand_written_gemma_llama_mistral_llava(tokdir: Path) -> None:
     plain = CHATS["multi"][:4]
     runs, _ = _trained(tokdir, "trl/gemma", plain)
     assert runs == ["Hello, what can I do?<end_of_turn>", "Bye now.<end_of_turn>"]  # EOS is <eos>
-    runs, _ = _trained(tokdir, "axolotl/gemma4", MULTI)  # generation prompt has an empty thought channel
-    assert runs == ["Hello, what can I do?<turn|>", "Bye now.<turn|>"]
+    # The generation prompt holds an empty thought channel that history never shows: the last
+    # turn is trained in its inference form (prompt with the channel, then the reply) ...
+    runs, summary = _trained(tokdir, "axolotl/gemma4", MULTI)
+    assert runs == ["Bye now.<turn|>"]
+    assert summary["assistant_turns_not_trained"] == {"history_rewritten": 1}
+    tok = tokenizer_for(tokdir, "axolotl/gemma4")
+    row = RowTransform("chat", tok)({"messages": MULTI})
+    assert isinstance(row, dict)
+    assert tok.decode(row["input_ids"]).endswith(
+        "<|turn>model\n<|channel>thought\n<channel|>Bye now.<turn|>\n"
+    )
+    # ... and each earlier turn in its own row.
+    runs, _ = _trained(tokdir, "axolotl/gemma4", MULTI[:3], "each_turn_as_row")
+    assert runs == ["Hello, what can I do?<turn|>"]
     runs, _ = _trained(tokdir, "trl/llama3_1", MULTI)
     assert runs == ["Hello, what can I do?<|eot_id|>", "Bye now.<|eot_id|>"]
     runs, _ = _trained(tokdir, "axolotl/mistral_v1", MULTI)
@@ -438,6 +450,18 @@ TRL_RENDERS_DIFFERENTLY = {
 }
 
 
+# Templates whose generation prompt holds text history does not show ("<think>\n"): curate's
+# sequence ends with the last turn's inference form, TRL's with the history rendering.
+TRAINED_IN_INFERENCE_FORM = {
+    "trl/deepseek_r1_distill",
+    "trl/deepseekv3",
+    "trl/nemotron_3_5_lightning",
+    "trl/nemotron_3_nano",
+    "trl/nemotron_3_super",
+    "trl/nemotron_3_ultra",
+}
+
+
 def _trl_training_templates() -> list[str]:
     import trl
 
@@ -465,6 +489,12 @@ def test_against_trl_assistant_only_loss(tokdir: Path, name: str) -> None:
     )
     if name in TRL_RENDERS_DIFFERENTLY:
         assert theirs["input_ids"] != ours["input_ids"]
+        return
+    if name in TRAINED_IN_INFERENCE_FORM:
+        # TRL trains the history rendering; curate the prompt the model is given (with its
+        # "<think>\n" prefill), then the reply.
+        prompt = reference_render(tok, chat[:3], gen=True)
+        assert tok.decode(ours["input_ids"]).startswith(prompt) and prompt not in reference_render(tok, chat)
         return
     assert theirs["input_ids"] == ours["input_ids"]
     ids, mine = ours["input_ids"], [lab != IGNORE_INDEX for lab in ours["labels"]]

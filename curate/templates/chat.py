@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 from curate.arguments import arg
 from curate.errors import CurateError
 from curate.templates.sandbox import (
     DEFAULT_LIMITS,
+    FIXED_NOW,
     GuardedTemplate,
     RenderLimits,
     TemplateRaised,
@@ -27,6 +30,7 @@ from curate.templates.sandbox import (
 )
 from curate.templates.text import PromptTemplate
 from curate.templates.turns import Message, RenderedChat, TemplateError, TrainOn, find_turns
+from curate.turn_rule import turn_openers
 
 __all__ = [
     "ChatML",
@@ -54,6 +58,10 @@ class ChatTemplate(PromptTemplate):
     # Markers that end an assistant turn (generation stops there), for templates written out here.
     stop_tokens: ClassVar[tuple[str, ...]] = ()
     _stops: tuple[str, ...] = ()
+    # The tokenizer's special tokens, and those that open a turn (a turn's ending stops there).
+    _specials: tuple[str, ...] = ()
+    _openers: tuple[str, ...] = ()
+    _kwargs: Mapping[str, Any] = MappingProxyType({})
 
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
         raise NotImplementedError
@@ -63,7 +71,25 @@ class ChatTemplate(PromptTemplate):
         bound = copy.copy(self)
         eos = getattr(tokenizer, "eos_token", None)
         bound._stops = tuple(dict.fromkeys((*self.stop_markers(), *((eos,) if eos else ()))))
+        bound._find_turn_tokens(tokenizer)
         return bound
+
+    def _find_turn_tokens(self, tokenizer: Any) -> None:
+        self._specials = tuple(t for t in _added_tokens(tokenizer) if t.strip())
+        self._openers = turn_openers(self.render, self._specials, self.stop_markers())
+
+    def with_kwargs(self, kwargs: Mapping[str, Any] | None) -> ChatTemplate:
+        """This template rendering with ``kwargs`` (``template_kwargs:``), before :meth:`bind`."""
+        if not kwargs:
+            return self
+        raise CurateError(
+            f"template_kwargs: template {self.name} takes none (only Jinja chat templates do: "
+            "tokenizer or a .jinja file)"
+        )
+
+    @property
+    def template_kwargs(self) -> dict[str, Any]:
+        return dict(self._kwargs)
 
     def stop_markers(self) -> tuple[str, ...]:
         """The texts that end an assistant turn: EOS and the template's turn terminator."""
@@ -102,7 +128,14 @@ class ChatTemplate(PromptTemplate):
         ['Hello<|im_end|>']
         """
         return find_turns(
-            self.render, list(messages), self.stop_markers(), train_on, first_turn, self.describe()
+            self.render,
+            list(messages),
+            self.stop_markers(),
+            train_on,
+            first_turn,
+            self.describe(),
+            self._specials,
+            self._openers,
         )
 
 
@@ -161,6 +194,25 @@ class Llama2(ChatTemplate):
 
 _PROBE = "curate probe 7f3a"
 
+# The ``template_kwargs`` key that sets the date ``strftime_now`` gives templates (YYYY-MM-DD).
+DATE_KEY = "strftime_now"
+
+
+def template_date(kwargs: Mapping[str, Any]) -> datetime:
+    """The date templates print: ``kwargs["strftime_now"]``, else the fixed default (so the same
+    input gives byte-identical output on any day).
+
+    >>> template_date({}).date().isoformat(), template_date({"strftime_now": "2025-03-01"}).day
+    ('2024-07-26', 1)
+    """
+    value = kwargs.get(DATE_KEY)
+    if value is None:
+        return FIXED_NOW
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%d")
+    except ValueError:
+        raise CurateError(f"template_kwargs.{DATE_KEY}: expected a date YYYY-MM-DD, got {value!r}") from None
+
 
 class _HFJinja(ChatTemplate):
     """A Hugging Face style Jinja chat template, rendered in the guarded sandbox with the variables
@@ -176,13 +228,29 @@ class _HFJinja(ChatTemplate):
     def _compile(self) -> None:
         self._compiled = GuardedTemplate(self.source, self.origin, self.limits)
 
+    def with_kwargs(self, kwargs: Mapping[str, Any] | None) -> ChatTemplate:
+        if not kwargs:
+            return self
+        reserved = sorted(set(kwargs) & {"messages", "tools", "documents", "add_generation_prompt"})
+        if reserved:
+            raise CurateError(
+                f"template_kwargs: {', '.join(reserved)} is set by curate, not a template option"
+            )
+        template_date(kwargs)  # checked here: one error line, before any row
+        bound = copy.copy(self)
+        bound._kwargs = MappingProxyType(dict(kwargs))
+        return bound
+
     def render(self, messages: Sequence[Message], add_generation_prompt: bool = False) -> str:
         msgs: list[dict[str, Any]] = [dict(m) for m in messages]
         if self._content_parts:  # multimodal templates read content as a list of parts
             msgs = [{**m, "content": [{"type": "text", "text": m["content"]}]} for m in msgs]
+        now = template_date(self._kwargs)
+        variables = {**self._variables, **{k: v for k, v in self._kwargs.items() if k != DATE_KEY}}
         try:
             return self._compiled.render(
-                **self._variables,
+                **variables,
+                strftime_now=lambda fmt: now.strftime(str(fmt)),
                 messages=msgs,
                 tools=None,
                 documents=None,
@@ -235,6 +303,11 @@ class _HFJinja(ChatTemplate):
         if terminator:
             stops.append(terminator)
         self._stops = tuple(dict.fromkeys(s for s in stops if s))
+        self._find_turn_tokens(tokenizer)
+
+    def reads_date(self) -> bool:
+        """Whether the template prints the date (``strftime_now``): its ids then depend on it."""
+        return "strftime_now" in self.source
 
     def _terminator(self, tokenizer: Any, user: list[dict[str, str]]) -> str | None:
         """The marker that closes a user turn (``<|im_end|>``, ``<end_of_turn>``, ...): the first
@@ -330,6 +403,7 @@ class TokenizerTemplate(_HFJinja):
                 f"{path}: the tokenizer has no chat template; pass {arg('template')} chatml, zephyr, llama2 or a .jinja file"
             )
         bound = TokenizerTemplate(tokenizer)
+        bound._kwargs = self._kwargs
         bound.source = str(source)
         bound.origin = f"{path} (chat template)"
         bound._compile()
