@@ -108,6 +108,25 @@ TEMPLATES: dict[str, tuple[str, str | None]] = {
     "axolotl/qwen3": ("qwen", "<|im_end|>"),
     "axolotl/qwen3_5": ("qwen", "<|im_end|>"),
     "axolotl/qwen_25": ("qwen", "<|im_end|>"),
+    "llama_cpp/GLM-4.7-Flash": ("glm", "<|user|>"),
+    "llama_cpp/deepseek-ai-DeepSeek-V3.2": ("deepseek", "<｜end▁of▁sentence｜>"),
+    "llama_cpp/deepseek-ai-DeepSeek-V3.1": ("deepseek", "<｜end▁of▁sentence｜>"),
+    "llama_cpp/HuggingFaceTB-SmolLM3-3B": ("qwen", "<|im_end|>"),
+    "llama_cpp/Cohere2MoE": ("cohere", "<|END_OF_TURN_TOKEN|>"),
+    "llama_cpp/CohereForAI-c4ai-command-r7b-12-2024-tool_use": ("cohere", "<|END_OF_TURN_TOKEN|>"),
+    "llama_cpp/microsoft-Phi-3.5-mini-instruct": ("phi3", "<|end|>"),
+}
+
+KW = dict[str, Any] | None
+# Template kwargs each template is also checked with (thinking on and off both exact).
+KWARGS: dict[str, tuple[dict[str, Any], ...]] = {
+    "llama_cpp/GLM-4.7-Flash": ({"enable_thinking": False}, {"enable_thinking": True}),
+    "llama_cpp/deepseek-ai-DeepSeek-V3.2": ({"enable_thinking": False}, {"enable_thinking": True}),
+    "llama_cpp/deepseek-ai-DeepSeek-V3.1": ({"enable_thinking": False}, {"enable_thinking": True}),
+    "llama_cpp/HuggingFaceTB-SmolLM3-3B": ({"enable_thinking": False}, {"enable_thinking": True}),
+    "llama_cpp/Cohere2MoE": ({"reasoning_effort": "none"},),
+    "trl/qwen3": ({"enable_thinking": False},),
+    "axolotl/qwen3": ({"enable_thinking": False},),
 }
 
 CHATS = {
@@ -144,7 +163,7 @@ def template_source(name: str) -> str:
         import trl
 
         return (Path(trl.__file__).parent / "chat_templates" / f"{stem}.jinja").read_text(encoding="utf-8")
-    return (FIXTURES / f"{stem}.jinja").read_text(encoding="utf-8")
+    return (FIXTURES.parent / origin / f"{stem}.jinja").read_text(encoding="utf-8")
 
 
 def _available(name: str) -> bool:
@@ -200,34 +219,36 @@ def as_parts(messages: list[dict[str, str]]) -> list[dict[str, Any]]:
     return [{**m, "content": [{"type": "text", "text": m["content"]}]} for m in messages]
 
 
-def reference_messages(tok: Any, messages: list[dict[str, str]]) -> list[Any]:
+def reference_messages(tok: Any, messages: list[dict[str, str]], kwargs: KW = None) -> list[Any]:
     """The messages as the template reads them: text content, or a list of parts for templates
     that only render parts (multimodal ones)."""
     try:
-        text = tok.apply_chat_template(messages, tokenize=False)
+        text = tok.apply_chat_template(messages, tokenize=False, **(kwargs or {}))
     except Exception:
         return as_parts(messages)
     return messages if messages[-1]["content"].strip() in text else as_parts(messages)
 
 
-def reference_render(tok: Any, messages: list[dict[str, str]], gen: bool = False) -> str:
-    return str(
-        tok.apply_chat_template(reference_messages(tok, messages), tokenize=False, add_generation_prompt=gen)
-    )
+def reference_render(tok: Any, messages: list[dict[str, str]], gen: bool = False, kwargs: KW = None) -> str:
+    msgs = reference_messages(tok, messages, kwargs)
+    return str(tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=gen, **(kwargs or {})))
 
 
-def reference_ids(tok: Any, messages: list[dict[str, str]]) -> list[int]:
-    return list(tok.apply_chat_template(reference_messages(tok, messages), tokenize=True, return_dict=False))
+def reference_ids(tok: Any, messages: list[dict[str, str]], kwargs: KW = None) -> list[int]:
+    msgs = reference_messages(tok, messages, kwargs)
+    return list(tok.apply_chat_template(msgs, tokenize=True, return_dict=False, **(kwargs or {})))
 
 
-def reference_turn(tok: Any, name: str, messages: list[dict[str, str]], i: int) -> InferenceTurn | str:
+def reference_turn(
+    tok: Any, name: str, messages: list[dict[str, str]], i: int, kwargs: KW = None
+) -> InferenceTurn | str:
     """Turn ``i`` by the shared rule (:func:`curate.turn_rule.inference_turn`) on transformers'
     rendering, with the family's end marker declared by hand: the inference form, or the reason
     it has none."""
     _, end = TEMPLATES[name]
 
     def render(msgs: Any, gen: bool) -> str:
-        return reference_render(tok, list(msgs), gen)
+        return reference_render(tok, list(msgs), gen, kwargs)
 
     stops = [end] if end else []
     specials = [t for t in tok.get_added_vocab() if t.strip()]
@@ -267,12 +288,14 @@ def same_text(run: str, expected: str) -> bool:
     return run.endswith(expected) and not run[: -len(expected)].strip()
 
 
-def check_row(tok: Any, name: str, messages: list[dict[str, str]], train_on: str) -> dict[str, Any]:
-    transform = RowTransform("chat", tok, train_on=train_on)  # type: ignore[arg-type]
+def check_row(
+    tok: Any, name: str, messages: list[dict[str, str]], train_on: str, kwargs: KW = None
+) -> dict[str, Any]:
+    transform = RowTransform("chat", tok, train_on=train_on, template_kwargs=kwargs)  # type: ignore[arg-type]
     result = transform({"messages": messages})
     assistant = [i for i, m in enumerate(messages) if m["role"] == "assistant"]
     last = assistant[-1]
-    want = reference_turn(tok, name, messages, last)
+    want = reference_turn(tok, name, messages, last, kwargs)
     if isinstance(want, str):
         assert isinstance(result, tuple) and result[0] == want, (name, result)
         return transform.summary()
@@ -280,15 +303,15 @@ def check_row(tok: Any, name: str, messages: list[dict[str, str]], train_on: str
     ids, labels = result["input_ids"], result["labels"]
     # The sequence is the conversation as the template renders it, or, where the template shows
     # the last turn differently from what the model meets at inference, that turn's inference form.
-    sequence = want.text if not want.history_form else reference_render(tok, messages)
+    sequence = want.text if not want.history_form else reference_render(tok, messages, kwargs=kwargs)
     assert ids == tok(sequence, add_special_tokens=False)["input_ids"], name
     if want.history_form:
-        assert ids == reference_ids(tok, messages), name
+        assert ids == reference_ids(tok, messages, kwargs), name
     assert all(lab in (IGNORE_INDEX, tid) for tid, lab in zip(ids, labels, strict=True))
     expected: list[str] = []
     not_trained = 0
     for i in assistant if train_on == "all_assistant" else [last]:
-        turn = reference_turn(tok, name, messages, i)
+        turn = reference_turn(tok, name, messages, i, kwargs)
         if isinstance(turn, str):
             not_trained += 1
         elif sequence.startswith(turn.text[: turn.end]):
@@ -298,7 +321,7 @@ def check_row(tok: Any, name: str, messages: list[dict[str, str]], train_on: str
         else:
             not_trained += 1  # the template shows this turn differently as history
     runs = trained_runs(tok, ids, labels)
-    if name == "trl/glm4moe":  # GLM stops by generating the next <|user|>, which only history shows
+    if TEMPLATES[name][0] == "glm":  # GLM stops by generating the next <|user|>, which only history shows
         expected = [t + "<|user|>" if k < len(expected) - 1 else t for k, t in enumerate(expected)]
     assert len(runs) == len(expected), (name, runs, expected)
     for run, text in zip(runs, expected, strict=True):
@@ -317,11 +340,12 @@ def test_real_template_labels(tokdir: Path, name: str) -> None:
             reason, detail = RowTransform("chat", tok)({"messages": messages})  # type: ignore[misc]
             assert reason == "template_refused" and "System role not supported" in detail
             continue
-        for train_on in ("all_assistant", "last_assistant"):
-            check_row(tok, name, messages, train_on)
-        for row in each_turn_rows({"messages": messages}):
-            summary = check_row(tok, name, row["messages"], "each_turn_as_row")
-            assert summary["assistant_turns_not_trained"] == {}
+        for kwargs in (None, *KWARGS.get(name, ())):
+            for train_on in ("all_assistant", "last_assistant"):
+                check_row(tok, name, messages, train_on, kwargs)
+            for row in each_turn_rows({"messages": messages}):
+                summary = check_row(tok, name, row["messages"], "each_turn_as_row", kwargs)
+                assert summary["assistant_turns_not_trained"] == {}
 
 
 @pytest.mark.parametrize("name", AVAILABLE)
@@ -360,9 +384,15 @@ def test_enough_real_templates_and_families() -> None:
 MULTI = CHATS["multi_system"]
 
 
-def _trained(tokdir: Path, name: str, messages: list[dict[str, str]], train_on: str = "all_assistant") -> Any:
+def _trained(
+    tokdir: Path,
+    name: str,
+    messages: list[dict[str, str]],
+    train_on: str = "all_assistant",
+    kwargs: KW = None,
+) -> Any:
     tok = tokenizer_for(tokdir, name)
-    transform = RowTransform("chat", tok, train_on=train_on)  # type: ignore[arg-type]
+    transform = RowTransform("chat", tok, train_on=train_on, template_kwargs=kwargs)  # type: ignore[arg-type]
     row = transform({"messages": messages})
     if isinstance(row, tuple):
         return row
@@ -381,6 +411,59 @@ def test_hand_written_command_a_trains_response_markers_and_never_the_trailer(to
         "<|START_RESPONSE|>Hello, what can I do?<|END_RESPONSE|><|END_OF_TURN_TOKEN|>",
         "<|START_RESPONSE|>Bye now.<|END_RESPONSE|><|END_OF_TURN_TOKEN|>",
     ]
+
+
+def _sequence(tokdir: Path, name: str, messages: list[dict[str, str]], kwargs: KW = None) -> str:
+    tok = tokenizer_for(tokdir, name)
+    row = RowTransform("chat", tok, template_kwargs=kwargs)({"messages": messages})
+    assert isinstance(row, dict), row
+    return str(tok.decode(row["input_ids"]))
+
+
+def test_hand_written_reasoning_prompt_that_holds_the_closed_think_block(tokdir: Path) -> None:
+    """DeepSeek-V3.2 without thinking: the prompt ends <think></think>, history shows </think>reply.
+    The model writes only the reply and EOS; </think> is in its prompt, never trained."""
+    name, chat = "llama_cpp/deepseek-ai-DeepSeek-V3.2", CHATS["multi"][:4]
+    runs, summary = _trained(tokdir, name, chat, kwargs={"enable_thinking": False})
+    assert runs == ["Bye now.<｜end▁of▁sentence｜>"]
+    assert summary["assistant_turns_not_trained"] == {"history_rewritten": 1}
+    assert _sequence(tokdir, name, chat, {"enable_thinking": False}).endswith(
+        "<｜User｜>Say bye.<｜Assistant｜><think></think>Bye now.<｜end▁of▁sentence｜>"
+    )
+    runs, _ = _trained(tokdir, name, chat[:2], "each_turn_as_row", {"enable_thinking": False})
+    assert runs == ["Hello, what can I do?<｜end▁of▁sentence｜>"]
+    # Thinking on: the prompt ends <think>; closing it is the model's to write.
+    runs, _ = _trained(tokdir, name, chat, kwargs={"enable_thinking": True})
+    assert runs == ["</think>Bye now.<｜end▁of▁sentence｜>"]
+
+
+def test_hand_written_glm_flash_prompt_ending_in_think_markers(tokdir: Path) -> None:
+    name, chat = "llama_cpp/GLM-4.7-Flash", CHATS["multi"][:4]
+    runs, _ = _trained(tokdir, name, chat, kwargs={"enable_thinking": False})  # prompt ends </think>
+    assert runs == ["Hello, what can I do?<|user|>", "Bye now."]
+    runs, summary = _trained(tokdir, name, chat, kwargs={"enable_thinking": True})  # prompt ends <think>
+    assert runs == ["</think>Bye now."]
+    assert summary["assistant_turns_not_trained"] == {"history_rewritten": 1}
+    assert _sequence(tokdir, name, chat, {"enable_thinking": True}).endswith(
+        "<|user|>Say bye.<|assistant|><think></think>Bye now."
+    )
+
+
+def test_hand_written_turn_endings_of_several_tokens(tokdir: Path) -> None:
+    chat = CHATS["multi"][:4]
+    # Cohere2: <|START_TEXT|> opens the reply after a prompt that ends <|END_THINKING|> (the
+    # model writes it); the turn ends <|END_TEXT|><|END_OF_TURN_TOKEN|>, both trained.
+    runs, _ = _trained(tokdir, "llama_cpp/Cohere2MoE", chat, kwargs={"reasoning_effort": "none"})
+    assert runs == [
+        "<|START_TEXT|>Bye now.<|END_TEXT|><|END_OF_TURN_TOKEN|>"
+    ]  # the earlier turn: history shows no thinking block
+    # Phi-3.5 appends EOS after the whole conversation: the last turn's ending is <|end|>\n + EOS.
+    runs, _ = _trained(tokdir, "llama_cpp/microsoft-Phi-3.5-mini-instruct", chat)
+    assert runs == ["Hello, what can I do?<|end|>", "Bye now.<|end|>\n<|endoftext|>"]
+    # Command R7B (tool use) writes the next chatbot header after every conversation, so the
+    # prompt is not where history continues: refused with that cause, not trained approximately.
+    reason, detail = _trained(tokdir, "llama_cpp/CohereForAI-c4ai-command-r7b-12-2024-tool_use", chat)
+    assert reason == "generation_prompt_mismatch" and "does not begin with its generation prompt" in detail
 
 
 def test_hand_written_qwen3_trains_the_end_marker_and_keeps_multi_turn(tokdir: Path) -> None:

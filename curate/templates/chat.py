@@ -91,6 +91,10 @@ class ChatTemplate(PromptTemplate):
     def template_kwargs(self) -> dict[str, Any]:
         return dict(self._kwargs)
 
+    def reads_date(self) -> bool:
+        """Whether the template prints today's date (its ids then depend on the date)."""
+        return False
+
     def stop_markers(self) -> tuple[str, ...]:
         """The texts that end an assistant turn: EOS and the template's turn terminator."""
         return self._stops or self.stop_tokens

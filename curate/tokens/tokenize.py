@@ -23,7 +23,7 @@ each with ``chunk`` (its index) and ``chunks`` (how many its document became).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +36,7 @@ from curate.rows import Rejection
 from curate.rows import RowTransform as RowTransformProtocol
 from curate.rows import TransformResult as Result
 from curate.templates import ChatTemplate, PromptTemplate, TemplateError, get_template
-from curate.templates.chat import TokenizerTemplate
+from curate.templates.chat import TokenizerTemplate, template_date
 from curate.templates.turns import TRAIN_ON, TrainOn
 from curate.tokens.labels import IGNORE_INDEX, Encoded, Labeler, Segment
 
@@ -199,6 +199,7 @@ class RowTransform(RowTransformProtocol):
         truncation: Truncation = "drop",
         train_on: TrainOn = "all_assistant",
         tokenizer_name: str | None = None,
+        template_kwargs: Mapping[str, Any] | None = None,
     ):
         from curate.tasks import get_task
 
@@ -224,7 +225,15 @@ class RowTransform(RowTransformProtocol):
             )
         self.task = task
         self.tokenizer = tokenizer
-        self.template = template.bind(tokenizer) if isinstance(template, ChatTemplate) else template
+        #: variables the chat template renders with (``template_kwargs:``: enable_thinking, the date)
+        self.template_kwargs = dict(template_kwargs or {})
+        if self.template_kwargs and template is not None and not isinstance(template, ChatTemplate):
+            raise CurateError(
+                f"template_kwargs: template {template.name} is a text template; only chat templates take them"
+            )
+        if isinstance(template, ChatTemplate):
+            template = template.with_kwargs(self.template_kwargs).bind(tokenizer)
+        self.template = template
         self.max_length = max_length
         self.truncation = truncation
         self.train_on = train_on
@@ -236,7 +245,7 @@ class RowTransform(RowTransformProtocol):
         self.bos_id = tokenizer.bos_token_id
         self._chat: ChatTemplate | None = self.template if isinstance(self.template, ChatTemplate) else None
         if self._chat is None and self.trains == "messages":
-            self._chat = TokenizerTemplate().bind(tokenizer)
+            self._chat = TokenizerTemplate().with_kwargs(self.template_kwargs).bind(tokenizer)
         if isinstance(self._chat, ChatTemplate):
             _check_markers(self._chat, tokenizer, self.tokenizer_name)
         self.labeler = Labeler(tokenizer)
@@ -293,6 +302,8 @@ class RowTransform(RowTransformProtocol):
         return {
             "tokenizer": self.tokenizer_name,
             "template": self._template_name(),
+            "template_kwargs": self.template_kwargs,
+            "template_date": self._template_date(),
             "task": self.task,
             "max_length": self.max_length,
             "truncation": self.truncation,
@@ -352,6 +363,16 @@ class RowTransform(RowTransformProtocol):
         used = self.template or self._chat
         return used.describe() if used is not None else None
 
+    def _template_date(self) -> str | None:
+        """The date a template that prints today's date renders (fixed unless template_kwargs
+        sets ``strftime_now``), so the manifest says the ids depend on it; None if none does."""
+        chat = self._chat
+        if chat is None and self.template_kwargs:  # prompt rows render lazily
+            chat = self._chat_template()
+        if chat is not None and chat.reads_date():
+            return template_date(self.template_kwargs).date().isoformat()
+        return None
+
     def _count(self, reject: Rejection) -> Rejection:
         self.counts.rows += 1
         self.counts.rejected[reject[0]] += 1
@@ -359,7 +380,7 @@ class RowTransform(RowTransformProtocol):
 
     def _chat_template(self) -> ChatTemplate:
         if self._chat is None:
-            self._chat = TokenizerTemplate().bind(self.tokenizer)
+            self._chat = TokenizerTemplate().with_kwargs(self.template_kwargs).bind(self.tokenizer)
         return self._chat
 
     def _segments(self, row: dict[str, Any]) -> _Plan | Rejection:
@@ -554,6 +575,7 @@ def build_row_transform(
     max_length: int | None,
     truncation: str = "drop",
     train_on: str = "all_assistant",
+    template_kwargs: Mapping[str, Any] | None = None,
 ) -> RowTransform:
     """The row transform ``curate export --tokenizer`` applies (see :class:`RowTransform`).
 
@@ -575,6 +597,8 @@ def build_row_transform(
         truncation,  # type: ignore[arg-type]
         train_on,  # type: ignore[arg-type]
         tokenizer_name=Path(tokenizer_path).name,
+        template_kwargs=template_kwargs,
     )
-    transform.recipe = (task, str(tokenizer_path), template, max_length, truncation, train_on)
+    kwargs = dict(template_kwargs or {})
+    transform.recipe = (task, str(tokenizer_path), template, max_length, truncation, train_on, kwargs)
     return transform
