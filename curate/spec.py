@@ -252,6 +252,13 @@ def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+TEMPLATE_KWARGS_HELP = (
+    "variables the chat template renders with (with --tokenizer; also used by curate preview, "
+    "generate and chat), e.g. enable_thinking: false; strftime_now: YYYY-MM-DD sets the date "
+    "templates print (default 2024-07-26, fixed so exports are byte-identical on any day)"
+)
+
+
 class TaskSpec(SpecModel):
     """What every task's spec has: name, source, which responses count, unification, filters,
     splits. Each task module (``curate/tasks/``) adds ``task``, ``columns`` and its own keys."""
@@ -264,6 +271,10 @@ class TaskSpec(SpecModel):
     filters: FiltersSpec = Field(default_factory=FiltersSpec)
     split: SplitSpec = Field(default_factory=SplitSpec)
     license: str | None = None
+    template_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description=TEMPLATE_KWARGS_HELP,
+    )
     task: str  # each task's model narrows it to its name (the union's discriminator)
 
     #: text columns of a row: what length filters may name (each task's model sets them)
@@ -285,7 +296,24 @@ class TaskSpec(SpecModel):
         template = getattr(self, "template", None)
         if template is not None:
             _check_template_name(template)
+        _check_template_kwargs(self.template_kwargs)
         return self
+
+
+def _check_template_kwargs(kwargs: dict[str, Any]) -> None:
+    import datetime as dt
+
+    reserved = sorted(set(kwargs) & {"messages", "tools", "documents", "add_generation_prompt"})
+    if reserved:
+        raise ValueError(f"template_kwargs.{reserved[0]}: set by curate, not a template option")
+    date = kwargs.get("strftime_now")
+    if date is not None:
+        try:
+            dt.datetime.strptime(str(date), "%Y-%m-%d")
+        except ValueError:
+            raise ValueError(
+                f"template_kwargs.strftime_now: expected a date YYYY-MM-DD, got {date!r}"
+            ) from None
 
 
 def _check_template_name(name: str) -> None:

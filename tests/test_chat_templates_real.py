@@ -188,18 +188,22 @@ def test_every_template_the_installed_trl_ships_is_covered() -> None:
     assert len(AVAILABLE) >= 25
 
 
-@pytest.fixture(autouse=True)
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    """transformers' ``strftime_now`` reads the clock; curate's gives a fixed date (byte-identical
-    exports on any day). The reference renders with the same date."""
+def _freeze_clock(monkeypatch: pytest.MonkeyPatch, when: dt.datetime) -> None:
     import transformers.utils.chat_template_utils as ctu
 
     class Frozen(dt.datetime):
         @classmethod
         def now(cls, tz: Any = None) -> Frozen:  # type: ignore[override]
-            return cls(FIXED_NOW.year, FIXED_NOW.month, FIXED_NOW.day)
+            return cls(when.year, when.month, when.day)
 
     monkeypatch.setattr(ctu, "datetime", Frozen)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """transformers' ``strftime_now`` reads the clock; curate's gives a fixed date (byte-identical
+    exports on any day). The reference renders with the same date."""
+    _freeze_clock(monkeypatch, FIXED_NOW)
 
 
 @pytest.fixture(scope="module")
@@ -659,3 +663,80 @@ def test_export_sft_with_tokenizer_template_says_what_was_tokenized(
         assert tok.decode(row["input_ids"]) == row["prompt"] + row["completion"]
         (run,) = trained_runs(tok, row["input_ids"], row["labels"])
         assert run == row["response"].strip() + "<|END_RESPONSE|><|END_OF_TURN_TOKEN|>"
+
+
+# --- template kwargs: the same prompt in the export, `curate generate` and the manifest ---------
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [
+        ("llama_cpp/deepseek-ai-DeepSeek-V3.2", {"enable_thinking": False}),
+        ("llama_cpp/deepseek-ai-DeepSeek-V3.2", {"enable_thinking": True}),
+        ("llama_cpp/GLM-4.7-Flash", {"enable_thinking": False}),
+        ("llama_cpp/GLM-4.7-Flash", {"enable_thinking": True}),
+        ("trl/llama3_2", {"strftime_now": "2025-03-01"}),
+    ],
+)
+def test_generate_prompts_are_the_exported_prompts(
+    tokdir: Path, name: str, kwargs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SFT row exported with template kwargs says in ``prompt`` what the model is given; the
+    generation prompt ``curate generate`` / ``chat`` build with the same kwargs (as
+    ``provenance.json`` records them) is byte-identical, and so are its ids."""
+    from train.generate import LoadedModel, encode_prompt, render_prompt
+
+    tok = tokenizer_for(tokdir, name)
+    row = {
+        "instruction": "Name a city.",
+        "context": "",
+        "response": "Paris is one.",
+        "prompt": "",
+        "completion": "",
+    }
+    transform = RowTransform("sft", tok, get_template("tokenizer"), template_kwargs=kwargs)
+    out = transform(row)
+    assert isinstance(out, dict), out
+    messages = [{"role": "user", "content": "Name a city."}]
+    reference = dict(kwargs)
+    if "strftime_now" in reference:  # transformers reads the clock: set it to that day
+        day = dt.date.fromisoformat(reference.pop("strftime_now"))
+        _freeze_clock(monkeypatch, dt.datetime(day.year, day.month, day.day))
+    assert out["prompt"] == reference_render(tok, messages, gen=True, kwargs=reference)
+    # the model is not used to build a prompt: only the tokenizer and the recorded kwargs are
+    loaded = LoadedModel(None, tok, None, tokdir, dict(kwargs))
+    assert render_prompt(loaded, messages) == out["prompt"]
+    prompt_ids = encode_prompt(loaded, messages)
+    assert out["input_ids"][: len(prompt_ids)] == prompt_ids
+    assert tok.decode(prompt_ids) == out["prompt"]
+    summary = transform.summary()
+    assert summary["template_kwargs"] == kwargs
+    if "strftime_now" in kwargs:
+        assert "01 Mar 2025" in out["prompt"] and summary["template_date"] == "2025-03-01"
+
+
+def test_template_date_is_fixed_and_recorded(tokdir: Path) -> None:
+    """A template that prints today's date gets the documented fixed date (byte-identical exports
+    on any day) and the manifest's tokenization says which date the ids hold."""
+    tok = tokenizer_for(tokdir, "trl/llama3_2")
+    transform = RowTransform("chat", tok)
+    row = transform({"messages": CHATS["single"]})
+    assert isinstance(row, dict)
+    assert "26 Jul 2024" in tok.decode(row["input_ids"])
+    assert transform.summary()["template_date"] == "2024-07-26"
+    qwen = RowTransform("chat", tokenizer_for(tokdir, "trl/qwen2_5"))
+    assert "template_date" not in qwen.summary()  # a template that prints no date
+
+
+def test_bad_template_kwargs_are_one_error(tokdir: Path) -> None:
+    from curate.errors import CurateError
+
+    tok = tokenizer_for(tokdir, "trl/llama3_1")
+    with pytest.raises(
+        CurateError, match=r"template_kwargs.strftime_now: expected a date YYYY-MM-DD, got 'soon'"
+    ):
+        RowTransform("chat", tok, template_kwargs={"strftime_now": "soon"})
+    with pytest.raises(CurateError, match="template_kwargs: messages is set by curate"):
+        RowTransform("chat", tok, template_kwargs={"messages": []})
+    with pytest.raises(CurateError, match="template chatml takes none"):
+        RowTransform("chat", tok, get_template("chatml"), template_kwargs={"enable_thinking": False})

@@ -3,7 +3,8 @@
 
 A model folder or a LoRA adapter folder (loaded onto its base) is accepted. Prompts are formatted
 like the training data: the template recorded in the output's ``provenance.json`` (e.g. alpaca),
-else the tokenizer's chat template; ``template="none"`` sends the text as is. They are encoded by
+else the tokenizer's chat template, with the recorded ``template_kwargs`` (enable_thinking, the
+date); ``template="none"`` sends the text as is. They are encoded by
 curate exactly as training encoded them (:class:`curate.tokens.tokenize.RowTransform`, task ``prompt``):
 BOS + text for text prompts, the chat template with its generation prompt for chats.
 """
@@ -50,6 +51,8 @@ class LoadedModel:
     tokenizer: Any
     template: str | None  # the training data's template name, from provenance.json
     path: Path
+    # the training data's template_kwargs (enable_thinking, the date), from provenance.json
+    template_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def load_for_generation(path: str | Path) -> LoadedModel:
@@ -74,10 +77,13 @@ def load_for_generation(path: str | Path) -> LoadedModel:
         tokenizer.pad_token = tokenizer.eos_token
     model.eval()
     template = None
+    kwargs: dict[str, Any] = {}
     provenance = folder / "provenance.json"
     if provenance.is_file():
-        template = json.loads(provenance.read_text()).get("template")
-    return LoadedModel(model, tokenizer, template, folder)
+        recorded = json.loads(provenance.read_text())
+        template = recorded.get("template")
+        kwargs = dict((recorded.get("tokenization") or {}).get("template_kwargs") or {})
+    return LoadedModel(model, tokenizer, template, folder, kwargs)
 
 
 def render_prompt(loaded: LoadedModel, messages: list[Message], template: str = "auto") -> str:
@@ -93,13 +99,13 @@ def render_prompt(loaded: LoadedModel, messages: list[Message], template: str = 
                 "chat needs a template: the model records none and its tokenizer has no chat template"
             )
         return messages[-1]["content"]
-    if name is None:
-        return str(loaded.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-    from curate.templates import get_template
+    from curate.templates import ChatTemplate, get_template
 
-    tmpl = get_template(name)
-    if tmpl.kind == "chat":
-        return tmpl.bind(loaded.tokenizer).render(messages, add_generation_prompt=True)  # type: ignore[attr-defined]
+    # The tokenizer's own template renders as the export rendered it: the same sandbox, the
+    # same template_kwargs and date, so prompts are byte-identical to the exported ones.
+    tmpl = get_template(name or "tokenizer")
+    if isinstance(tmpl, ChatTemplate):
+        return tmpl.with_kwargs(loaded.template_kwargs).bind(loaded.tokenizer).render(messages, True)
     eos = loaded.tokenizer.eos_token or ""
     text = ""
     turns = [m for m in messages if m["role"] != "system"]
@@ -126,7 +132,8 @@ def encode_prompt(loaded: LoadedModel, prompt: str | list[Message], template: st
             row = {"prompt": render_prompt(loaded, prompt, template)}
         else:
             row = {"prompt": list(prompt)}
-    result = RowTransform("prompt", loaded.tokenizer, chat_template)(row)
+    kwargs = loaded.template_kwargs if isinstance(row["prompt"], list) else None
+    result = RowTransform("prompt", loaded.tokenizer, chat_template, template_kwargs=kwargs)(row)
     if isinstance(result, tuple):
         raise CurateError(f"cannot encode the prompt: {result[0]} ({result[1]})")
     assert isinstance(result, dict)  # only text rows are ever split into several

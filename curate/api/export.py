@@ -109,6 +109,11 @@ def spec_train_on(spec: Spec) -> str:
     return str(getattr(spec.model, "train_on", "all_assistant"))
 
 
+def spec_template_kwargs(spec: Spec) -> dict[str, Any]:
+    """The variables the spec's chat template renders with (``template_kwargs:``)."""
+    return dict(getattr(spec.model, "template_kwargs", None) or {})
+
+
 # --- sources --------------------------------------------------------------------------------------
 def _is_sdk(source: Any) -> bool:
     from curate.sources.argilla_sdk import is_sdk_object
@@ -273,7 +278,13 @@ def prepare_export(
 
         chosen = truncation if truncation is not None else default_truncation(spec.task, pack)
         options.row_transform = build_row_transform(
-            spec.task, os.fspath(tokenizer), template, max_length, chosen, spec_train_on(spec)
+            spec.task,
+            os.fspath(tokenizer),
+            template,
+            max_length,
+            chosen,
+            spec_train_on(spec),
+            spec_template_kwargs(spec),
         )
     elif template or max_length or pack:
         raise CurateError(f"{arg('template')}, {arg('max_length')} and {arg('pack')} need {arg('tokenizer')}")
@@ -377,7 +388,13 @@ def preview(
     own = spec_train_on(spec)
     train_on = train_on or own
     transform = build_row_transform(
-        spec.task, os.fspath(tokenizer), template, max_length, truncation, train_on
+        spec.task,
+        os.fspath(tokenizer),
+        template,
+        max_length,
+        truncation,
+        train_on,
+        spec_template_kwargs(spec),
     )
     # The export splits chats into one row per assistant turn when the spec says so; asking for
     # each_turn_as_row on another spec splits them the same way here.

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate.api.export import Report, SourceLike, open_source, reads_live, spec_train_on, warn
+from curate.api.export import (
+    Report,
+    SourceLike,
+    open_source,
+    reads_live,
+    spec_template_kwargs,
+    spec_train_on,
+    warn,
+)
 from curate.api.spec import Spec, as_spec
 from curate.arguments import arg, checked_arguments
 from curate.errors import CurateError
@@ -48,13 +56,15 @@ def prepare(
     from curate.report.export_stats import find_export
     from curate.sources.argilla_sdk import is_sdk_object, open_sdk_source
 
-    def transform_for(task: str, own: str = "all_assistant") -> Any:
+    def transform_for(task: str, own: str = "all_assistant", kwargs: dict[str, Any] | None = None) -> Any:
         if tokenizer is None:
             return None
         from curate.tokens.tokenize import build_row_transform
 
         chosen = train_on or own
-        return build_row_transform(task, os.fspath(tokenizer), template, max_length, truncation, chosen)
+        return build_row_transform(
+            task, os.fspath(tokenizer), template, max_length, truncation, chosen, kwargs
+        )
 
     tokenizer_name = Path(tokenizer).name if tokenizer is not None else None
     if _is_spec(target):
@@ -69,7 +79,7 @@ def prepare(
             target,
             src,
             spec,
-            transform=transform_for(spec.task, spec_train_on(spec)),
+            transform=transform_for(spec.task, spec_train_on(spec), spec_template_kwargs(spec)),
             tokenizer_name=tokenizer_name,
         )
     if is_sdk_object(target):

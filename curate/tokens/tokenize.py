@@ -302,8 +302,9 @@ class RowTransform(RowTransformProtocol):
         return {
             "tokenizer": self.tokenizer_name,
             "template": self._template_name(),
-            "template_kwargs": self.template_kwargs,
-            "template_date": self._template_date(),
+            # only when they matter, so other exports' manifests stay as they were
+            **({"template_kwargs": self.template_kwargs} if self.template_kwargs else {}),
+            **({"template_date": date} if (date := self._template_date()) else {}),
             "task": self.task,
             "max_length": self.max_length,
             "truncation": self.truncation,
