@@ -95,11 +95,24 @@ def inference_turn(
         text, history_form = through, True
     else:
         history = render(messages[:i], False)
-        if not (prompt.startswith(history) and through.startswith(history)):
-            raise TurnError(*_diagnose(render, messages, i, prompt, through, describe))
-        gen, turn = prompt[len(history) :], through[len(history) :]
-        at = turn.find(reply) if reply else -1
-        start = _start_after_prompt(gen, turn, at)
+        start = None
+        if prompt.startswith(history) and through.startswith(history):
+            gen, turn = prompt[len(history) :], through[len(history) :]
+            at = turn.find(reply) if reply else -1
+            start = _start_after_prompt(gen, turn, at)
+        elif reply and not _dropped(messages, i, prompt, through):
+            # A template that ends every conversation with the next assistant header (Command
+            # R7B): history is not a prefix. Prompt and turn share everything up to the assistant
+            # header; what follows it in the turn is what the model writes after the prompt.
+            shared = next(
+                (j for j, (a, b) in enumerate(zip(prompt, through, strict=False)) if a != b),
+                min(len(prompt), len(through)),
+            )
+            history = through[: _marker_boundary(through, shared)]
+            turn = through[len(history) :]
+            at = turn.find(reply)
+            if at >= 0 and not _MARKER_TEXT.sub("", turn[:at]).strip():
+                start = 0
         if start is None:
             raise TurnError(*_diagnose(render, messages, i, prompt, through, describe))
         text, history_form = prompt + turn[start:], False
@@ -156,6 +169,16 @@ def _whole_ending(continuation: str, end: int, specials: Sequence[str], openers:
 
 
 _MARKER_OPEN = re.compile(r"[<\[]")
+_MARKER_TEXT = re.compile(r"<[^<>\s]{1,40}>|\[[^\[\]\s]{1,40}\]")
+
+
+def _dropped(messages: Sequence[Message], i: int, prompt: str, through: str) -> bool:
+    """Whether a message before turn ``i`` shows in its prompt but not in the rendered turn."""
+    for m in messages[:i]:
+        content = m["content"].strip()
+        if content and content in prompt and content not in through:
+            return True
+    return False
 
 
 def _start_after_prompt(gen: str, turn: str, at: int) -> int | None:

@@ -365,13 +365,15 @@ def test_real_template_sft_with_tokenizer_template(tokdir: Path, name: str) -> N
         "completion": "Paris is one.",
     }
     out = RowTransform("sft", tok, get_template("tokenizer"))(row)
-    assert isinstance(out, dict), (name, out)
     messages = [
         {"role": "user", "content": "Name a city."},
         {"role": "assistant", "content": "Paris is one."},
     ]
     want = reference_turn(tok, name, messages, 1)
-    assert not isinstance(want, str)
+    if isinstance(want, str):  # a template with no exact inference form: refused with the cause
+        assert isinstance(out, tuple) and out[0] == want, (name, out)
+        return
+    assert isinstance(out, dict), (name, out)
     assert out["prompt"] + out["completion"] == want.text
     assert out["prompt"] == want.prompt == reference_render(tok, messages[:1], gen=True)
     (run,) = trained_runs(tok, out["input_ids"], out["labels"])
@@ -464,10 +466,16 @@ def test_hand_written_turn_endings_of_several_tokens(tokdir: Path) -> None:
     # Phi-3.5 appends EOS after the whole conversation: the last turn's ending is <|end|>\n + EOS.
     runs, _ = _trained(tokdir, "llama_cpp/microsoft-Phi-3.5-mini-instruct", chat)
     assert runs == ["Hello, what can I do?<|end|>", "Bye now.<|end|>\n<|endoftext|>"]
-    # Command R7B (tool use) writes the next chatbot header after every conversation, so the
-    # prompt is not where history continues: refused with that cause, not trained approximately.
-    reason, detail = _trained(tokdir, "llama_cpp/CohereForAI-c4ai-command-r7b-12-2024-tool_use", chat)
-    assert reason == "generation_prompt_mismatch" and "does not begin with its generation prompt" in detail
+    # Command R7B (tool use) writes the next chatbot header, with an empty thinking block, after
+    # every conversation: the model, given that prompt, writes <|START_RESPONSE|> and the reply;
+    # the header after the last turn is never trained.
+    name = "llama_cpp/CohereForAI-c4ai-command-r7b-12-2024-tool_use"
+    runs, _ = _trained(tokdir, name, chat)
+    assert runs == ["<|START_RESPONSE|>Bye now.<|END_RESPONSE|><|END_OF_TURN_TOKEN|>"]
+    assert _sequence(tokdir, name, chat).endswith(
+        "<|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|><|START_RESPONSE|>Bye now.<|END_RESPONSE|>"
+        "<|END_OF_TURN_TOKEN|><|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|><|START_THINKING|><|END_THINKING|>"
+    )
 
 
 def test_hand_written_qwen3_trains_the_end_marker_and_keeps_multi_turn(tokdir: Path) -> None:
