@@ -158,6 +158,21 @@ def test_template_check_shows_the_rule_on_a_multi_turn_chat(tmp_path: Path) -> N
     assert "turn 2: not trained (history_rewritten" in text and "turn 6: trains" in text
 
 
+def test_template_check_uses_the_template_kwargs(tmp_path: Path) -> None:
+    """With enable_thinking off, Qwen3's generation prompt already holds the empty think block:
+    the last turn trains the reply and its end marker only, and the check says which kwargs."""
+    tok = tiny.chat_tokenizer(tmp_path / "qwen3", "qwen3")
+    transform = RowTransform("chat", tok, template_kwargs={"enable_thinking": False})
+    check = json_report(preview([], transform, n=0))["template_check"]
+    assert check["template_kwargs"] == {"enable_thinking": False}
+    assert check["turns"][2] == {
+        "turn": 6,
+        "status": "trained",
+        "text": "You are welcome.<|im_end|>",
+        "note": None,
+    }
+
+
 def test_cli_train_on_each_turn_as_row(tmp_path: Path) -> None:
     tok = tmp_path / "qwen3"
     tiny.chat_tokenizer(tok, "qwen3")

@@ -2,8 +2,8 @@
 
 A pre-flight summary over every row (trainable-token share, rows over the max length, rows
 with nothing to train, rejects by reason, the template), a *template check* (the labeling rule
-applied to the chat template on one built-in multi-turn conversation: what each assistant turn
-trains, or why it does not) and N examples rendered token by token with the trained tokens
+applied to the chat template, with the spec's ``template_kwargs``, on one built-in multi-turn
+conversation: what each assistant turn trains, or why it does not) and N examples rendered token by token with the trained tokens
 highlighted.
 """
 
@@ -154,6 +154,7 @@ def template_check(transform: RowTransform) -> dict[str, Any] | None:
     return {
         "template": template.describe(),
         "train_on": transform.train_on,
+        "template_kwargs": transform.template_kwargs,
         "stop_markers": list(template.stop_markers()),
         "turns": [turns[i] for i in assistant],
         "_sequences": sequences,
@@ -244,6 +245,8 @@ def _template_panel(check: dict[str, Any]) -> Panel:
     parts: list[Any] = [
         Text(f"stop markers: {', '.join(check['stop_markers']) or 'none'}   train_on: {check['train_on']}")
     ]
+    if check.get("template_kwargs"):
+        parts.append(Text(f"template_kwargs: {check['template_kwargs']}"))
     for seq in check["_sequences"]:
         n = seq["tokens"]
         parts.append(_token_text(Inspection("example", "", seq["pieces"], (n, n, n), n, seq["trained"])))
