@@ -748,3 +748,42 @@ def test_bad_template_kwargs_are_one_error(tokdir: Path) -> None:
         RowTransform("chat", tok, template_kwargs={"messages": []})
     with pytest.raises(CurateError, match="template chatml takes none"):
         RowTransform("chat", tok, get_template("chatml"), template_kwargs={"enable_thinking": False})
+
+
+def test_export_records_template_kwargs_and_workers_render_with_them(
+    cli: Any, tmp_path: Path, tokdir: Path
+) -> None:
+    """``template_kwargs:`` in a spec: the manifest records them, every row renders with them
+    (Qwen3 without thinking: the empty think block is in the prompt, never trained), and worker
+    processes (``--num-proc 2``) write the same bytes as one process."""
+    import json
+
+    import yaml
+    from _paths import SPECS
+
+    spec = yaml.safe_load((SPECS / "chat-review.yaml").read_text())
+    spec["source"]["path"] = str(SPECS / spec["source"]["path"])
+    spec["template_kwargs"] = {"enable_thinking": False}
+    spec_path = tmp_path / "chat-nothink.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    tok = tokenizer_for(tokdir, "trl/qwen3")
+    outs = []
+    for n in ("1", "2"):
+        out = tmp_path / f"out{n}"
+        result = cli(
+            "export", spec_path, "--out", out, "-q", "--tokenizer", tokdir / "trl-qwen3", "--num-proc", n
+        )
+        assert result.exit_code == 0, result.stderr
+        outs.append(out)
+    manifest = json.loads((outs[0] / "manifest.json").read_text())
+    assert manifest["tokenization"]["template_kwargs"] == {"enable_thinking": False}
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(outs[0] / "train.parquet").to_pylist()
+    assert rows
+    for row in rows:
+        runs = trained_runs(tok, row["input_ids"], row["labels"])
+        assert runs and not any("think>" in run for run in runs), runs
+        assert runs[-1] == row["messages"][-1]["content"] + "<|im_end|>"
+    for path in sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*.parquet")):
+        assert (outs[0] / path).read_bytes() == (outs[1] / path).read_bytes(), path
