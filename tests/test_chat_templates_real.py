@@ -24,9 +24,9 @@ import pytest
 from curate.tasks.chat import each_turn_rows
 from curate.templates import get_template
 from curate.templates.sandbox import FIXED_NOW
+from curate.templates.turn_rule import InferenceTurn, TurnError, inference_turn, turn_openers
 from curate.testing.chat_tokenizers import family_tokenizer
 from curate.tokens.tokenize import IGNORE_INDEX, RowTransform
-from curate.turn_rule import InferenceTurn, TurnError, inference_turn, turn_openers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "chat_templates" / "axolotl"
 
@@ -246,7 +246,7 @@ def reference_ids(tok: Any, messages: list[dict[str, str]], kwargs: KW = None) -
 def reference_turn(
     tok: Any, name: str, messages: list[dict[str, str]], i: int, kwargs: KW = None
 ) -> InferenceTurn | str:
-    """Turn ``i`` by the shared rule (:func:`curate.turn_rule.inference_turn`) on transformers'
+    """Turn ``i`` by the shared rule (:func:`curate.templates.turn_rule.inference_turn`) on transformers'
     rendering, with the family's end marker declared by hand: the inference form, or the reason
     it has none."""
     _, end = TEMPLATES[name]

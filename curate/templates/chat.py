@@ -29,8 +29,8 @@ from curate.templates.sandbox import (
     TemplateTooLarge,
 )
 from curate.templates.text import PromptTemplate
+from curate.templates.turn_rule import turn_openers
 from curate.templates.turns import Message, RenderedChat, TemplateError, TrainOn, find_turns
-from curate.turn_rule import turn_openers
 
 __all__ = [
     "ChatML",

@@ -1,6 +1,6 @@
 """The labeling rule, on text: which characters of a rendered conversation an assistant turn trains.
 
-Each assistant turn is built in its inference form by :func:`curate.turn_rule.inference_turn`
+Each assistant turn is built in its inference form by :func:`curate.templates.turn_rule.inference_turn`
 (the one rule: the prompt ``render(messages[:i], add_generation_prompt=True)``, then what the
 model writes: text the template expects before the reply, the reply and the turn's whole
 ending). This module fits the turns of one conversation into one training sequence.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from curate.records import Message
-from curate.turn_rule import InferenceTurn, TurnError, inference_turn
+from curate.templates.turn_rule import InferenceTurn, TurnError, inference_turn
 
 TrainOn = Literal["all_assistant", "last_assistant", "each_turn_as_row"]
 TRAIN_ON: tuple[str, ...] = ("all_assistant", "last_assistant", "each_turn_as_row")
