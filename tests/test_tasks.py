@@ -127,6 +127,65 @@ def test_unpaired_from_pairs_marks_the_best_desirable(cli, tmp_path):
     assert manifest["counts"]["kept_records"] == len(by_record)
 
 
+PAIRS_SPEC = """\
+name: same-text
+task: unpaired
+source:
+  path: data.jsonl
+  layout: table
+  columns: {id: id, fields: [prompt, a, b, c], responses: {ra: ra, rb: rb, rc: rc}}
+columns:
+  prompt: {field: prompt}
+pairs:
+  from: rating
+  candidates:
+    a: {text: {field: a}, rating: ra}
+    b: {text: {field: b}, rating: rb}
+    c: {text: {field: c}, rating: rc}
+  mode: best_vs_rest
+split: {train: 1.0}
+template: alpaca
+"""
+
+
+def test_unpaired_pairs_never_label_one_text_both_ways(cli, tmp_path):
+    """Candidates with the same text (whitespace aside) on opposite sides reject the record; on the
+    same side they are one row, with the best-ranked candidate's score."""
+    rows = [
+        {
+            "id": "clash",
+            "prompt": "p1",
+            "a": "Same.",
+            "b": " Same. ",
+            "c": "Other.",
+            "ra": 5,
+            "rb": 1,
+            "rc": 2,
+        },
+        {"id": "agree", "prompt": "p2", "a": "Best.", "b": "Poor.", "c": "Poor.", "ra": 5, "rb": 1, "rc": 2},
+        {"id": "plain", "prompt": "p3", "a": "Best.", "b": "Mid.", "c": "Poor.", "ra": 5, "rb": 3, "rc": 1},
+    ]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "spec.yaml").write_text(PAIRS_SPEC)
+    out = tmp_path / "out"
+    result = cli("export", tmp_path / "spec.yaml", "--out", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    kept = pq.read_table(out / "train.parquet").to_pylist()
+    got = sorted((r["record_id"], r["completion"], r["label"], r["score"]) for r in kept)
+    assert got == [
+        ("agree", "Best.", True, 5.0),
+        ("agree", "Poor.", False, 2.0),
+        ("plain", "Best.", True, 5.0),
+        ("plain", "Mid.", False, 3.0),
+        ("plain", "Poor.", False, 1.0),
+    ]
+    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    assert [(r["record_id"], r["reason"]) for r in rejects] == [("clash", "contradictory_labels")]
+    assert "'a' and 'b' have the same text" in rejects[0]["detail"]
+    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    assert counts["input_records"] == 3 and counts["rejected_records"] == 1
+
+
 @pytest.mark.parametrize(
     "body, expected",
     [

@@ -86,6 +86,15 @@ class PreferenceSpec(TemplatedSpec):
 Pair = tuple[str, str, float | None]
 
 
+def same_text_key(text: str) -> str:
+    """What two answers must share to count as the same text: their words, whitespace aside.
+
+    >>> same_text_key("  Paris is   the capital. ")
+    'Paris is the capital.'
+    """
+    return " ".join(text.split())
+
+
 def check_pairs(builder: Builder, pairs: PairsSpec) -> None:
     """The pairs' questions exist with the right kinds; they count as read (agreement, provenance)."""
     s = builder.settings
@@ -217,7 +226,7 @@ class Preference(Task):
         conversational = builder.output_conversational
         rows = []
         for chosen, rejected, margin in pairs:
-            if " ".join(chosen.split()) == " ".join(rejected.split()):
+            if same_text_key(chosen) == same_text_key(rejected):
                 if spec.pairs is None:
                     raise RejectRecord("same_chosen_rejected", "chosen and rejected are the same text")
                 continue

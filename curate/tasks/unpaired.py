@@ -14,7 +14,7 @@ from curate.records import QuestionKind
 from curate.rows import RejectRecord, as_text
 from curate.spec import Required, Sources, SpecModel, Strategy, TemplatedSpec, as_list
 from curate.tasks.base import Task, text_or_messages
-from curate.tasks.preference import PairsSpec, check_pairs, pair_names, scored_candidates
+from curate.tasks.preference import PairsSpec, check_pairs, pair_names, same_text_key, scored_candidates
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -170,8 +170,23 @@ class Unpaired(Task):
             chosen.add(better)
             rejected.add(poorer)
         rated = pairs.source == "rating"
-        return [
-            (texts[name], name in chosen, scores[name] if rated else None)
-            for name in ranked
-            if name in chosen or name in rejected
-        ]
+        # Candidates with the same text are one completion: KTO must not see it called both
+        # desirable and undesirable for the same prompt. Agreeing ones give one row (the best-ranked
+        # candidate's text and score); disagreeing ones reject the record.
+        first: dict[str, str] = {}
+        out: list[tuple[str, bool, float | None]] = []
+        for name in ranked:
+            if name not in chosen and name not in rejected:
+                continue
+            key = same_text_key(texts[name])
+            if key in first:
+                other = first[key]
+                if (other in chosen) != (name in chosen):
+                    raise RejectRecord(
+                        "contradictory_labels",
+                        f"candidates {other!r} and {name!r} have the same text, one desirable and one not",
+                    )
+                continue
+            first[key] = name
+            out.append((texts[name], name in chosen, scores[name] if rated else None))
+        return out
