@@ -15,10 +15,17 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, field_validator, model_validator
 
 Strategy = Literal["first_submitted", "latest", "majority", "unanimous", "mean", "median", "mean_rank"]
 Status = Literal["submitted", "discarded", "draft"]
+
+
+# YAML reads `yes`, `no`, `on`, `off` as booleans, and pydantic's lax mode takes a boolean as 1 or 0
+# (`threshold: yes` made every rating desirable). Every number in a spec is one of these strict
+# types: a boolean or a string is refused with the key's name; an integer is a fine Number.
+Number = Annotated[float, Strict()]
+Integer = Annotated[int, Strict()]
 
 
 class SpecModel(BaseModel):
@@ -37,7 +44,7 @@ class ValueSource(SpecModel):
     suggestion: str | None = None
     value: str | None = None
     strategy: Strategy | None = Field(None, description="unification strategy for this question")
-    min_score: float | None = Field(None, description="only take a suggestion with at least this score")
+    min_score: Number | None = Field(None, description="only take a suggestion with at least this score")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ValueSource:
@@ -98,17 +105,17 @@ class ArgillaServerRef(SpecModel):
     api_url: str | None = Field(
         None, description="defaults to $ARGILLA_API_URL; the key comes from $ARGILLA_API_KEY"
     )
-    page_size: int = Field(1000, ge=1, le=1000)
+    page_size: Integer = Field(1000, ge=1, le=1000)
     response_status: list[Status] | None = Field(
         None,
         description="server-side filter: pull only records with a response in one of these statuses "
         "(records not pulled are not counted as input)",
     )
     since: str | None = Field(None, description="ISO 8601 time: pull only records updated after it")
-    timeout: float = Field(
+    timeout: Number = Field(
         30.0, gt=0, description="seconds to wait for one answer from the server before retrying it"
     )
-    deadline: float | None = Field(
+    deadline: Number | None = Field(
         None,
         gt=0,
         description="seconds the whole read from the server may take, retries included; "
@@ -178,8 +185,8 @@ class FiltersSpec(SpecModel):
     record_status: list[Literal["pending", "completed"]] | None = Field(
         None, description="keep only records with one of these Argilla record statuses"
     )
-    min_chars: dict[str, int] = Field(default_factory=dict)
-    max_chars: dict[str, int] = Field(default_factory=dict)
+    min_chars: dict[str, Integer] = Field(default_factory=dict)
+    max_chars: dict[str, Integer] = Field(default_factory=dict)
     dedup: Literal["none", "exact", "normalized"] = "normalized"
 
 
@@ -222,8 +229,8 @@ def check_splits(fractions: dict[str, Any]) -> None:
 class SplitSpec(SpecModel):
     """Named fractions; a record's split is a pure function of its id and the seed."""
 
-    fractions: dict[str, float] = Field(default_factory=lambda: {"train": 1.0})
-    seed: int = 0
+    fractions: dict[str, Number] = Field(default_factory=lambda: {"train": 1.0})
+    seed: Integer = 0
 
     @model_validator(mode="before")
     @classmethod

@@ -67,7 +67,7 @@ def _write(tmp_path, text):
         ),
         (
             "name: x\ntask: sft\ncolumns: {instruction: {field: a}, response: {field: b}}\nfilters: {min_chars: {response: many}}\n",
-            "filters.min_chars.response: Input should be a valid integer",
+            "filters.min_chars.response: got 'many', expected an integer",
         ),
         (  # it titles cards and tables: a 100 KB name took minutes to print
             "name: " + "x" * 201 + "\ntask: sft\ncolumns: {instruction: {field: a}, response: {field: b}}\n",
@@ -96,6 +96,66 @@ def test_bad_spec_names_file_and_key(tmp_path, text, expected):
     assert message.startswith(str(tmp_path / "bad.yaml"))
     assert expected in message
     assert "\n" not in message
+
+
+SFT = "name: x\ntask: sft\ncolumns: {instruction: {field: a}, response: {field: b}}\n"
+PAIRS = (
+    "pairs: {from: rating, candidates: {a: {text: {field: a}, rating: ra}, b: {text: {field: b}, rating: rb}}"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [  # YAML reads yes/no/on/off/true/false as booleans; lax pydantic read them as 1 and 0
+        (
+            "name: x\ntask: unpaired\ncolumns: {prompt: {field: a}, completion: {field: b}}\n"
+            "label: {question: r, threshold: yes}\n",
+            "label.threshold: got True, expected a number",
+        ),
+        (
+            "name: x\ntask: unpaired\ncolumns: {prompt: {field: a}}\n" + PAIRS + ", min_margin: on}\n",
+            "pairs.min_margin: got True, expected a number",
+        ),
+        (
+            "name: x\ntask: preference\ncolumns: {prompt: {field: a}}\n" + PAIRS + ", min_margin: no}\n",
+            "pairs.min_margin: got False, expected a number",
+        ),
+        (
+            "name: x\ntask: sft\ncolumns: {instruction: {suggestion: a, min_score: yes}, response: {field: b}}\n",
+            "columns.instruction[0].min_score: got True, expected a number",
+        ),
+        (
+            SFT + "filters: {max_chars: {response: no}}\n",
+            "filters.max_chars.response: got False, expected an integer",
+        ),
+        (
+            SFT + "filters: {min_chars: {response: on}}\n",
+            "filters.min_chars.response: got True, expected an integer",
+        ),
+        (SFT + "split: {train: 1.0, seed: yes}\n", "split.seed: got True, expected an integer"),
+        (SFT + "split: {train: yes}\n", "split: split 'train': fraction must be a finite number, got True"),
+        (
+            SFT + "source: {argilla: {dataset: d, page_size: true}}\n",
+            "source.argilla.page_size: got True, expected an integer",
+        ),
+        (
+            SFT + "source: {argilla: {dataset: d, timeout: yes}}\n",
+            "source.argilla.timeout: got True, expected a number",
+        ),
+        (
+            SFT + "source: {argilla: {dataset: d, deadline: on}}\n",
+            "source.argilla.deadline: got True, expected a number",
+        ),
+        (
+            SFT + "source: {argilla: {dataset: d, timeout: '30'}}\n",
+            "source.argilla.timeout: got '30', expected a number",
+        ),
+    ],
+)
+def test_a_boolean_is_never_a_number(tmp_path, text, expected):
+    with pytest.raises(CurateError) as err:
+        load_spec(_write(tmp_path, text))
+    assert str(err.value) == f"{tmp_path / 'bad.yaml'}: {expected}"
 
 
 def test_unknown_question_is_named_against_the_source(tmp_path):

@@ -46,6 +46,9 @@ def format_validation_error(where: str, err: ValidationError) -> str:
         msg = "unknown key"
     elif first["type"] == "literal_error" and "expected" in first.get("ctx", {}):
         msg = f"got {_SHORT.repr(first['input'])}, expected {first['ctx']['expected']}"
+    elif first["type"] in ("float_type", "int_type"):
+        expected = "a number" if first["type"] == "float_type" else "an integer"
+        msg = f"got {_SHORT.repr(first['input'])}, expected {expected}"
     elif first["type"] == "union_tag_invalid":
         given = first["input"].get("task") if isinstance(first["input"], dict) else first["input"]
         names = _task_names()

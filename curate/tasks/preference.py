@@ -12,7 +12,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from curate.errors import CurateError
 from curate.records import PreferenceExample, QuestionKind
 from curate.rows import RejectRecord, as_text, blank
-from curate.spec import Required, Sources, SpecModel, TemplatedSpec, as_list
+from curate.spec import Number, Required, Sources, SpecModel, TemplatedSpec, as_list
 from curate.tasks.base import Task, text_or_messages
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class PairsSpec(SpecModel):
     question: str | None = Field(None, description="the ranking question (source: ranking)")
     candidates: dict[str, Candidate]
     mode: Literal["best_vs_worst", "best_vs_rest", "all_pairs"] = "best_vs_worst"
-    min_margin: float = 0.0
+    min_margin: Number = 0.0
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from curate.errors import CurateError
 from curate.records import QuestionKind
 from curate.rows import RejectRecord, as_text
-from curate.spec import Required, Sources, SpecModel, Strategy, TemplatedSpec, as_list
+from curate.spec import Number, Required, Sources, SpecModel, Strategy, TemplatedSpec, as_list
 from curate.tasks.base import Task, text_or_messages
 from curate.tasks.preference import PairsSpec, check_pairs, pair_names, same_text_key, scored_candidates
 
@@ -38,7 +38,7 @@ class LabelSpec(SpecModel):
     negative: list[str] = Field(
         default_factory=list, description="labels meaning undesirable (default: every label not positive)"
     )
-    threshold: float | None = Field(None, description="rating question: at least this is desirable")
+    threshold: Number | None = Field(None, description="rating question: at least this is desirable")
     strategy: Strategy | None = Field(None, description="unification strategy for this question")
 
     @model_validator(mode="after")
