@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _paths import SPECS
@@ -486,6 +487,55 @@ def test_stats_reads_an_export_folder_and_a_split_file(cli, table, tmp_path):
     one = json.loads(cli("stats", out / "test.parquet", "--json").stdout)
     assert one["rows_per_file"] == {"test.parquet": m["counts"]["rows_per_split"]["test"]}
     assert one["column_lengths_chars"]["prompt"]["count"] == m["counts"]["rows_per_split"]["test"]
+
+
+def strict_json(text: str) -> Any:
+    """JSON as the standard has it: a bare NaN or Infinity is an error (Python's reader takes them)."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_stats_json_is_valid_json_when_the_manifest_holds_nan(cli, table, tmp_path):
+    """Python's JSON reader takes NaN in a hand-edited manifest; `stats --json` prints null."""
+    out = tmp_path / "out"
+    assert cli("export", table, "--out", out, "-q").exit_code == 0
+    m = manifest_of(out)
+    m["quality"]["agreement"]["q"] = {
+        "metric": "krippendorff_alpha_nominal",
+        "alpha": float("nan"),
+        "units": 3,
+    }
+    (out / "manifest.json").write_text(json.dumps(m), encoding="utf-8")  # writes a bare NaN
+    result = cli("stats", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    stats = strict_json(result.stdout)
+    assert stats["agreement"]["q"] == {"metric": "krippendorff_alpha_nominal", "alpha": None, "units": 3}
+
+
+@pytest.mark.parametrize(
+    "column, value, words",
+    [
+        ("labels", 5, "labels: expected a list of token ids (integers), got number 5"),
+        ("labels", "abc", "labels: expected a list of token ids (integers), got text 'abc'"),
+        ("labels", [-100, "7"], "labels: expected a list of token ids (integers), got list [-100, '7']"),
+        ("labels", [True], "labels: expected a list of token ids (integers), got list [True]"),
+        ("completion", 7, "completion: expected text or a list of {role, content} messages, got number 7"),
+    ],
+)
+def test_stats_on_an_export_row_of_the_wrong_shape_names_file_and_row(cli, tmp_path, column, value, words):
+    """A hand-edited JSON Lines export: one error line naming the file, row and column."""
+    out = tmp_path / "out"
+    result = cli("export", SPECS / "dolly-curated.yaml", "--out", out, "-q", "--format", "jsonl")
+    assert result.exit_code == 0, result.stderr
+    split = out / "train.jsonl"
+    rows = [json.loads(line) for line in split.read_text(encoding="utf-8").splitlines()]
+    rows[1][column] = value
+    split.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    line = one_error(cli("stats", out, "--json"))
+    assert line == f"error: {split}: row 1 (record {rows[1]['record_id']}): {words}"
 
 
 DAMAGED_MANIFESTS = {  # what changes in a manifest -> words of the error

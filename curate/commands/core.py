@@ -211,7 +211,7 @@ def register(app: typer.Typer) -> None:
             data["histogram"] = str(png)  # the name scripts read before pictures replaced it
             data["pictures"] = [str(p) for p in written]
         if as_json:
-            typer.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+            typer.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False))
         elif result.kind == "export":
             _print_export_stats(data)
         else:

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from curate.errors import CurateError
 from curate.manifest import Manifest
 from curate.report.summary import summarize, text_length
 from curate.sinks.outdir import MANIFEST, written_by_curate
@@ -33,8 +34,6 @@ def find_export(target: Path) -> tuple[Path, list[str] | None] | None:
 
 def export_files(folder: Path, only: list[str] | None = None) -> list[Path]:
     """The split files of an export (or the ones asked for), checked to exist."""
-    from curate.errors import CurateError
-
     manifest = Manifest.read(folder)
     names = [f"{s}.{manifest.format}" for s in manifest.split_names] if only is None else only
     paths = [folder / name for name in names]
@@ -45,10 +44,50 @@ def export_files(folder: Path, only: list[str] | None = None) -> list[Path]:
 
 
 def iter_export_rows(folder: Path, only: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """The rows of an export's split files, each checked to hold what the trained-token counts
+    read (a hand-edited JSON Lines file can hold anything): one error naming the file and row."""
     from curate.sources.rows import iter_file_rows
 
+    task = TASKS.get(Manifest.read(folder).task)
+    columns = tuple(c for c in task.trl_columns if c in task.text_columns) if task else ()
     for path in export_files(folder, only):
-        yield from iter_file_rows(path)
+        for i, row in enumerate(iter_file_rows(path)):
+            problem = row_problem(row, columns)
+            if problem is not None:
+                record = row.get("record_id")
+                named = f" (record {record})" if isinstance(record, str) else ""
+                raise CurateError(f"{path}: row {i}{named}: {problem}")
+            yield row
+
+
+def row_problem(row: dict[str, Any], text_columns: Iterable[str]) -> str | None:
+    """What makes an export row unreadable for stats, or None: ``labels`` must be a list of token
+    ids, and each of ``text_columns`` text or a list of ``{role, content}`` messages.
+
+    >>> row_problem({"prompt": "Hi", "labels": [-100, 5]}, ["prompt"]) is None
+    True
+    >>> row_problem({"prompt": "Hi", "labels": "abc"}, ["prompt"])
+    "labels: expected a list of token ids (integers), got text 'abc'"
+    >>> row_problem({"prompt": [{"role": "user", "content": 3}]}, ["prompt"])
+    "prompt: expected text or a list of {role, content} messages, got list [{'role': 'user', 'content': 3}]"
+    """
+    from curate.sources._argilla import describe_value
+
+    labels = row.get("labels")
+    if labels is not None and not (isinstance(labels, list) and all(type(t) is int for t in labels)):
+        return f"labels: expected a list of token ids (integers), got {describe_value(labels)}"
+    for column in text_columns:
+        value = row.get(column)
+        if not (isinstance(value, str) or _is_messages(value)):
+            return f"{column}: expected text or a list of {{role, content}} messages, got {describe_value(value)}"
+    return None
+
+
+def _is_messages(value: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+        for m in value
+    )
 
 
 def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str, Any], dict[str, list[int]]]:

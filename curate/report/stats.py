@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from curate.build.agreement import Alpha
 from curate.build.unify import agreement_key
 from curate.records import ArgillaRecord, DatasetSettings, FieldKind, QuestionKind, describe_value
-from curate.report.summary import summarize, text_length
+from curate.report.summary import finite_or_null, summarize, text_length
 from curate.sources.base import Unreadable
 
 if TYPE_CHECKING:
@@ -166,6 +166,11 @@ class Stats:
     #: trained tokens per row (or per chosen/rejected answer), when a tokenizer was given or the
     #: export was tokenized
     trained: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # An export's manifest is read back with Python's JSON reader, which takes NaN and
+        # Infinity (a hand-edited `quality` or `tokenization`): `--json` must stay valid JSON.
+        self.data = finite_or_null(self.data)
 
     def to_dict(self) -> dict[str, Any]:
         return self.data

@@ -3,6 +3,7 @@ count/min/median/mean/p90/max summary of a list of lengths."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Any
 
@@ -38,3 +39,19 @@ def summarize(lengths: list[int]) -> dict[str, float | int]:
         "max": ordered[-1],
         "empty": sum(1 for n in ordered if n == 0),
     }
+
+
+def finite_or_null(value: Any) -> Any:
+    """``value`` with every NaN or infinite number inside it (dicts and lists) replaced by None, the
+    JSON null: no figure rather than a bare ``NaN`` that JSON readers refuse.
+
+    >>> finite_or_null({"alpha": float("nan"), "n": [1, float("inf"), 2.5]})
+    {'alpha': None, 'n': [1, None, 2.5]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    return value
