@@ -236,6 +236,59 @@ def test_corrupt_tokenizer_json(cli: Any, tmp_path: Path, qwen: Path) -> None:
     assert_user_error(result, out, "corrupt: cannot load tokenizer")
 
 
+def remote_code_folder(folder: Path) -> Path:
+    """A tokenizer folder whose class lives in the folder's own code (``auto_map``)."""
+    folder.mkdir()
+    auto_map = {"AutoTokenizer": ["tokenization_mine.MineTokenizer", None]}
+    (folder / "config.json").write_text(json.dumps({"auto_map": auto_map, "model_type": "mine"}))
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"auto_map": auto_map, "tokenizer_class": "MineTokenizer"})
+    )
+    (folder / "tokenization_mine.py").write_text("raise SystemExit('curate ran the folder code')\n")
+    return folder
+
+
+@pytest.mark.parametrize("command", ["export", "preview"])
+@pytest.mark.parametrize(
+    "kind, needle",
+    [
+        ("empty", "the tokenizer folder is empty"),
+        ("remote", "the tokenizer needs custom code from its folder (auto_map), which curate does not run"),
+        ("no-vocab", "cannot load tokenizer (ValueError: Couldn't instantiate the backend tokenizer"),
+    ],
+)
+def test_a_tokenizer_that_cannot_load_is_one_stderr_line(
+    tmp_path: Path, command: str, kind: str, needle: str
+) -> None:
+    """In a real process (transformers logs to the process's stderr, and asks "[y/N]" about a
+    folder's code): the whole of stderr is the one error line, and the folder's code never runs."""
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / kind
+    if kind == "remote":
+        remote_code_folder(folder)
+    else:
+        folder.mkdir()
+    if kind == "no-vocab":  # transformers' message for it runs over five lines
+        (folder / "tokenizer_config.json").write_text("{}")
+    out = tmp_path / "out"
+    args = ["--out", str(out), "-q"] if command == "export" else []
+    result = subprocess.run(
+        [sys.executable, "-m", "curate.cli", command, str(SFT_SPEC), "--tokenizer", str(folder), *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SPECS.parent)},
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"error: {folder}: {needle}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert not out.exists()
+
+
 def test_slow_python_tokenizer(cli: Any, tmp_path: Path) -> None:
     from transformers import ByT5Tokenizer
 

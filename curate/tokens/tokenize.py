@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from curate.arguments import arg
 from curate.errors import CurateError
+from curate.held_logs import held_logs
 from curate.rows import Rejection
 from curate.rows import RowTransform as RowTransformProtocol
 from curate.rows import TransformResult as Result
@@ -107,10 +108,22 @@ def load_tokenizer(path: str | Path) -> Any:
     where = Path(path)
     if not where.exists():
         raise CurateError(f"{path}: tokenizer folder not found (expected a save_pretrained folder)")
+    if where.is_dir() and not any(where.iterdir()):
+        raise CurateError(f"{path}: the tokenizer folder is empty (expected a save_pretrained folder)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(where))
+        # The loader's warnings are held back (shown only on success) and a folder's own code is
+        # never run: without trust_remote_code=False transformers asks "[y/N]" on a terminal.
+        with held_logs("transformers"):
+            tokenizer = AutoTokenizer.from_pretrained(str(where), trust_remote_code=False)
     except Exception as err:  # transformers raises OSError, ValueError, ... for a bad folder
-        raise CurateError(f"{path}: cannot load tokenizer ({err.__class__.__name__}: {err})") from None
+        if "trust_remote_code" in str(err):
+            raise CurateError(
+                f"{path}: the tokenizer needs custom code from its folder (auto_map), which curate does "
+                "not run; save a fast tokenizer transformers knows with save_pretrained"
+            ) from None
+        # transformers' messages run over several lines: one line, as every curate error
+        message = " ".join(str(err).split())
+        raise CurateError(f"{path}: cannot load tokenizer ({err.__class__.__name__}: {message})") from None
     if getattr(tokenizer, "backend_tokenizer", None) is None:
         raise CurateError(
             f"{path}: the tokenizer has no fast (Rust) backend; exact labels need character offsets"
