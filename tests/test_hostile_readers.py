@@ -562,6 +562,29 @@ def test_empty_records_json_is_zero_rows_said_clearly(tmp_path, text):
     assert any("records.json holds no records" in w for w in source.warnings)
 
 
+@pytest.mark.parametrize("text", ["[]", None], ids=["records.json of zero records", "no records.json"])
+def test_an_empty_to_disk_export_is_named_in_the_error(cli, tmp_path, text):
+    """A to_disk folder with zero records, or one written with ``with_records=False`` (settings and
+    dataset.json, no records.json): the export error names the folder, not a bare label."""
+    folder = disk_export(tmp_path, text or "")
+    (folder / ".argilla" / "dataset.json").write_text('{"name": "dolly"}')
+    if text is None:
+        (folder / "records.json").unlink()
+    result, out = export(cli, disk_spec(tmp_path), tmp_path)
+    assert_one_error(result, out, f"error: {folder}: the source has no records; nothing was written")
+    result = cli("export", disk_spec(tmp_path), "--out", out, "-q", "--allow-empty")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((out / "manifest.json").read_text())["counts"]["input_records"] == 0
+
+
+def test_a_folder_with_only_argilla_settings_is_not_taken_for_an_empty_export(tmp_path):
+    """Without dataset.json beside the settings it is not a to_disk export: still an error."""
+    folder = disk_export(tmp_path, "")
+    (folder / "records.json").unlink()
+    with pytest.raises(CurateError, match="no data files found"):
+        open_source(SourceSpec(path=str(folder)), tmp_path)
+
+
 def test_empty_csv_with_layout_table_is_zero_rows_said_clearly(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     spec = SourceSpec(path="empty.csv", layout="table", columns=TableColumns(**COLUMNS))

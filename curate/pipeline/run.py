@@ -247,7 +247,10 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
         n_kept = sum(records_per_split.values())
         n_rejected = sum(rejects.values())
         if n_kept == 0 and not options.allow_empty:
-            raise CurateError(_nothing_kept(source.name, n_input, rejects, first_reject))
+            where = (
+                str(source.location) if source.location is not None else source.name
+            )  # a path, not a label
+            raise CurateError(_nothing_kept(where, n_input, rejects, first_reject))
         manifest = Manifest(
             curate_version=__version__,
             spec=spec_summary(spec_file),

@@ -67,16 +67,22 @@ class ArgillaV2DiskSource(RowSource):
         super().__init__()
         self.folder = folder
         self.records_path = folder / "records.json"
-        if not self.records_path.exists():
-            raise CurateError(f"{folder}: no records.json (an Argilla to_disk export has one)")
         settings = _settings_near(folder)
+        if not self.records_path.exists():
+            if settings is None or not (folder / ".argilla" / "dataset.json").exists():
+                raise CurateError(f"{folder}: no records.json (an Argilla to_disk export has one)")
+            # to_disk(with_records=False) writes the settings and no records.json
+            self.warnings.append(
+                f"{folder}: no records.json: the dataset was exported without records (with_records=False)"
+            )
         if settings is None:
             raise CurateError(f"{folder}: no .argilla/settings.json beside records.json")
         self.settings = settings
-        self.warnings.append(
-            f"{folder.name}/records.json: Argilla to_disk exports do not keep response status "
-            "(submitted/draft/discarded); see responses.unknown_status in the spec"
-        )
+        if self.records_path.exists():  # no records, no statuses to have lost
+            self.warnings.append(
+                f"{folder.name}/records.json: Argilla to_disk exports do not keep response status "
+                "(submitted/draft/discarded); see responses.unknown_status in the spec"
+            )
 
     @property
     def name(self) -> str:
@@ -84,6 +90,8 @@ class ArgillaV2DiskSource(RowSource):
 
     def _raw_rows(self, wanted: Wanted) -> Iterator[Mapping[str, Any] | BadRow]:
         # one JSON array: every row is read whole, whatever is wanted
+        if not self.records_path.exists():
+            return  # exported without records (the warning says so)
         empty = True
         for row in read_json(self.records_path, "records.json", array_only=True):
             empty = False
@@ -100,7 +108,7 @@ class ArgillaV2DiskSource(RowSource):
             else:
                 yield row
         if empty:
-            note = f"{self.folder.name}/records.json holds no records"
+            note = f"{self.records_path} holds no records"
             if note not in self.warnings:
                 self.warnings.append(note)
 

@@ -87,6 +87,22 @@ def _table(path: Path, spec: SourceSpec) -> Source:
     return TableSource(find_data_files(path, spec.split), spec.columns)
 
 
+def _looks_like_v2_disk(probe: Probe) -> bool:
+    """records.json, or Argilla's dataset and settings files with no data beside them (what
+    ``to_disk(with_records=False)`` writes: a dataset without records)."""
+    from curate.sources._rows import DATA_SUFFIXES
+
+    path = probe.path
+    if not path.is_dir():
+        return False
+    if (path / "records.json").exists():
+        return True
+    config = path / ".argilla"
+    if not ((config / "settings.json").is_file() and (config / "dataset.json").is_file()):
+        return False
+    return not any(p.suffix.lower() in DATA_SUFFIXES for p in path.rglob("*") if config not in p.parents)
+
+
 def _looks_like_v2_flat(probe: Probe) -> bool:
     from curate.sources.argilla_v2 import looks_like_v2_flat
 
@@ -105,7 +121,7 @@ LAYOUTS: dict[str, Layout] = {
         Layout(
             "argilla_v2_disk",
             "Argilla 2.x Dataset.to_disk: records.json + .argilla/settings.json",
-            lambda probe: probe.path.is_dir() and (probe.path / "records.json").exists(),
+            _looks_like_v2_disk,
             _v2_disk,
         ),
         Layout(
