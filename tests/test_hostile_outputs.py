@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from _paths import SPECS
+from _signals import default_stop_signals
 
 N_ROWS = 12
 TABLE_SPEC = """\
@@ -274,6 +275,7 @@ def test_a_signal_mid_export_leaves_the_previous_export_and_no_temp(cli, table, 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_stop_signals,  # not the ignored SIGHUP/SIGINT of a run under nohup
     )
     try:
         deadline = time.monotonic() + 300  # a generous bound for a busy machine, not a timing check

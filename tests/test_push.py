@@ -31,6 +31,7 @@ from curate.sinks.hub import HubPublisher, HubTarget, PushJob, RetryPolicy, Stop
 from curate.sources.base import Source
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _signals import default_stop_signals
 from hub_standin import HubStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -505,7 +506,14 @@ def test_every_stops_cleanly_on_sigterm(hub: HubStandIn, tmp_path: Path) -> None
         "HF_HOME": str(tmp_path / "hf-home"),
     }
     cmd = [sys.executable, "-m", "curate.cli", "push", str(DOLLY), "--repo", "org/dolly", "--every", "0.2s"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_stop_signals,  # whatever the test run's own signal set-up
+    )
 
     def count(path: str) -> int:
         return sum(p == path for _, p, _ in hub.requests)
