@@ -90,7 +90,7 @@ def _table(path: Path, spec: SourceSpec) -> Source:
 def _looks_like_v2_disk(probe: Probe) -> bool:
     """records.json, or Argilla's dataset and settings files with no data beside them (what
     ``to_disk(with_records=False)`` writes: a dataset without records)."""
-    from curate.sources._rows import DATA_SUFFIXES
+    from curate.sources.rows import DATA_SUFFIXES
 
     path = probe.path
     if not path.is_dir():
