@@ -148,9 +148,10 @@ def detect_layout(path: Path, split: str | None = None) -> str:
         if layout.detect is not None and layout.detect(probe):
             return layout.name
     columns = probe.columns
+    tried = "; ".join(f"{layout.name}: {layout.description}" for layout in LAYOUTS.values() if layout.detect)
+    named = " or ".join(name for name, layout in LAYOUTS.items() if layout.detect is None)
     raise CurateError(
-        f"{path}: unknown layout: not an Argilla 1.x FeedbackDataset export (no '<question>-suggestion-metadata' "
-        "or external_id/metadata columns), not an Argilla 2.x export (no '<question>.responses' columns, "
-        "no records.json); for a plain table set source.layout: table with a columns mapping"
+        f"{path}: unknown layout: none of the detected layouts fits ({tried}); "
+        f"for a plain table set source.layout: {named} with a columns mapping"
         f" (columns found: {', '.join(columns[:12])}{'...' if len(columns) > 12 else ''})"
     )
