@@ -21,7 +21,7 @@ import curate
 import curate.pipeline.build_workers as build_workers
 from curate.api.loader import load_spec
 from curate.errors import CurateError
-from curate.sources import _rows
+from curate.sources import rows as file_readers
 
 ID_KEYS = ("id", "external_id")
 
@@ -30,7 +30,7 @@ ID_KEYS = ("id", "external_id")
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of 4 rows, read in batches of 2: every bundled source is many chunks, spread over
     the workers, and each worker reads the others' batches by their ids only."""
-    monkeypatch.setattr(_rows, "BATCH_ROWS", 2)
+    monkeypatch.setattr(file_readers, "BATCH_ROWS", 2)
     monkeypatch.setattr(build_workers, "CHUNK", 4)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)  # three workers even on a small machine
 
