@@ -125,11 +125,7 @@ def check_out_dir(out_dir: Path, protected: list[Path] | tuple[Path, ...] = ()) 
                 else "contains the source"
             )
             raise CurateError(f"{where}: {relation} ({item}); write the export somewhere else")
-    ancestor = absolute.parent
-    while not ancestor.exists() and not ancestor.is_symlink():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise CurateError(f"{where}: {ancestor} is a file, not a folder")
+    _check_under_a_folder(absolute, where)
     if absolute.parent.exists() and not os.access(absolute.parent, os.W_OK | os.X_OK):
         raise CurateError(f"{where}: cannot write in {absolute.parent} (permission denied)")
     if out_dir.exists():
@@ -142,6 +138,15 @@ def check_out_dir(out_dir: Path, protected: list[Path] | tuple[Path, ...] = ()) 
                 f"curate replaces only its own exports: move them or choose another {arg('out')}"
             )
     return clean_stale_siblings(absolute)
+
+
+def _check_under_a_folder(path: Path, where: str) -> None:
+    """Refuse a path whose nearest existing ancestor is a file (it could never be made)."""
+    ancestor = path.parent
+    while not ancestor.exists() and not ancestor.is_symlink():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise CurateError(f"{where}: {ancestor} is a file, not a folder")
 
 
 def pid_alive(pid: int) -> bool:
@@ -230,11 +235,7 @@ def claim_run_folder(folder: Path, where: str, *, create: bool = True) -> None:
         raise CurateError(f"{where}: {folder} is a symbolic link; give the folder itself")
     if folder.exists() and not folder.is_dir():
         raise CurateError(f"{where}: {folder} is a file; expected a folder (or a path to create one at)")
-    ancestor = folder.parent
-    while not ancestor.exists() and not ancestor.is_symlink():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise CurateError(f"{where}: {ancestor} is a file, not a folder")
+    _check_under_a_folder(folder, where)
     if folder.is_dir() and not (folder / RUN_MARK).is_file():
         entries = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
         if entries:
