@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from curate.errors import CurateError
-from curate.sources import argilla_api, argilla_live, open_source
+from curate.sources import LiveOptions, argilla_api, argilla_live, open_source
 from curate.sources.base import Unreadable
 from curate.spec import ArgillaServerRef, SourceSpec
 
@@ -317,7 +317,9 @@ def open_live(url: str, timeout: float | None = None, deadline: float | None = N
     """The live source through ``open_source``; timeout and deadline as its keyword arguments
     (what the CLI flags pass), other settings through the spec's ``source.argilla``."""
     spec = SourceSpec(argilla=ArgillaServerRef(dataset="sft", **ref))
-    return open_source(spec, Path.cwd(), api_url=url, api_key=KEY, timeout=timeout, deadline=deadline)
+    return open_source(
+        spec, Path.cwd(), None, LiveOptions(api_url=url, api_key=KEY, timeout=timeout, deadline=deadline)
+    )
 
 
 RECORDS = [record(i, fix=f"fixed {i}" if i % 2 else None) for i in range(5)]

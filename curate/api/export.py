@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Union
 from curate.api.spec import Spec, as_spec
 from curate.arguments import arg, checked_arguments
 from curate.errors import CurateError
+from curate.sources.base import NO_LIVE, LiveOptions
 from curate.spec import SourceSpec, check_splits
 
 if TYPE_CHECKING:
@@ -130,31 +131,13 @@ def reads_live(spec: Spec, source: SourceLike) -> bool:
     return _is_sdk(source)
 
 
-def open_source(
-    spec: Spec,
-    source: SourceLike = None,
-    since: str | None = None,
-    api_url: str | None = None,
-    api_key: str | None = None,
-    *,
-    timeout: float | None = None,
-    deadline: float | None = None,
-) -> Source:
-    """The records a spec reads: its own source, or ``source`` instead (see :data:`SourceLike`).
-
-    ``since``, ``api_url``, ``api_key``, ``timeout`` (seconds per request) and ``deadline``
-    (seconds for the whole read) apply to a live Argilla server only."""
+def open_source(spec: Spec, source: SourceLike = None, live: LiveOptions = NO_LIVE) -> Source:
+    """The records a spec reads: its own source, or ``source`` instead (see :data:`SourceLike`);
+    the one door every surface opens a source through. ``live`` applies to a live Argilla server
+    only."""
     from curate.sources import open_source as open_path
     from curate.sources.base import Source
     from curate.sources.open import open_spec_source
-
-    live: dict[str, Any] = {
-        "since": since,
-        "api_url": api_url,
-        "api_key": api_key,
-        "timeout": timeout,
-        "deadline": deadline,
-    }
 
     if isinstance(source, Source):
         return source
@@ -162,7 +145,7 @@ def open_source(
         from curate.sources.argilla_sdk import open_sdk_source
 
         own = spec.model.source.argilla if spec.model.source is not None else None
-        return open_sdk_source(source, own, since=since, timeout=timeout, deadline=deadline)
+        return open_sdk_source(source, own, live)
     if isinstance(source, Mapping):
         from pydantic import ValidationError
 
@@ -172,7 +155,7 @@ def open_source(
             source_spec = SourceSpec.model_validate(dict(source), context=validation_context())
         except ValidationError as err:
             raise CurateError(format_validation_error(arg("source"), err)) from None
-        return open_path(source_spec, Path.cwd(), **live)
+        return open_path(source_spec, Path.cwd(), None, live)
     if source is not None and not isinstance(source, (str, os.PathLike)):
         raise CurateError(
             f"{arg('source')}: got {type(source).__name__}, expected an export file or folder, a source "
@@ -180,7 +163,7 @@ def open_source(
         )
     path = None if source is None else os.fspath(source)
     return open_spec_source(
-        spec.spec_file, path, base_dir=spec.base_dir, source_arg=arg("source", "PATH"), **live
+        spec.spec_file, path, live, base_dir=spec.base_dir, source_arg=arg("source", "PATH")
     )
 
 
@@ -252,7 +235,7 @@ def prepare_export(
                     f"{arg(name)}: applies to a live Argilla source only; this export reads a file"
                     + (", which has no update times to filter on" if name == "since" else "")
                 )
-    src = open_source(spec, source, since, api_url, api_key, timeout=timeout, deadline=deadline)
+    src = open_source(spec, source, LiveOptions(since, api_url, api_key, timeout, deadline))
     report = on_warning or warn
     for warning in src.warnings:
         report(warning)

@@ -14,6 +14,7 @@ from curate.api.export import Report, SourceLike, SpecLike, open_source, reads_l
 from curate.api.spec import Spec, as_spec
 from curate.arguments import arg, checked_arguments, cli_called
 from curate.errors import CurateError
+from curate.sources.base import LiveOptions
 
 if TYPE_CHECKING:
     from curate.manifest import Manifest
@@ -145,7 +146,7 @@ def _exporter(
     from curate.pipeline.run import ExportOptions, run_export
 
     def export(out: Path, since: str | None) -> Manifest:
-        src = open_source(spec, source, since, api_url, api_key)
+        src = open_source(spec, source, LiveOptions(since, api_url, api_key))
         for warning in src.warnings:
             log(f"warning: {warning}")
         # an incremental round may find nothing new: that is not an error
@@ -158,7 +159,7 @@ def _id_lister(
     spec: Spec, source: SourceLike, api_url: str | None, api_key: str | None
 ) -> Callable[[], Collection[str]]:
     def record_ids() -> Collection[str]:
-        src = open_source(spec, source, None, api_url, api_key)
+        src = open_source(spec, source, LiveOptions(api_url=api_url, api_key=api_key))
         lister = getattr(src, "record_ids", None)
         if lister is None:  # only a live server filters by time; it lists its records too
             raise CurateError(f"{src.name}: cannot list the records of this source for an incremental push")

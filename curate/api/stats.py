@@ -29,7 +29,7 @@ from curate.arguments import arg, checked_arguments
 from curate.errors import CurateError
 from curate.report.stats import SourceStats, Stats
 from curate.report.summary import summarize
-from curate.sources.base import Item, Source
+from curate.sources.base import Item, LiveOptions, Source
 from curate.spec import SourceSpec, SpecFile
 
 
@@ -71,7 +71,7 @@ def prepare(
         spec = as_spec(target)
         if since is not None and not reads_live(spec, source):
             raise CurateError(f"{arg('since')}: applies to a live Argilla source only")
-        src = open_source(spec, source, since, api_url, api_key)
+        src = open_source(spec, source, LiveOptions(since, api_url, api_key))
         for warning in src.warnings:
             on_warning(warning)
         return StatsJob(
@@ -83,7 +83,7 @@ def prepare(
             tokenizer_name=tokenizer_name,
         )
     if is_sdk_object(target):
-        src = open_sdk_source(target, None, since=since)
+        src = open_sdk_source(target, None, LiveOptions(since))
     else:
         from curate.sources import checked_path
 

@@ -8,38 +8,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curate.errors import CurateError
-from curate.sources.base import Source, Unreadable
+from curate.sources.base import NO_LIVE, LiveOptions, Source, Unreadable
 from curate.sources.layouts import LAYOUTS, Layout, detect_layout
 
 if TYPE_CHECKING:
     from curate.spec import SourceSpec
 
-__all__ = ["LAYOUTS", "Layout", "Source", "Unreadable", "checked_path", "detect_layout", "open_source"]
+__all__ = [
+    "LAYOUTS",
+    "NO_LIVE",
+    "Layout",
+    "LiveOptions",
+    "Source",
+    "Unreadable",
+    "checked_path",
+    "detect_layout",
+    "open_source",
+]
 
 
 def open_source(
-    spec: SourceSpec,
-    base_dir: Path,
-    path_override: str | None = None,
-    *,
-    since: str | None = None,
-    api_url: str | None = None,
-    api_key: str | None = None,
-    timeout: float | None = None,
-    deadline: float | None = None,
+    spec: SourceSpec, base_dir: Path, path_override: str | None = None, live: LiveOptions = NO_LIVE
 ) -> Source:
-    """Open the source a spec names (``path_override`` is ``--source``).
-
-    ``since``, ``api_url``, ``api_key``, ``timeout`` (seconds per request) and ``deadline``
-    (seconds for the whole read) apply to a live Argilla server only (flags override the spec
-    and the ``ARGILLA_API_URL`` / ``ARGILLA_API_KEY`` environment).
-    """
+    """Open the source a spec names (``path_override`` is ``--source``); ``live`` applies to a live
+    Argilla server only."""
     if path_override is None and spec.argilla is not None:
         from curate.sources.argilla_live import ArgillaServerSource
 
-        return ArgillaServerSource(
-            spec.argilla, api_url=api_url, api_key=api_key, since=since, timeout=timeout, deadline=deadline
-        )
+        return ArgillaServerSource(spec.argilla, **live.server_kwargs())
     raw = path_override if path_override is not None else spec.path
     assert raw is not None
     path = Path(raw).expanduser()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from curate.errors import CurateError
+from curate.sources.base import NO_LIVE, LiveOptions
 from curate.spec import ArgillaServerRef
 
 if TYPE_CHECKING:  # the live source (httpx, ssl) is imported only when an SDK object is read
@@ -65,14 +66,10 @@ def _check_unfiltered(records: Any) -> None:
 
 
 def open_sdk_source(
-    obj: Any,
-    own: ArgillaServerRef | None = None,
-    since: str | None = None,
-    *,
-    timeout: float | None = None,
-    deadline: float | None = None,
+    obj: Any, own: ArgillaServerRef | None = None, live: LiveOptions = NO_LIVE
 ) -> ArgillaServerSource:
-    """The live source over the dataset ``obj`` belongs to, with its client's URL and key.
+    """The live source over the dataset ``obj`` belongs to, with its client's URL and key (they
+    take the place of ``live``'s).
 
     ``own``: the spec's ``source.argilla`` settings (page size, response status filter, since),
     kept; the dataset and workspace come from the SDK object.
@@ -95,6 +92,4 @@ def open_sdk_source(
     ref = ArgillaServerRef(dataset=dataset.name, workspace=workspace, **settings)
     from curate.sources.argilla_live import ArgillaServerSource
 
-    return ArgillaServerSource(
-        ref, api_url=str(url), api_key=str(key), since=since, timeout=timeout, deadline=deadline
-    )
+    return ArgillaServerSource(ref, **{**live.server_kwargs(), "api_url": str(url), "api_key": str(key)})

@@ -5,27 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.sources.base import Source
+from curate.sources.base import NO_LIVE, LiveOptions, Source
 from curate.spec import SourceSpec, SpecFile
 
 
 def open_spec_source(
     spec_file: SpecFile,
     source: str | None,
-    since: str | None = None,
-    api_url: str | None = None,
-    api_key: str | None = None,
+    live: LiveOptions = NO_LIVE,
     *,
-    timeout: float | None = None,
-    deadline: float | None = None,
     base_dir: Path | None = None,
     source_arg: str = "--source PATH",
 ) -> Source:
     """The spec's source, or the export file/folder ``source`` read instead of it.
 
-    ``since``, ``api_url``, ``api_key``, ``timeout`` and ``deadline`` apply to a live Argilla server
-    only (arguments override the spec and the ``ARGILLA_API_URL`` / ``ARGILLA_API_KEY`` environment).
-    A relative path is read from ``base_dir`` (default: the spec file's folder). ``source_arg`` is
+    ``live`` applies to a live Argilla server only. A relative path is read from ``base_dir`` (default: the spec file's folder). ``source_arg`` is
     how the error for a spec with no source names the way to give one (the Python API says
     ``source=PATH``).
     """
@@ -36,13 +30,4 @@ def open_spec_source(
         where = str(spec_file.path) if spec_file.path is not None else f"spec {spec.name!r}"
         raise CurateError(f"{where}: the spec has no source; pass {source_arg}")
     source_spec = spec.source or SourceSpec(path=source)
-    return open_source(
-        source_spec,
-        spec_file.base_dir if base_dir is None else base_dir,
-        source,
-        since=since,
-        api_url=api_url,
-        api_key=api_key,
-        timeout=timeout,
-        deadline=deadline,
-    )
+    return open_source(source_spec, spec_file.base_dir if base_dir is None else base_dir, source, live)
