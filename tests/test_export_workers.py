@@ -197,11 +197,11 @@ def test_a_source_that_changes_under_the_workers_is_an_error(
 ) -> None:
     work = build_workers.BuildWorkers._work
 
-    def one_worker_reads_a_row_less(self: Any, k: int, q: Any) -> None:
-        if k == 1:  # in that forked process only: as if the file lost its last row meanwhile
+    def one_worker_reads_a_row_less(self: Any, channel: Any) -> None:
+        if channel.index == 1:  # in that forked process only: as if the file lost its last row meanwhile
             rows = self.source._raw_rows
             self.source._raw_rows = lambda wanted: list(rows(wanted))[:-1]
-        work(self, k, q)
+        work(self, channel)
 
     monkeypatch.setattr(build_workers.BuildWorkers, "_work", one_worker_reads_a_row_less)
     out = tmp_path / "out"

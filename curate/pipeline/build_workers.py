@@ -9,22 +9,20 @@ the digests the workers computed), the quality figures (from each record's share
 and rejects. So the export is the same, byte for byte, for any number of workers.
 
 Workers are forked (they inherit the opened source, the spec's builder and the filters) before the
-export starts any thread of its own; they write nothing, ignore Ctrl-C (the exporting process stops
-them), and hand back errors as they were raised, at their place in the input order.
+export starts any thread of its own; they write nothing and hand back errors as they were raised, at
+their place in the input order. Starting, stopping, signals and a worker that dies are
+``curate.executor``'s.
 """
 
 from __future__ import annotations
 
-import os
-import queue
-import signal
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from curate.build.filters import DuplicateFilter, RowFilter
 from curate.errors import CurateError
+from curate.executor import Channel, Executor
 from curate.rows import Rejection, RejectRecord
 from curate.sinks.files import row_line
 from curate.sources.base import RowSource, Source, Unreadable
@@ -38,8 +36,6 @@ if TYPE_CHECKING:
 # Input rows per chunk handed out: whole Parquet/Arrow reader batches, so that a worker turns only
 # the ids of the batches it does not build into Python objects.
 CHUNK = 2 * BATCH_ROWS
-IN_FLIGHT = 2  # finished chunks a worker may hold before the exporting process takes them (memory)
-POLL_S = 0.5  # how often a wait on a worker checks that it is still alive (no effect on the output)
 
 #: One input row after a worker's part: (record id, rejection or None, the record's share of the
 #: quality figures or None for an unreadable row, None for a rejected record or else each row as
@@ -82,38 +78,18 @@ class BuildWorkers:
         self.pre = filters[:-1] if self.dedup is not None else list(filters)
         if any(isinstance(f, DuplicateFilter) for f in self.pre):
             raise AssertionError("the duplicate filter must come last")
-        self._procs: list[Any] = []
-        self._queues: list[Any] = []
+        self._executor: Executor | None = None
 
     # --- the exporting process ---------------------------------------------------------------
 
     def __enter__(self) -> BuildWorkers:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("fork")
-        sys.stdout.flush()  # a child must not write out what the parent had buffered
-        sys.stderr.flush()
-        try:
-            for k in range(self.n):
-                q = ctx.Queue(maxsize=IN_FLIGHT)
-                proc = ctx.Process(target=self._work, args=(k, q), name=f"curate-build-{k}", daemon=True)
-                proc.start()
-                self._queues.append(q)
-                self._procs.append(proc)
-        except BaseException:
-            self.__exit__()
-            raise
+        self._executor = Executor(self.n, self._work, start="fork").__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        for proc in self._procs:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in self._procs:
-            proc.join()
-        for q in self._queues:
-            q.close()
-        self._procs, self._queues = [], []
+    def __exit__(self, *exc: Any) -> None:
+        if self._executor is not None:
+            self._executor.__exit__(*exc)
+            self._executor = None
 
     def outcomes(self) -> Iterator[Outcome]:
         """Every input row's outcome, in input order (as ``iter_outcomes`` gives them); the quality
@@ -175,60 +151,33 @@ class BuildWorkers:
                 )
 
     def _receive(self, k: int) -> tuple[Any, ...]:
-        q, proc = self._queues[k], self._procs[k]
-        while True:
-            try:
-                message = q.get(timeout=POLL_S)
-                break
-            except queue.Empty:
-                if proc.is_alive():
-                    continue
-                try:  # it may have finished its last message just before it ended
-                    message = q.get_nowait()
-                    break
-                except queue.Empty:
-                    raise CurateError(
-                        f"export worker {k} stopped unexpectedly (exit code {proc.exitcode}); nothing was written"
-                    ) from None
-        if message[0] == "error":
-            raise CurateError(message[1])
-        if message[0] == "crash":
-            raise RuntimeError(f"export worker {k} failed:\n{message[1]}")
-        return message  # type: ignore[no-any-return]
+        assert self._executor is not None, "use BuildWorkers as a context manager"
+        return self._executor.receive(k)  # type: ignore[no-any-return]
 
     # --- a worker process ----------------------------------------------------------------------
 
-    def _work(self, k: int, q: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the exporting process, which stops us
-        # What the parent's threads (a progress bar) may have buffered since its flush is the
-        # parent's to print: this process says nothing, and flushes nothing of it at exit.
-        sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-        n = self.n
-        try:
-            mine: Callable[[int], bool] = lambda position: (position // CHUNK) % n == k  # noqa: E731
-            entries: list[Entry] = []
-            current = -1
-            position = -1
-            for item in self.source.scan(mine):
-                position += 1
-                chunk = position // CHUNK
-                if chunk % n != k:
-                    continue
-                if chunk != current:
-                    if entries:
-                        q.put(("chunk", current, entries))
-                    entries, current = [], chunk
-                entries.append(self._entry(item))
-            if entries:
-                q.put(("chunk", current, entries))
-            q.put(("end", position + 1, self.source.unnamed_ids, list(self.source.warnings)))
-        except CurateError as err:
-            q.put(("error", str(err)))
-        except BaseException:
-            q.put(("crash", traceback.format_exc()))
-        finally:
-            q.close()
-            q.join_thread()
+    def _work(self, channel: Channel) -> None:
+        """Worker ``channel.index``'s part: its chunks, then how the read ended (the executor sends
+        an error raised here, at its place in the input order, and stops the worker on a signal)."""
+        k, n = channel.index, self.n
+        mine: Callable[[int], bool] = lambda position: (position // CHUNK) % n == k  # noqa: E731
+        entries: list[Entry] = []
+        current = -1
+        position = -1
+        for item in self.source.scan(mine):
+            position += 1
+            chunk = position // CHUNK
+            if chunk % n != k:
+                continue
+            if chunk != current:
+                if entries:
+                    channel.send(("chunk", current, entries))
+                    channel.check_parent()
+                entries, current = [], chunk
+            entries.append(self._entry(item))
+        if entries:
+            channel.send(("chunk", current, entries))
+        channel.send(("end", position + 1, self.source.unnamed_ids, list(self.source.warnings)))
 
     def _entry(self, item: Any) -> Entry:
         if isinstance(item, Unreadable):

@@ -24,6 +24,7 @@ from curate.build.builder import Builder
 from curate.build.filters import build_filters
 from curate.build.quality import QualityStats
 from curate.errors import CurateError
+from curate.executor import Executor
 from curate.manifest import Counts, Manifest, Splits
 from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, RowTransform, TransformResult
 from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
@@ -298,31 +299,27 @@ class _ChunkRunner:
         self.write = write
         self.chunk: list[Outcome] = []
         self.kept = 0
-        self.window: deque[tuple[list[Outcome], Any]] = deque()
+        self.window: deque[tuple[list[Outcome], int | None]] = deque()  # a chunk, the worker on it
         self.num_proc = num_proc
-        self.pool: Any = None
+        self.sent = 0
+        self.pool: Executor | None = None
         if num_proc > 1 and transform is not None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            from curate.pipeline.workers import worker_init
+            from curate.pipeline.workers import tokenize_worker
 
             recipe = getattr(transform, "recipe", None)
             if recipe is None:
                 raise CurateError(f"{arg('num_proc')}: this row transform cannot run in worker processes")
-            self.pool = ProcessPoolExecutor(
-                max_workers=num_proc,
-                mp_context=multiprocessing.get_context("spawn"),  # fork would copy tokenizer threads
-                initializer=worker_init,
-                initargs=(recipe,),
-            )
+            # spawned: a fork would copy the tokenizer's threads
+            self.pool = Executor(num_proc, tokenize_worker, (recipe,), start="spawn")
 
     def __enter__(self) -> _ChunkRunner:
+        if self.pool is not None:
+            self.pool.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=exc[0] is None, cancel_futures=True)
+            self.pool.__exit__(*exc)
 
     def add(self, outcome: Outcome) -> None:
         self.chunk.append(outcome)
@@ -344,17 +341,21 @@ class _ChunkRunner:
         if self.pool is None:
             self.write(chunk, self.transform.batch(rows) if rows else [])
             return
-        from curate.pipeline.workers import worker_batch
-
-        self.window.append((chunk, self.pool.submit(worker_batch, rows) if rows else None))
+        worker = None
+        if rows:  # chunk i goes to worker i % num_proc, which hands its chunks back in order
+            worker = self.sent % self.num_proc
+            self.sent += 1
+            self.pool.send(worker, rows)
+        self.window.append((chunk, worker))
         while len(self.window) > 2 * self.num_proc:  # bounded memory: at most this many chunks wait
             self._drain_one()
 
     def _drain_one(self) -> None:
-        chunk, future = self.window.popleft()
+        chunk, worker = self.window.popleft()
         results: Sequence[TransformResult] = []
-        if future is not None:
-            results, counts = future.result()
+        if worker is not None:
+            assert self.pool is not None
+            results, counts = self.pool.receive(worker)
             self.transform.add_counts(counts)  # type: ignore[union-attr]
         self.write(chunk, results)
 

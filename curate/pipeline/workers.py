@@ -1,12 +1,14 @@
-"""Worker processes for ``curate export --num-proc``: each builds the same row transform the
-parent built (from its recipe) and tokenizes whole chunks; the parent writes them in input order
-and sums their counts, so the output is the same for any number of workers."""
+"""Tokenizing in worker processes for ``curate export --num-proc`` with a tokenizer: each builds the
+same row transform the parent built (from its recipe) and tokenizes whole chunks; the parent writes
+them in input order and sums their counts, so the output is the same for any number of workers.
+The processes themselves (start, signals, stop) are ``curate.executor``'s."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
+from curate.executor import Channel
 from curate.rows import TransformResult
 from curate.tokens.tokenize import RowTransform, TokenCounts, build_row_transform
 
@@ -25,3 +27,11 @@ def worker_batch(rows: list[dict[str, Any]]) -> tuple[list[TransformResult], Tok
     assert _WORKER is not None, "worker_init was not called"
     _WORKER.counts = TokenCounts()
     return _WORKER.batch(rows), _WORKER.counts
+
+
+def tokenize_worker(channel: Channel, recipe: tuple[Any, ...]) -> None:
+    """A worker's life (``curate.executor`` runs it): chunks of rows in, (results, counts) out, in
+    the order the chunks came, until the exporting process has no more."""
+    worker_init(recipe)
+    while (rows := channel.receive()) is not None:
+        channel.send(worker_batch(rows))
