@@ -9,7 +9,12 @@ import copy
 import json
 import multiprocessing
 import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,7 @@ import curate
 import curate.pipeline.build_workers as build_workers
 from curate.api.loader import load_spec
 from curate.errors import CurateError
+from curate.executor import WORKER_NAME
 from curate.sources import rows as file_readers
 
 ID_KEYS = ("id", "external_id")
@@ -211,3 +217,207 @@ def test_a_source_that_changes_under_the_workers_is_an_error(
         curate.export(load_spec(SPECS / "dolly-curated.yaml"), out, num_proc=3, on_warning=lambda w: None)
     assert not out.exists() and not list(tmp_path.glob(".out*"))
     assert not multiprocessing.active_children()
+
+
+# ---------------------------------------------------------------- signals, in a real `curate export`
+#
+# Each case starts `curate export --num-proc 2` in a process of its own on a source big enough to
+# be mid-run once both workers exist (readiness: the exporting process's worker children are there,
+# not a sleep), sends one signal, and checks the exit code, that stderr is one `error:` line, that
+# no process is left and that nothing (no --out, no temporary folder) is left behind. Each case
+# runs REPEATS times: the orderings differ from run to run (where each process is when it lands).
+
+REPEATS = 5
+BIG_COPIES = 100  # copies of the bundled 300-record Dolly review: 30,000 records
+WAIT_S = 120  # a bound for a busy machine to get somewhere; never a timing the test relies on
+
+
+@pytest.fixture(scope="module")
+def big_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dolly-curated.yaml without its filters (the copies are kept, not dropped as duplicates: there
+    are many chunks to tokenize) over the bundled 1.x Dolly review repeated BIG_COPIES times under new ids."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path_factory.mktemp("big")
+    source = DATA / "dolly-curated-v1"
+    (folder / "big-v1" / "data").mkdir(parents=True)
+    shutil.copy(source / "argilla.yaml", folder / "big-v1" / "argilla.yaml")
+    table = pq.read_table(source / "data" / "train-00000-of-00001.parquet")
+    table = pa.concat_tables([table] * BIG_COPIES)
+    ids = pa.array([f"big-{i:06d}" for i in range(table.num_rows)])
+    table = table.set_column(table.schema.get_field_index("external_id"), "external_id", ids)
+    pq.write_table(table, folder / "big-v1" / "data" / "train-00000-of-00001.parquet")
+    text = (SPECS / "dolly-curated.yaml").read_text(encoding="utf-8")
+    head, tail = text.split("filters:")
+    head = head.replace("path: data/dolly-curated-v1", "path: big-v1")
+    text = head + "filters:\n  dedup: none\n" + tail[tail.index("split:") :]
+    (folder / "big.yaml").write_text(text, encoding="utf-8")
+    return folder / "big.yaml"
+
+
+def default_signals() -> None:
+    """In the export's process, before exec: the dispositions a shell gives a command, whatever
+    pytest was started with (under nohup SIGHUP is ignored, and an ignored signal stays ignored)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+
+
+def start_export(spec: Path, out: Path, *flags: str) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "curate.cli",
+        "export",
+        str(spec),
+        "--out",
+        str(out),
+        "-q",
+        "--num-proc",
+        "2",
+    ]
+    return subprocess.Popen(
+        [*cmd, *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own session: signals to this test's process group miss it
+        preexec_fn=default_signals,
+    )
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process from /proc, or None once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the name, in brackets, may hold spaces
+    return fields[0], int(fields[1])
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = proc_stat(int(entry.name))
+            if stat is not None and stat[1] == pid and stat[0] != "Z":
+                found.append(int(entry.name))
+    return sorted(found)
+
+
+def is_worker(pid: int) -> bool:
+    """A worker that has taken its name, which it does once it has dropped the exporting process's
+    signal handlers (not multiprocessing's resource tracker, nor a child about to exec)."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_bytes().strip() == WORKER_NAME
+    except OSError:
+        return False
+
+
+def wait_for_workers(proc: subprocess.Popen[str], n: int = 2) -> tuple[list[int], list[int]]:
+    """The export's workers once all ``n`` exist, and all its children (the tracker too)."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        kids = children(proc.pid)
+        workers = [pid for pid in kids if is_worker(pid)]
+        if len(workers) >= n:
+            return workers, kids
+        time.sleep(0.01)
+    proc.kill()
+    raise AssertionError(f"no {n} workers came (exit {proc.poll()}): {proc.communicate()[1]}")
+
+
+def gone(pid: int) -> bool:
+    stat = proc_stat(pid)
+    return stat is None or stat[0] == "Z"  # a zombie has ended (its new parent reaps it)
+
+
+def assert_all_gone(pids: list[int]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline and not all(gone(pid) for pid in pids):
+        time.sleep(0.01)
+    assert [pid for pid in pids if not gone(pid)] == []
+
+
+def finish(proc: subprocess.Popen[str]) -> str:
+    try:
+        _, err = proc.communicate(timeout=WAIT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError(f"the export hung after the signal: {proc.communicate()[1]}") from None
+    return err
+
+
+def one_error_line(err: str) -> str:
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def nothing_left(parent: Path) -> None:
+    assert not (parent / "out").exists()
+    assert not [p.name for p in parent.iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("repeat", range(REPEATS))
+@pytest.mark.parametrize(
+    "target, sig", [("export", signal.SIGTERM), ("worker", signal.SIGTERM), ("worker", signal.SIGKILL)]
+)
+def test_a_signal_mid_export_stops_everything_with_one_line(
+    big_spec: Path, tmp_path: Path, target: str, sig: signal.Signals, repeat: int
+) -> None:
+    proc = start_export(big_spec, tmp_path / "out")
+    workers, kids = wait_for_workers(proc)
+    victim = proc.pid if target == "export" else workers[repeat % 2]
+    os.kill(victim, sig)
+    err = finish(proc)
+    line = one_error_line(err)
+    if target == "export":
+        assert proc.returncode == 128 + sig, err
+        assert line == f"error: stopped by {sig.name} (nothing half-written is left)"
+    else:
+        assert proc.returncode == 2, err
+        assert re.fullmatch(
+            rf"error: export worker [01] stopped unexpectedly \(killed by {sig.name}\); nothing was written",
+            line,
+        )
+    assert_all_gone(kids)
+    nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize("repeat", range(REPEATS))
+def test_a_killed_export_takes_its_workers_with_it(big_spec: Path, tmp_path: Path, repeat: int) -> None:
+    out = tmp_path / "out"
+    proc = start_export(big_spec, out)
+    _, kids = wait_for_workers(proc)
+    proc.kill()
+    assert finish(proc) == "" and proc.returncode == -signal.SIGKILL
+    assert_all_gone(kids)  # the workers did not stay, blocked on a pipe nobody reads
+    assert not out.exists()
+    # What a SIGKILL leaves, the temporary folder, is curate's to clean up, and the next run does.
+    left = [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    assert [p.name for p in left] == [f".out.tmp-{proc.pid}"]
+    notes: list[str] = []
+    curate.export(load_spec(big_spec), out, source=str(DATA / "dolly-curated-v1"), on_note=notes.append)
+    assert any(f".out.tmp-{proc.pid}" in note for note in notes), notes
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize("repeat", range(REPEATS))
+def test_a_killed_tokenizer_worker_stops_the_export_with_one_line(
+    big_spec: Path, bpe_tokenizer: Path, tmp_path: Path, repeat: int
+) -> None:
+    proc = start_export(big_spec, tmp_path / "out", "--tokenizer", str(bpe_tokenizer))
+    workers, kids = wait_for_workers(proc)
+    os.kill(workers[repeat % 2], signal.SIGKILL)
+    err = finish(proc)
+    assert proc.returncode == 2, err
+    line = one_error_line(err)
+    assert re.fullmatch(
+        r"error: export worker [01] stopped unexpectedly \(killed by SIGKILL\); nothing was written", line
+    )
+    assert_all_gone(kids)
+    nothing_left(tmp_path)
