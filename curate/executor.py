@@ -35,6 +35,7 @@ from typing import Any, Literal
 from curate.errors import CurateError
 
 POLL_S = 0.5  # how often a wait checks that the other side is still there (no effect on the output)
+IN_FLIGHT = 2  # finished messages a worker may hold before the exporting process takes them (memory)
 JOIN_S = 5.0  # how long stopping waits for a worker to go before it is killed
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])}
 WORKER_NAME = b"curate-worker"  # the name ps and /proc/PID/comm show for a worker (Linux)
@@ -64,9 +65,10 @@ def describe_exit(exitcode: int | None) -> str:
 class Channel:
     """A worker's end of its pipe to the exporting process (the worker's side of the protocol).
 
-    ``send`` blocks while the exporting process is busy (that bounds a worker's memory); a dead
-    exporting process makes it raise ``BrokenPipeError``. ``receive`` returns the next task, or None
-    when the exporting process has no more (or is gone).
+    ``send`` hands a message to a thread that pickles and writes it, so the worker goes on with the
+    next one meanwhile; it blocks while ``IN_FLIGHT`` messages wait for the exporting process (that
+    bounds a worker's memory) and raises ``BrokenPipeError`` once the exporting process is gone.
+    ``receive`` returns the next task, or None when the exporting process has no more (or is gone).
     """
 
     def __init__(self, index: int, conn: Connection, parent: int):
@@ -74,9 +76,11 @@ class Channel:
         self._conn = conn
         self._parent = parent
         self._tasks: queue.Queue[Any] | None = None
+        self._out: queue.Queue[Any] = queue.Queue(maxsize=IN_FLIGHT - 1)  # one more is being written
+        self._sender: threading.Thread | None = None
 
     def send(self, message: Any) -> None:
-        self._conn.send(("ok", message))
+        self._put(("ok", message))
 
     def check_parent(self) -> None:
         """End this worker if the exporting process is gone (where the kernel does not kill it)."""
@@ -94,6 +98,34 @@ class Channel:
                 return self._tasks.get(timeout=POLL_S)
             except queue.Empty:
                 self.check_parent()
+
+    def close(self) -> None:
+        """Write out what is still queued (unless the exporting process is gone), then close."""
+        if self._sender is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self._put(None)
+            self._sender.join()
+        self._conn.close()
+
+    def _put(self, item: Any) -> None:
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._write, name="curate-worker-sender", daemon=True)
+            self._sender.start()
+        while True:
+            try:
+                self._out.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                if not self._sender.is_alive():
+                    raise BrokenPipeError("the exporting process stopped reading") from None
+                self.check_parent()
+
+    def _write(self) -> None:
+        while (item := self._out.get()) is not None:
+            try:
+                self._conn.send(item)
+            except OSError:  # the exporting process is gone: _put sees this thread end
+                return
 
     def _read(self) -> None:
         assert self._tasks is not None
@@ -243,13 +275,13 @@ def _worker_main(
         try:
             main(channel, *args)
         except CurateError as err:
-            conn.send(("error", str(err)))
+            channel._put(("error", str(err)))
         except BaseException:
-            conn.send(("crash", traceback.format_exc()))
-    except OSError:  # the exporting process is gone: there is nobody left to tell
+            channel._put(("crash", traceback.format_exc()))
+    except BrokenPipeError:  # the exporting process is gone: there is nobody left to tell
         pass
     finally:
-        conn.close()
+        channel.close()
 
 
 def _detach(parent: int) -> None:
