@@ -27,7 +27,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Literal
@@ -181,13 +181,10 @@ class Executor:
                     daemon=True,
                 )
                 self._workers.append(_Worker(process, ours))
-                # Blocked until the child has dropped this process's handlers (a child inherits the
-                # mask): a signal that arrives in between is then handled the child's way.
-                blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
                 try:
-                    process.start()
+                    with _signals_held():
+                        process.start()
                 finally:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                     theirs.close()  # the child's end lives in the child only: its death is our EOF
         except BaseException:
             self.stop(at_once=True)
@@ -244,6 +241,35 @@ class Executor:
                 if w.process.exitcode is None:
                     _kill(w.process)
                     w.process.join(JOIN_S)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold the stop signals while a worker starts; they take effect afterwards.
+
+    Blocked in this thread, a signal waits in the kernel, and a child inherits the mask, so one
+    that reaches a new worker before it has dropped this process's handlers is taken its own way.
+    Held at the Python level too: a signal that another thread takes would otherwise run its
+    handler in the middle of the start, where its exception is lost (in a fork's at-fork hooks)
+    or leaves a spawned child reading half a start.
+    """
+    held: list[int] = []
+    saved: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():  # only it may set handlers
+        for sig in STOP_SIGNALS:
+            handler = signal.getsignal(sig)
+            if callable(handler):
+                saved[sig] = handler
+                signal.signal(sig, lambda signum, frame: held.append(signum))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+        for number in dict.fromkeys(held):
+            signal.raise_signal(number)  # now the handler runs, here, where its exception is seen
 
 
 def _kill(process: Any) -> None:

@@ -1,7 +1,8 @@
 """``--num-proc N`` without a tokenizer: forked workers build the rows. Every file of the export
 (rows, rejects, manifest) is byte-identical to one process's: for every shipped spec, for sources
 full of hostile rows, duplicate and missing ids, and duplicates; errors are the same error at the
-same place; a worker that dies or fails, and Ctrl-C, leave nothing behind."""
+same place; a worker that dies or fails, Ctrl-C, and signals to a real `curate export` (to it, to
+its process group, to a worker) stop it with one error line, leaving no process and nothing behind."""
 
 from __future__ import annotations
 
@@ -364,18 +365,26 @@ def nothing_left(parent: Path) -> None:
 
 @pytest.mark.parametrize("repeat", range(REPEATS))
 @pytest.mark.parametrize(
-    "target, sig", [("export", signal.SIGTERM), ("worker", signal.SIGTERM), ("worker", signal.SIGKILL)]
+    "target, sig",
+    [
+        ("export", signal.SIGTERM),
+        ("group", signal.SIGTERM),  # what `timeout` sends: to the export's whole process group
+        ("worker", signal.SIGTERM),
+        ("worker", signal.SIGKILL),
+    ],
 )
 def test_a_signal_mid_export_stops_everything_with_one_line(
     big_spec: Path, tmp_path: Path, target: str, sig: signal.Signals, repeat: int
 ) -> None:
     proc = start_export(big_spec, tmp_path / "out")
     workers, kids = wait_for_workers(proc)
-    victim = proc.pid if target == "export" else workers[repeat % 2]
-    os.kill(victim, sig)
+    if target == "group":
+        os.killpg(proc.pid, sig)  # its workers are in groups of their own: the export stops them
+    else:
+        os.kill(proc.pid if target == "export" else workers[repeat % 2], sig)
     err = finish(proc)
     line = one_error_line(err)
-    if target == "export":
+    if target in ("export", "group"):
         assert proc.returncode == 128 + sig, err
         assert line == f"error: stopped by {sig.name} (nothing half-written is left)"
     else:
@@ -421,3 +430,28 @@ def test_a_killed_tokenizer_worker_stops_the_export_with_one_line(
     )
     assert_all_gone(kids)
     nothing_left(tmp_path)
+
+
+def test_a_stop_signal_while_a_worker_starts_is_taken_once_it_has_started() -> None:
+    """A handler run in the middle of a start would raise where the exception is lost (a fork's
+    at-fork hooks) or leave a spawned child half-started: it runs right after instead."""
+    import threading
+
+    from curate.errors import Interrupted
+    from curate.executor import _signals_held
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Interrupted(signum, "SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    steps = []
+    try:
+        with pytest.raises(Interrupted), _signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)  # this thread: blocked, waiting in the kernel
+            other = threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGTERM))
+            other.start()  # another thread's: taken there, its handler held
+            other.join()
+            steps.append("started")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert steps == ["started"]
