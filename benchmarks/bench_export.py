@@ -97,7 +97,7 @@ def main() -> None:
         cmd = [
             sys.executable,
             "-m",
-            "curate.cli",
+            "curate.commands.app",
             "export",
             str(SPEC),
             "--source",

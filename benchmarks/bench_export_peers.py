@@ -104,7 +104,7 @@ def curate_cmd(source: Path, out: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "curate.cli",
+        "curate.commands.app",
         "export",
         str(SPEC),
         "--source",
@@ -226,7 +226,7 @@ def bench_startup(repeats: int, work: Path) -> dict[str, Runs]:
     tiny = write_v1(work / "src-tiny", 10)
     plan: dict[str, Any] = {
         "python -c pass": lambda out: [sys.executable, "-c", "pass"],
-        "curate --help": lambda out: [sys.executable, "-m", "curate.cli", "--help"],
+        "curate --help": lambda out: [sys.executable, "-m", "curate.commands.app", "--help"],
         "curate export, 10 records": lambda out: curate_cmd(tiny, out),
     }
     runs = {name: Runs(name) for name in plan}

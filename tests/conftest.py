@@ -11,7 +11,7 @@ pytest_plugins = ("train_fixtures",)  # tiny models and export writers the train
 @pytest.fixture
 def cli():
     """Run ``curate ...`` in-process; returns click's Result (``.exit_code``, ``.stdout``, ``.stderr``)."""
-    from curate.cli import app
+    from curate.commands.app import app
 
     runner = CliRunner()
 

@@ -27,7 +27,7 @@ import curate
 import curate.pipeline.build_workers as build_workers
 from curate.api.loader import load_spec
 from curate.errors import CurateError
-from curate.executor import WORKER_NAME
+from curate.pipeline.executor import WORKER_NAME
 from curate.sources import rows as file_readers
 
 ID_KEYS = ("id", "external_id")
@@ -270,7 +270,7 @@ def start_export(spec: Path, out: Path, *flags: str) -> subprocess.Popen[str]:
     cmd = [
         sys.executable,
         "-m",
-        "curate.cli",
+        "curate.commands.app",
         "export",
         str(spec),
         "--out",
@@ -439,7 +439,7 @@ def test_a_stop_signal_while_a_worker_starts_is_taken_once_it_has_started() -> N
     import threading
 
     from curate.errors import Interrupted
-    from curate.executor import _signals_held
+    from curate.pipeline.executor import _signals_held
 
     def stop(signum: int, frame: Any) -> None:
         raise Interrupted(signum, "SIGTERM")

@@ -257,7 +257,7 @@ def paused(*args, **kwargs):
             open(os.environ["READY_FILE"], "w").close()
             time.sleep(600)
 pipeline.iter_outcomes = paused
-from curate.cli import main
+from curate.commands.app import main
 sys.argv = ["curate", *sys.argv[1:]]
 main()
 """

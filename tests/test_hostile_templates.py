@@ -276,7 +276,16 @@ def test_a_tokenizer_that_cannot_load_is_one_stderr_line(
     out = tmp_path / "out"
     args = ["--out", str(out), "-q"] if command == "export" else []
     result = subprocess.run(
-        [sys.executable, "-m", "curate.cli", command, str(SFT_SPEC), "--tokenizer", str(folder), *args],
+        [
+            sys.executable,
+            "-m",
+            "curate.commands.app",
+            command,
+            str(SFT_SPEC),
+            "--tokenizer",
+            str(folder),
+            *args,
+        ],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from curate.cli import app
+from curate.commands.app import app
 from curate.testing import tiny
 from curate.tokens.preview import json_report, preview, render
 from curate.tokens.tokenize import RowTransform

@@ -22,7 +22,7 @@ from huggingface_hub import DatasetCard
 from typer.testing import CliRunner
 
 from curate.api.loader import load_spec
-from curate.cli import app
+from curate.commands.app import app
 from curate.errors import CurateError
 from curate.manifest import Manifest
 from curate.pipeline.run import ExportOptions, run_export
@@ -505,7 +505,17 @@ def test_every_stops_cleanly_on_sigterm(hub: HubStandIn, tmp_path: Path) -> None
         "HF_HUB_DISABLE_XET": "1",
         "HF_HOME": str(tmp_path / "hf-home"),
     }
-    cmd = [sys.executable, "-m", "curate.cli", "push", str(DOLLY), "--repo", "org/dolly", "--every", "0.2s"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "curate.commands.app",
+        "push",
+        str(DOLLY),
+        "--repo",
+        "org/dolly",
+        "--every",
+        "0.2s",
+    ]
     proc = subprocess.Popen(
         cmd,
         env=env,

@@ -29,7 +29,7 @@ def test_every_stage_is_one_module_one_entry_and_one_yaml() -> None:
 
 
 def test_the_train_command_lists_exactly_the_registered_stages() -> None:
-    from curate.cli import app
+    from curate.commands.app import app
     from train.config import STAGES
 
     train = get_command(app).commands["train"]  # type: ignore[attr-defined]

@@ -402,7 +402,7 @@ def test_the_training_config_warns_nothing_before_an_error(exports, junk_model, 
     body["data"]["export"] = str(tmp_path / "nowhere")  # an error found after TRL's config is built
     path = write_config(tmp_path, body)
     env = {**os.environ, "PYTHONWARNINGS": "default"}
-    cmd = [sys.executable, "-m", "curate.cli", "train", "sft", str(path)]
+    cmd = [sys.executable, "-m", "curate.commands.app", "train", "sft", str(path)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr

@@ -1,1 +1,1 @@
-"""CLI command groups, one module each; ``curate.cli`` registers them."""
+"""CLI command groups, one module each; ``curate.commands.app`` registers them."""

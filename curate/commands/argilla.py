@@ -21,7 +21,7 @@ DeadlineOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    from curate.cli import console, user_errors
+    from curate.commands.app import console, user_errors
 
     group = typer.Typer(
         help="Push work back to annotators: create review datasets, log examples into them.",

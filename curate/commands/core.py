@@ -63,7 +63,7 @@ def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterato
 
 
 def register(app: typer.Typer) -> None:
-    from curate.cli import console, user_errors
+    from curate.commands.app import console, user_errors
 
     @app.command()
     @user_errors

@@ -13,7 +13,7 @@ from curate.commands.core import SourceOpt, SpecArg
 
 
 def register(app: typer.Typer) -> None:
-    from curate.cli import user_errors
+    from curate.commands.app import user_errors
 
     @app.command()
     @user_errors

@@ -25,7 +25,7 @@ def _log(message: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from curate.cli import user_errors
+    from curate.commands.app import user_errors
 
     @app.command()
     @user_errors

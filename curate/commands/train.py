@@ -45,7 +45,7 @@ def _user_lines() -> Iterator[str]:
 
 
 def _stage_command(app: typer.Typer, stage: str) -> None:
-    from curate.cli import user_errors
+    from curate.commands.app import user_errors
 
     @app.command(
         name=stage,
@@ -63,7 +63,7 @@ def _stage_command(app: typer.Typer, stage: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from curate.cli import console, user_errors
+    from curate.commands.app import console, user_errors
 
     train_app = typer.Typer(
         name="train",

@@ -11,7 +11,7 @@ and rejects. So the export is the same, byte for byte, for any number of workers
 Workers are forked (they inherit the opened source, the spec's builder and the filters) before the
 export starts any thread of its own; they write nothing and hand back errors as they were raised, at
 their place in the input order. Starting, stopping, signals and a worker that dies are
-``curate.executor``'s.
+``curate.pipeline.executor``'s.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from curate.build.filters import DuplicateFilter, RowFilter
 from curate.errors import CurateError
-from curate.executor import Channel, Executor
+from curate.pipeline.executor import Channel, Executor
 from curate.rows import Rejection, RejectRecord
 from curate.sinks.files import row_line
 from curate.sources.base import RowSource, Source, Unreadable

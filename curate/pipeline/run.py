@@ -24,8 +24,8 @@ from curate.build.builder import Builder
 from curate.build.filters import build_filters
 from curate.build.quality import QualityStats
 from curate.errors import CurateError
-from curate.executor import Executor
 from curate.manifest import Counts, Manifest, Splits
+from curate.pipeline.executor import Executor
 from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, RowTransform, TransformResult
 from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
 from curate.sources.base import RowSource, Source, Unreadable

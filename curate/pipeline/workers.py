@@ -1,14 +1,14 @@
 """Tokenizing in worker processes for ``curate export --num-proc`` with a tokenizer: each builds the
 same row transform the parent built (from its recipe) and tokenizes whole chunks; the parent writes
 them in input order and sums their counts, so the output is the same for any number of workers.
-The processes themselves (start, signals, stop) are ``curate.executor``'s."""
+The processes themselves (start, signals, stop) are ``curate.pipeline.executor``'s."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from curate.executor import Channel
+from curate.pipeline.executor import Channel
 from curate.rows import TransformResult
 from curate.tokens.tokenize import RowTransform, TokenCounts, build_row_transform
 
@@ -30,7 +30,7 @@ def worker_batch(rows: list[dict[str, Any]]) -> tuple[list[TransformResult], Tok
 
 
 def tokenize_worker(channel: Channel, recipe: tuple[Any, ...]) -> None:
-    """A worker's life (``curate.executor`` runs it): chunks of rows in, (results, counts) out, in
+    """A worker's life (``curate.pipeline.executor`` runs it): chunks of rows in, (results, counts) out, in
     the order the chunks came, until the exporting process has no more."""
     worker_init(recipe)
     while (rows := channel.receive()) is not None:

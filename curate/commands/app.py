@@ -1,4 +1,4 @@
-"""The ``curate`` command line: export, validate, stats, schema, plus the command groups
+"""The ``curate`` command line's typer app: export, validate, stats, schema, plus the command groups
 registered from ``curate.commands``.
 
 User mistakes (:class:`CurateError`) print one ``error:`` line on stderr and exit 2.
