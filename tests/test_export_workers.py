@@ -25,7 +25,6 @@ from test_hostile_records import HOSTILE, LAYOUTS, key_paths, replaced
 
 import curate
 import curate.pipeline.build_workers as build_workers
-from curate.api.loader import load_spec
 from curate.errors import CurateError
 from curate.pipeline.executor import WORKER_NAME
 from curate.sources import rows as file_readers
@@ -63,7 +62,7 @@ def export_both_ways(spec: Any, tmp_path: Path, workers: int = 3, **options: Any
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.yaml")))
 def test_every_shipped_spec_gives_the_same_bytes(small_chunks: None, tmp_path: Path, name: str) -> None:
-    spec = load_spec(SPECS / name)
+    spec = curate.Spec.from_yaml(SPECS / name)
     for fmt in ("parquet", "jsonl"):
         results = export_both_ways(spec, tmp_path / fmt, format=fmt)
         one, (files, notes) = results[1], results[3]
@@ -107,7 +106,7 @@ def test_hostile_rows_give_the_same_bytes(small_chunks: None, tmp_path: Path, la
     records, write = make(tmp_path)
     rows = hostile_rows(records)
     folder = write(rows)
-    results = export_both_ways(load_spec(SPECS / spec_name), tmp_path, source=str(folder))
+    results = export_both_ways(curate.Spec.from_yaml(SPECS / spec_name), tmp_path, source=str(folder))
     assert results[3] == results[1]
     files, _ = results[3]
     manifest = json.loads(files["manifest.json"])
@@ -130,7 +129,9 @@ def broken_records_json(tmp_path: Path) -> Path:
 
 def test_an_error_mid_source_is_the_same_error(small_chunks: None, tmp_path: Path) -> None:
     folder = broken_records_json(tmp_path)
-    results = export_both_ways(load_spec(SPECS / "dolly-curated.yaml"), tmp_path, source=str(folder))
+    results = export_both_ways(
+        curate.Spec.from_yaml(SPECS / "dolly-curated.yaml"), tmp_path, source=str(folder)
+    )
     assert results[3] == results[1]
     kind, message, written, _ = results[3]
     assert kind == "error" and "invalid JSON in array element 200" in message and not written
@@ -167,7 +168,9 @@ def test_a_worker_that_dies_or_fails_stops_the_export(
     monkeypatch.setattr(build_workers.BuildWorkers, "_entry", faulty_on_one_record)
     out = tmp_path / "out"
     with pytest.raises(error, match=message):
-        curate.export(load_spec(SPECS / "dolly-curated.yaml"), out, num_proc=3, on_warning=lambda w: None)
+        curate.export(
+            curate.Spec.from_yaml(SPECS / "dolly-curated.yaml"), out, num_proc=3, on_warning=lambda w: None
+        )
     assert not out.exists() and not list(tmp_path.glob(".out*"))
     assert not multiprocessing.active_children()
 
@@ -176,7 +179,10 @@ def test_ctrl_c_stops_the_workers_and_leaves_nothing(small_chunks: None, tmp_pat
     from curate.api.export import prepare_export
 
     job = prepare_export(
-        load_spec(SPECS / "dolly-curated.yaml"), tmp_path / "out", num_proc=3, on_warning=lambda w: None
+        curate.Spec.from_yaml(SPECS / "dolly-curated.yaml"),
+        tmp_path / "out",
+        num_proc=3,
+        on_warning=lambda w: None,
     )
 
     def interrupt(n: int) -> None:
@@ -193,7 +199,7 @@ def test_where_workers_cannot_read_the_source_one_process_builds_with_a_note(
     small_chunks: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(build_workers.sys, "platform", "darwin")
-    results = export_both_ways(load_spec(SPECS / "dolly-curated.yaml"), tmp_path)
+    results = export_both_ways(curate.Spec.from_yaml(SPECS / "dolly-curated.yaml"), tmp_path)
     files, notes = results[3]
     assert files == results[1][0]
     assert notes == ["num_proc 3: the rows are built in this process (forked workers are used on Linux only)"]
@@ -215,7 +221,9 @@ def test_a_source_that_changes_under_the_workers_is_an_error(
     with pytest.raises(
         CurateError, match=r"the source changed while it was read \(one read saw \d+ rows, another"
     ):
-        curate.export(load_spec(SPECS / "dolly-curated.yaml"), out, num_proc=3, on_warning=lambda w: None)
+        curate.export(
+            curate.Spec.from_yaml(SPECS / "dolly-curated.yaml"), out, num_proc=3, on_warning=lambda w: None
+        )
     assert not out.exists() and not list(tmp_path.glob(".out*"))
     assert not multiprocessing.active_children()
 
@@ -411,7 +419,9 @@ def test_a_killed_export_takes_its_workers_with_it(big_spec: Path, tmp_path: Pat
     left = [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     assert [p.name for p in left] == [f".out.tmp-{proc.pid}"]
     notes: list[str] = []
-    curate.export(load_spec(big_spec), out, source=str(DATA / "dolly-curated-v1"), on_note=notes.append)
+    curate.export(
+        curate.Spec.from_yaml(big_spec), out, source=str(DATA / "dolly-curated-v1"), on_note=notes.append
+    )
     assert any(f".out.tmp-{proc.pid}" in note for note in notes), notes
     assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
 

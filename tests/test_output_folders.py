@@ -89,13 +89,19 @@ def test_train_refuses_a_file_and_a_link_as_output_dir(
     assert list((tmp_path / "target").iterdir()) == []
 
 
-def test_train_reuses_the_folder_it_made(export: Path, junk_model: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    for _ in range(2):  # the model cannot load: each run stops after claiming the folder
-        with pytest.raises(CurateError) as err:
-            train_sft(export, junk_model, out)
-        assert "output_dir" not in str(err.value)
-        assert (out / RUN_MARK).is_file()
+def test_train_reuses_the_folder_it_made_and_a_failed_run_leaves_none(
+    export: Path, junk_model: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(CurateError):  # the model cannot load: the run stops before writing anything
+        train_sft(export, junk_model, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    earlier = tmp_path / "earlier"  # what an earlier curate train left: its marker and a checkpoint
+    (earlier / "checkpoint-2").mkdir(parents=True)
+    (earlier / RUN_MARK).write_text("{}")
+    with pytest.raises(CurateError) as err:
+        train_sft(export, junk_model, earlier)
+    assert "output_dir" not in str(err.value)  # accepted: the error is the model's
+    assert (earlier / "checkpoint-2").is_dir()
     train_sft(export, junk_model, tmp_path / "dry", "--dry-run")
     assert not (tmp_path / "dry").exists()  # a dry run checks, and writes nothing
 

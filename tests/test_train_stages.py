@@ -70,6 +70,7 @@ def card_matches_manifest(output: Path, export: Path) -> None:
     assert provenance["counts"] == manifest["counts"]
     assert provenance["template"] == manifest["template"]
     assert (output / "train_config.yaml").is_file() and (output / "tokenizer_config.json").is_file()
+    assert (output / ".curate-train").is_file()  # curate's marker: a later run may write here again
 
 
 def test_demo_chain_sft_reward_dpo_generate(base_model, demo_exports, tmp_path, cli):

@@ -71,6 +71,7 @@ __all__ = [
     "run_script",
     "save_outputs",
     "train_and_save",
+    "train_model",
 ]
 
 
@@ -84,11 +85,19 @@ class TrainResult:
     trainer: Any = None
 
 
+def train_model(run: Run, trainer: Any) -> None:
+    """Train, with ``output_dir`` made and marked as curate's first (the trainer writes checkpoints
+    there); a run that stopped before this point leaves no folder behind."""
+    if dist.is_main_process():
+        claim_run_folder(run.output_dir, run.raw.where("training", "output_dir"))
+    trainer.train()
+
+
 def train_and_save(run: Run, trainer: Any, evaluation: Any) -> TrainResult:
     """The end every offline stage shares: check what TRL prepared, train, evaluate on the eval
     split when there is one, and save the outputs (once, on the main process)."""
     check_prepared(run, trainer)
-    trainer.train()
+    train_model(run, trainer)
     metrics = trainer.evaluate() if evaluation is not None else {}
     out = save_outputs(run, trainer, metrics)
     return TrainResult(out, metrics, trainer.state.log_history, trainer)
@@ -112,11 +121,9 @@ def prepare_run(stage_name: str, argv: list[str] | None, description: str) -> tu
     _check_required(raw, stage)
     training_args = build_section(raw, "training", classes["training"])
     _check_model_options(raw, model_args)
-    # Before anything is written: a folder of the user's is refused, never overwritten.
-    output_dir, where = Path(training_args.output_dir), raw.where("training", "output_dir")
-    claim_run_folder(output_dir, where, create=False)
-    if not ns.dry_run and dist.is_main_process():
-        claim_run_folder(output_dir, where)
+    # Before any work: a folder of the user's is refused, never overwritten. It is made and
+    # marked only when something is written into it (train_model, or the spec's export).
+    claim_run_folder(Path(training_args.output_dir), raw.where("training", "output_dir"), create=False)
     data_dir, manifest = resolve_data(raw, data_args, Path(training_args.output_dir))
     train_file, eval_file = split_files(raw, data_args, data_dir)
     columns = check_columns(stage, train_file)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from curate.errors import CurateError
 from curate.manifest import Manifest
 from curate.sinks.files import PACKED_DIR, packed_path
+from curate.sinks.outdir import claim_run_folder
 from curate.tasks import TASKS
 from train.config import PROVENANCE_COLUMNS, DataArgs, RawConfig, Stage
 from train.run import SplitFile
@@ -29,6 +30,7 @@ def resolve_data(raw: RawConfig, data: DataArgs, output_dir: Path) -> tuple[Path
 
         out = output_dir / "data"
         if dist.is_main_process():
+            claim_run_folder(output_dir, raw.where("training", "output_dir"))
             _export_spec(data, out)
         dist.wait_for_everyone()
         return out, Manifest.read(out)

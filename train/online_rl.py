@@ -151,7 +151,7 @@ def train_online(stage: str, argv: list[str] | None, description: str) -> common
         processing_class=tokenizer,
         peft_config=common.peft_config(run, "CAUSAL_LM"),
     )
-    trainer.train()
+    common.train_model(run, trainer)
     metrics = trainer.evaluate() if evaluation is not None else {}
     out = common.save_outputs(run, trainer, metrics)
     if dist.is_main_process():

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> common.TrainResult | None:
         eval_dataset=evaluation,
         peft_config=peft,
     )
-    trainer.train()
+    common.train_model(run, trainer)
     out = common.save_outputs(run, trainer)
     return common.TrainResult(out, {}, trainer.state.log_history, trainer)
 

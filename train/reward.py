@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> common.TrainResult | None:
         peft_config=common.peft_config(run, "SEQ_CLS"),
     )
     common.check_prepared(run, trainer)
-    trainer.train()
+    common.train_model(run, trainer)
     metrics: dict[str, float] = {}
     if evaluation is not None and run.eval_file is not None:
         metrics = trainer.evaluate()
