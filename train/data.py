@@ -46,12 +46,13 @@ def resolve_data(raw: RawConfig, data: DataArgs, output_dir: Path) -> tuple[Path
 
 
 def _export_spec(data: DataArgs, out: Path) -> None:
-    from curate.api.loader import load_spec
-    from curate.pipeline.run import ExportOptions, run_export
-    from curate.sources.open import open_spec_source
+    """The spec's export, made by the same public call a notebook makes (``curate.export``)."""
+    import curate
 
-    spec_file = load_spec(str(data.spec))
-    run_export(spec_file, open_spec_source(spec_file, data.source), ExportOptions(out_dir=out))
+    def warn(message: str) -> None:
+        print(f"warning: {message}", file=sys.stderr)
+
+    curate.export(curate.Spec.from_yaml(str(data.spec)), out, source=data.source, on_warning=warn)
 
 
 def split_files(raw: RawConfig, data: DataArgs, folder: Path) -> tuple[SplitFile, SplitFile | None]:
