@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-pytest_plugins = ("train_fixtures",)  # tiny models and export writers the training tests share
+# tiny models and export writers the training tests share; the Hub stand-in's `hub` fixture
+pytest_plugins = ("train_fixtures", "hub_standin")
 
 
 @pytest.fixture

@@ -32,11 +32,14 @@ import json
 import re
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import pytest
 import yaml
 
 GITATTRIBUTES = b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"
@@ -473,3 +476,22 @@ class _Handler(BaseHTTPRequestHandler):
             headers["X-Linked-Etag"] = f'"{hashlib.sha256(data).hexdigest()}"'
             headers["X-Linked-Size"] = str(len(data))
         raise _Reply(200, None, headers, raw=data)
+
+
+# --- the pytest fixture every Hub test uses (a plugin of tests/conftest.py) ------------------------
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubStandIn]:
+    """A running stand-in, with ``huggingface_hub`` pointed at it and its token set."""
+    import huggingface_hub.constants
+    from huggingface_hub.utils import disable_progress_bars
+
+    with HubStandIn() as standin:
+        monkeypatch.setenv("HF_ENDPOINT", standin.url)
+        monkeypatch.setenv("HF_TOKEN", standin.token)
+        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+        # read at import time by huggingface_hub; the stand-in speaks LFS, not Xet (see its docstring)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+        disable_progress_bars()
+        yield standin
+        assert standin.unhandled == [], "huggingface_hub called endpoints the stand-in does not serve"

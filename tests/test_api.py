@@ -4,7 +4,7 @@ command line gives: the same rows, files, manifests, reports and error messages.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -401,21 +401,6 @@ def test_no_public_name_is_also_a_submodule() -> None:
 
 
 # --- push --------------------------------------------------------------------------------------------
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
-    import huggingface_hub.constants
-    from hub_standin import HubStandIn
-    from huggingface_hub.utils import disable_progress_bars
-
-    with HubStandIn() as standin:
-        monkeypatch.setenv("HF_ENDPOINT", standin.url)
-        monkeypatch.setenv("HF_TOKEN", standin.token)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-        disable_progress_bars()
-        yield standin
-
-
 def test_push_once_then_unchanged(hub: Any) -> None:
     logged: list[str] = []
     first = curate.push(SPECS / "dolly-prompts.yaml", repo="org/prompts", log=logged.append)

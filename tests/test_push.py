@@ -40,23 +40,6 @@ FAST = RetryPolicy(attempts=4, base_s=0.01, cap_s=0.05)
 PUSHED = {".gitattributes", "train.parquet", "test.parquet", "rejects.jsonl", "manifest.json", "README.md"}
 
 
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubStandIn]:
-    import huggingface_hub.constants
-    from huggingface_hub.utils import disable_progress_bars
-
-    with HubStandIn() as standin:
-        monkeypatch.setenv("HF_ENDPOINT", standin.url)
-        monkeypatch.setenv("HF_TOKEN", standin.token)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-        monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-        # read at import time by huggingface_hub; the stand-in speaks LFS, not Xet (see its docstring)
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
-        disable_progress_bars()
-        yield standin
-        assert standin.unhandled == [], "huggingface_hub called endpoints the stand-in does not serve"
-
-
 def cli(*args: str) -> Any:
     result = CliRunner().invoke(app, list(args))
     return result

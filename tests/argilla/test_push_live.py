@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,21 +33,6 @@ columns:
   response: [{{question: corrected_response}}, {{field: response}}]
 split: {{train: 1.0}}
 """
-
-
-@pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubStandIn]:
-    import huggingface_hub.constants
-    from huggingface_hub.utils import disable_progress_bars
-
-    with HubStandIn() as standin:
-        monkeypatch.setenv("HF_ENDPOINT", standin.url)
-        monkeypatch.setenv("HF_TOKEN", standin.token)
-        monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # see test_push.py
-        disable_progress_bars()
-        yield standin
-        assert standin.unhandled == []
 
 
 def published(hub: HubStandIn, tmp_path: Path) -> tuple[list[str], dict[str, Any]]:
