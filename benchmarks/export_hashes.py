@@ -89,7 +89,12 @@ def main() -> int:
     before = json.loads(args.compare.read_text(encoding="utf-8"))
     changed = sorted(k for k in before.keys() | results.keys() if before.get(k) != results.get(k))
     for key in changed:
-        print(f"CHANGED {key}:\n  before {before.get(key)}\n  after  {results.get(key)}")
+        old, new = before.get(key), results.get(key)
+        if isinstance(old, dict) and isinstance(new, dict) and "exit" not in old and "exit" not in new:
+            files = sorted(n for n in old.keys() | new.keys() if old.get(n) != new.get(n))
+            print(f"CHANGED {key}: {', '.join(files)}")
+        else:
+            print(f"CHANGED {key}:\n  before {old}\n  after  {new}")
     print(f"{len(results)} exports compared, {len(changed)} changed")
     return 1 if changed else 0
 
