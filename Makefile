@@ -89,7 +89,7 @@ test: check pytest
 
 # The inner loop: no Argilla server venv or redis, no training, no notebooks. `make test` is the full run.
 test-fast: $(VENV)/.full
-	$(BIN)/pytest -q -x -m "not slow and not argilla_server" --ignore=tests/argilla --ignore=tests/test_notebooks.py tests
+	$(BIN)/pytest -q -x -n 2 -m "not slow and not argilla_server" --ignore=tests/argilla --ignore=tests/test_notebooks.py tests
 
 argilla-dev: $(VENV)/.core $(SERVER_VENV)/.installed $(SERVER_VENV)/.redis
 	$(BIN)/python -m curate.testing.argilla_server
