@@ -12,6 +12,7 @@ import difflib
 import json
 import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -121,6 +122,32 @@ class ArgillaServerRef(SpecModel):
         description="seconds the whole read from the server may take, retries included; "
         "past it curate stops with an error (default: no overall limit)",
     )
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What only a live Argilla server reads, however the source is opened: records updated after
+    ``since``, the URL and key (they override the spec's and ``ARGILLA_API_URL`` /
+    ``ARGILLA_API_KEY``), seconds to wait for each answer and for the whole read."""
+
+    since: str | None = None
+    api_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout: float | None = None
+    deadline: float | None = None
+
+    def server_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``ArgillaServerSource``."""
+        return {
+            "api_url": self.api_url,
+            "api_key": self.api_key,
+            "since": self.since,
+            "timeout": self.timeout,
+            "deadline": self.deadline,
+        }
+
+
+NO_LIVE = LiveOptions()
 
 
 class SourceSpec(SpecModel):

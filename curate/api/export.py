@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any, Union
 from curate.api.spec import Spec, as_spec
 from curate.arguments import arg, checked_arguments
 from curate.errors import CurateError
-from curate.sources.base import NO_LIVE, LiveOptions
-from curate.spec import SourceSpec, check_splits
+from curate.spec import NO_LIVE, LiveOptions, SourceSpec, check_splits
 
 if TYPE_CHECKING:
     from curate.manifest import Manifest

@@ -14,7 +14,7 @@ from curate.api.export import Report, SourceLike, SpecLike, open_source, reads_l
 from curate.api.spec import Spec, as_spec
 from curate.arguments import arg, checked_arguments, cli_called
 from curate.errors import CurateError
-from curate.sources.base import LiveOptions
+from curate.spec import LiveOptions
 
 if TYPE_CHECKING:
     from curate.manifest import Manifest

@@ -12,7 +12,6 @@ from typing import Any
 
 import yaml
 
-from curate.api.loader import load_spec, parse_spec
 from curate.arguments import checked_arguments
 from curate.errors import CurateError
 from curate.spec import SpecFile, TaskSpec
@@ -49,6 +48,8 @@ class Spec:
     def __init__(self, mapping: Mapping[str, Any] | None = None, /, **keys: Any):
         if mapping is not None and keys:
             raise CurateError("Spec(): give a mapping or keyword arguments, not both")
+        from curate.api.loader import parse_spec  # the task registry: imported when a spec is read
+
         data = dict(mapping if mapping is not None else keys)
         model = parse_spec(data, "Spec(...)")
         self._file = SpecFile(spec=model, path=None, sha256=_sha256(_dump(model)))
@@ -59,6 +60,8 @@ class Spec:
     @checked_arguments()
     def from_yaml(cls, path: str | os.PathLike[str]) -> Spec:
         """Read and validate a spec file (the file's hash goes into every manifest, as with the CLI)."""
+        from curate.api.loader import load_spec
+
         return cls._wrap(load_spec(os.fspath(path)))
 
     @classmethod

@@ -29,8 +29,8 @@ from curate.arguments import arg, checked_arguments
 from curate.errors import CurateError
 from curate.report.stats import SourceStats, Stats
 from curate.report.summary import summarize
-from curate.sources.base import Item, LiveOptions, Source
-from curate.spec import SourceSpec, SpecFile
+from curate.sources.base import Item, Source
+from curate.spec import LiveOptions, SourceSpec, SpecFile
 
 
 def _is_spec(target: Any) -> bool:

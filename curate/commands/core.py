@@ -14,9 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curate.api import export as api
-from curate.api import stats as api_stats
 from curate.api.export import parse_format, parse_split
-from curate.api.loader import load_spec, spec_json_schema
 from curate.manifest import Manifest
 from curate.sources.open import open_spec_source
 
@@ -153,6 +151,8 @@ def register(app: typer.Typer) -> None:
         from curate.tasks import make_builder
 
         for path in specs:
+            from curate.api.loader import load_spec
+
             spec_file = load_spec(path)
             checked = "spec only"
             spec_source = spec_file.spec.source
@@ -166,6 +166,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def schema() -> None:
         """Print the JSON Schema of dataset spec files."""
+        from curate.api.loader import spec_json_schema
+
         typer.echo(json.dumps(spec_json_schema(), indent=2, sort_keys=True))
 
     @app.command()
@@ -195,6 +197,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Counts, statuses per annotator, agreement (per question and annotator pair), rejects,
         rows per split and lengths of a dataset; --png draws them."""
+        from curate.api import stats as api_stats  # figures and pictures: imported when asked for
+
         job = api_stats.prepare_stats(
             target,
             source=source,

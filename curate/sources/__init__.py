@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from curate.errors import CurateError
-from curate.sources.base import NO_LIVE, LiveOptions, Source, Unreadable
+from curate.sources.base import Source, Unreadable
 from curate.sources.layouts import LAYOUTS, Layout, detect_layout
+from curate.spec import NO_LIVE, LiveOptions
 
 if TYPE_CHECKING:
     from curate.spec import SourceSpec

@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from curate.errors import CurateError
-from curate.sources.base import NO_LIVE, LiveOptions
-from curate.spec import ArgillaServerRef
+from curate.spec import NO_LIVE, ArgillaServerRef, LiveOptions
 
 if TYPE_CHECKING:  # the live source (httpx, ssl) is imported only when an SDK object is read
     from curate.sources.argilla_live import ArgillaServerSource

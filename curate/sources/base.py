@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -19,32 +19,6 @@ from curate.sources._text import BadRow
 UNREADABLE_ROW = "unreadable_row"  # the row itself is malformed (CSV/JSON syntax, encoding, nesting)
 DUPLICATE_ID = "duplicate_id"  # a later row with an id already taken (the first one stands)
 BAD_ID = "bad_id"  # an id that is a list, mapping or boolean
-
-
-@dataclass(frozen=True)
-class LiveOptions:
-    """What only a live Argilla server reads, however the source is opened: records updated after
-    ``since``, the URL and key (they override the spec's and ``ARGILLA_API_URL`` /
-    ``ARGILLA_API_KEY``), seconds to wait for each answer and for the whole read."""
-
-    since: str | None = None
-    api_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
-    timeout: float | None = None
-    deadline: float | None = None
-
-    def server_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of ``ArgillaServerSource``."""
-        return {
-            "api_url": self.api_url,
-            "api_key": self.api_key,
-            "since": self.since,
-            "timeout": self.timeout,
-            "deadline": self.deadline,
-        }
-
-
-NO_LIVE = LiveOptions()
 
 
 @dataclass(frozen=True, slots=True)

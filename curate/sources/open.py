@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.sources.base import NO_LIVE, LiveOptions, Source
-from curate.spec import SourceSpec, SpecFile
+from curate.sources.base import Source
+from curate.spec import NO_LIVE, LiveOptions, SourceSpec, SpecFile
 
 
 def open_spec_source(
