@@ -308,12 +308,9 @@ class ExportWriter:
 
     def content_fingerprint(self) -> str:
         """A hash of the rows themselves (format-independent), split by split."""
-        h = hashlib.sha256()
-        for name in sorted(self.splits):
-            h.update(f"{name}\n".encode())
-            h.update(self.splits[name].content.digest())
-        h.update(b"rejects\n" + self.rejects_hash.digest())
-        return h.hexdigest()
+        return fingerprint(
+            {name: s.content.digest() for name, s in self.splits.items()}, self.rejects_hash.digest()
+        )
 
     def finish(self, manifest: Manifest) -> Path:
         """Write the manifest and move the export into place (replacing only curate's own export)."""
@@ -352,6 +349,17 @@ class ExportWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def fingerprint(split_digests: dict[str, bytes], rejects_digest: bytes) -> str:
+    """An export's content fingerprint: each split's sha256 of its canonical row lines, in split
+    name order, then that of ``rejects.jsonl`` (the writer makes it, ``push`` checks it)."""
+    h = hashlib.sha256()
+    for name in sorted(split_digests):
+        h.update(f"{name}\n".encode())
+        h.update(split_digests[name])
+    h.update(b"rejects\n" + rejects_digest)
+    return h.hexdigest()
+
+
 def check_export_files(folder: Path, manifest: Manifest) -> None:
     """Check a Parquet export's manifest against its files before anything trusts it (a manifest
     edited by hand could claim other counts or another fingerprint over unchanged files): rows and
@@ -361,7 +369,7 @@ def check_export_files(folder: Path, manifest: Manifest) -> None:
 
     where = folder / MANIFEST
     counts = manifest.counts
-    fingerprint = hashlib.sha256()
+    digests: dict[str, bytes] = {}
     kept_ids: int | None = 0
     for split in sorted(manifest.split_names):
         parquet = pq.ParquetFile(folder / f"{split}.parquet")
@@ -382,8 +390,7 @@ def check_export_files(folder: Path, manifest: Manifest) -> None:
             kept_ids = None if kept_ids is None else kept_ids + len(ids)
         else:
             kept_ids = None
-        fingerprint.update(f"{split}\n".encode())
-        fingerprint.update(content.digest())
+        digests[split] = content.digest()
     rejects_path = folder / REJECTS
     data = rejects_path.read_bytes() if rejects_path.is_file() else b""
     records, rows_dropped = Counter[str](), Counter[str]()
@@ -405,8 +412,7 @@ def check_export_files(folder: Path, manifest: Manifest) -> None:
     _same(where, "counts.rejected_records", counts.rejected_records, sum(records.values()))
     if kept_ids is not None:
         _same(where, "counts.kept_records", counts.kept_records, kept_ids)
-    fingerprint.update(b"rejects\n" + hashlib.sha256(data).digest())
-    _same(where, "fingerprint", manifest.fingerprint, fingerprint.hexdigest())
+    _same(where, "fingerprint", manifest.fingerprint, fingerprint(digests, hashlib.sha256(data).digest()))
 
 
 def _same(where: Path, key: str, claimed: Any, found: Any) -> None:
