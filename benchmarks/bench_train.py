@@ -51,11 +51,8 @@ def settings(gpu: bool, steps: int) -> dict[str, Any]:
 
 def setup(root: Path, gpu: bool) -> dict[str, str]:
     """The model (saved with save_pretrained) and the exports both sides read."""
-    from curate.api.loader import load_spec
-    from curate.commands.core import open_spec_source
-    from curate.pipeline.run import ExportOptions, run_export
+    import curate
     from curate.testing.tiny import chat_tokenizer
-    from curate.tokens.tokenize import build_row_transform
 
     model_dir = root / "model"
     tokenizer = chat_tokenizer(model_dir, "qwen2_5", vocab_size=8192 if gpu else 1024)
@@ -74,18 +71,12 @@ def setup(root: Path, gpu: bool) -> dict[str, str]:
         from curate.testing.tiny_models import build_tiny_llama
 
         build_tiny_llama(model_dir, tokenizer, hidden_size=128, num_layers=4)
-    spec = load_spec(SPEC)
     text = root / "export"
-    run_export(spec, open_spec_source(spec, None), ExportOptions(out_dir=text))
+    curate.export(SPEC, text)
     out = {"model": str(model_dir), "export": str(text)}
     if gpu:  # curate's packed rows, as `curate export --tokenizer --pack` writes them
         packed = root / "export-packed"
-        transform = build_row_transform("sft", str(model_dir), None, 1024)
-        run_export(
-            spec,
-            open_spec_source(spec, None),
-            ExportOptions(out_dir=packed, row_transform=transform, pack_max_length=1024),
-        )
+        curate.export(SPEC, packed, tokenizer=model_dir, max_length=1024, pack=True)
         out["packed"] = str(packed)
     return out
 

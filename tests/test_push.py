@@ -25,6 +25,7 @@ from curate.api.loader import load_spec
 from curate.commands.app import app
 from curate.errors import CurateError
 from curate.manifest import Manifest
+from curate.pipeline.plan import plan_export
 from curate.pipeline.run import ExportOptions, run_export
 from curate.records import ArgillaRecord, DatasetSettings, FieldInfo, QuestionInfo, QuestionKind, Response
 from curate.sinks.hub import HubPublisher, HubTarget, PushJob, RetryPolicy, Stopped, push_every, push_once
@@ -112,11 +113,9 @@ class MemoryExport:
         self.calls: list[tuple[str | None, int]] = []
 
     def __call__(self, out: Path, since: str | None) -> Manifest:
-        manifest = run_export(
-            self.spec_file,
-            MemorySource(self.records, since),
-            ExportOptions(out_dir=out, allow_empty=since is not None),
-        )
+        source = MemorySource(self.records, since)
+        options = ExportOptions(out_dir=out, allow_empty=since is not None)
+        manifest = run_export(plan_export(self.spec_file, source), source, options)
         self.calls.append((since, manifest.counts.input_records))
         return manifest
 

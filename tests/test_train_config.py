@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from curate.api.loader import load_spec
+import curate
 from curate.errors import CurateError
-from curate.pipeline.run import ExportOptions, run_export
 
 pytest.importorskip("trl")
 
@@ -28,8 +27,6 @@ CONFIGS = REPO / "train" / "configs"
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from curate.sources.open import open_spec_source
-
     root = tmp_path_factory.mktemp("exports")
     out = {}
     names = (
@@ -40,8 +37,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "answer-feedback-kto",
     )
     for name in names:
-        spec = load_spec(SPECS / f"{name}.yaml")
-        run_export(spec, open_spec_source(spec, None), ExportOptions(out_dir=root / name))
+        curate.export(SPECS / f"{name}.yaml", root / name)
         out[name] = root / name
     out["unpaired"] = out["answer-feedback-kto"]
     return out

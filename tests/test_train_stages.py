@@ -16,9 +16,7 @@ pytest.importorskip("trl")
 
 from train_fixtures import write_table_spec
 
-from curate.api.loader import load_spec
-from curate.pipeline.run import ExportOptions, run_export
-from curate.sources.open import open_spec_source
+import curate
 from train import dpo, reward, sft
 from train.generate import ChatSession, Sampling, generate, load_for_generation, render_prompt
 
@@ -54,8 +52,7 @@ def demo_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "dolly-curated-preference",
         "chat-review",
     ):
-        spec = load_spec(SPECS / f"{name}.yaml")
-        run_export(spec, open_spec_source(spec, None), ExportOptions(out_dir=root / name))
+        curate.export(SPECS / f"{name}.yaml", root / name)
         out[name] = root / name
     return out
 

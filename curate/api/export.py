@@ -24,6 +24,7 @@ from curate.spec import NO_LIVE, LiveOptions, SourceSpec, check_splits
 
 if TYPE_CHECKING:
     from curate.manifest import Manifest
+    from curate.pipeline.plan import ExportPlan
     from curate.pipeline.run import ExportOptions
     from curate.sinks.files import Format
     from curate.sources.base import Source
@@ -166,6 +167,45 @@ def open_source(spec: Spec, source: SourceLike = None, live: LiveOptions = NO_LI
     )
 
 
+# --- check ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`check` found: the spec's task, and the source it was checked against."""
+
+    task: str
+    layout: str  # the source's layout
+    questions: int  # questions the source's settings define
+
+    def __str__(self) -> str:
+        plural = "" if self.questions == 1 else "s"
+        return f"{self.task}, checked against its {self.layout} source, {self.questions} question{plural}"
+
+
+@checked_arguments()
+def check(
+    spec: SpecLike,
+    *,
+    source: SourceLike = None,
+    api_url: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = None,
+) -> Checked:
+    """Check a spec against its source (or ``source``), as ``curate validate`` does: every field,
+    question and metadata name the spec reads must exist there with a kind the task can take.
+    A mismatch raises :class:`curate.errors.CurateError` naming it; no record is read.
+
+    >>> import curate
+    >>> print(curate.check(curate.bundled_spec("dolly-curated.yaml")))
+    sft, checked against its argilla_v1 source, 3 questions
+    """
+    from curate.pipeline.plan import plan_export
+
+    spec = as_spec(spec)
+    src = open_source(spec, source, LiveOptions(api_url=api_url, api_key=api_key, timeout=timeout))
+    plan_export(spec.spec_file, src)  # the builder checks every name the spec reads
+    return Checked(spec.task, src.layout, len(src.settings.questions))
+
+
 # --- export -----------------------------------------------------------------------------------------
 @dataclass
 class ExportJob:
@@ -174,6 +214,7 @@ class ExportJob:
 
     spec: Spec
     source: Source
+    plan: ExportPlan
     options: ExportOptions
     on_warning: Report = warn
     shown: set[str] = field(default_factory=set)  # warnings reported before the run
@@ -185,7 +226,7 @@ class ExportJob:
         from curate.pipeline.run import run_export
 
         self.options.progress = progress
-        manifest = run_export(self.spec.spec_file, self.source, self.options)
+        manifest = run_export(self.plan, self.source, self.options)
         for warning in self.source.warnings:  # found while reading (e.g. records without an id)
             if warning not in self.shown:
                 self.on_warning(warning)
@@ -215,15 +256,13 @@ def prepare_export(
     on_note: Report | None = None,
 ) -> ExportJob:
     """Check everything :func:`export` is given and open its source (see :class:`ExportJob`)."""
+    from curate.pipeline.plan import plan_export
     from curate.pipeline.run import ExportOptions
 
     options = ExportOptions(
-        out_dir=Path(out),
-        fmt=parse_format(format),
-        split_fractions=parse_splits(splits),
-        allow_empty=allow_empty,
-        num_proc=num_proc,
+        out_dir=Path(out), fmt=parse_format(format), allow_empty=allow_empty, num_proc=num_proc
     )
+    fractions = parse_splits(splits)
     if num_proc < 1:
         raise CurateError(f"{arg('num_proc')}: got {num_proc}, expected 1 or more")
     spec = as_spec(spec)
@@ -246,15 +285,6 @@ def prepare_export(
             f"{arg('num_proc')} {num_proc}: this machine has {cpus} CPU{'s' if cpus > 1 else ''}; using {cpus}"
         )
         options.num_proc = cpus
-    if options.num_proc > 1 and tokenizer is None:
-        from curate.pipeline.build_workers import why_not_forked
-
-        why = why_not_forked(src)
-        if why is not None:
-            options.on_note(
-                f"{arg('num_proc')} {options.num_proc}: the rows are built in this process ({why})"
-            )
-            options.num_proc = 1
     if tokenizer is not None:
         from curate.tokens.tokenize import build_row_transform, default_truncation
 
@@ -274,7 +304,18 @@ def prepare_export(
         if max_length is None:
             raise CurateError(f"{arg('pack')} needs {arg('max_length')} (the bin size)")
         options.pack_max_length = max_length
-    return ExportJob(spec, src, options, report, set(src.warnings))
+    plan = plan_export(
+        spec.spec_file,
+        src,
+        fractions=fractions,
+        row_transform=options.row_transform,
+        num_proc=options.num_proc,
+    )
+    if plan.why_not_workers is not None:
+        options.on_note(
+            f"{arg('num_proc')} {options.num_proc}: the rows are built in this process ({plan.why_not_workers})"
+        )
+    return ExportJob(spec, src, plan, options, report, set(src.warnings))
 
 
 @checked_arguments(options_of=prepare_export)
@@ -357,6 +398,7 @@ def preview(
 ) -> Preview:
     """The tokens a spec's rows will train on, as ``curate preview``: a pre-flight summary over
     every row and ``n`` examples. ``train_on`` defaults to the spec's."""
+    from curate.pipeline.plan import plan_export
     from curate.pipeline.run import iter_outcomes
     from curate.rows import Rejected
     from curate.tasks.chat import each_turn_rows
@@ -384,7 +426,7 @@ def preview(
     upstream = {"rejected": 0}
 
     def rows() -> Iterator[dict[str, Any]]:
-        for outcome in iter_outcomes(spec.spec_file, src):
+        for outcome in iter_outcomes(plan_export(spec.spec_file, src), src):
             if isinstance(outcome, Rejected):
                 upstream["rejected"] += 1
                 continue

@@ -143,6 +143,7 @@ def _stderr(message: str) -> None:
 def _exporter(
     spec: Spec, source: SourceLike, api_url: str | None, api_key: str | None, log: Report
 ) -> tuple[Callable[[Path, str | None], Manifest], str]:
+    from curate.pipeline.plan import plan_export
     from curate.pipeline.run import ExportOptions, run_export
 
     def export(out: Path, since: str | None) -> Manifest:
@@ -150,7 +151,8 @@ def _exporter(
         for warning in src.warnings:
             log(f"warning: {warning}")
         # an incremental round may find nothing new: that is not an error
-        return run_export(spec.spec_file, src, ExportOptions(out_dir=out, allow_empty=since is not None))
+        options = ExportOptions(out_dir=out, allow_empty=since is not None)
+        return run_export(plan_export(spec.spec_file, src), src, options)
 
     return export, spec.sha256
 

@@ -142,6 +142,7 @@ def _export_stats(job: StatsJob) -> Stats:
 
 
 def _spec_stats(job: StatsJob, acc: SourceStats, progress: Callable[[int], None] | None) -> Stats:
+    from curate.pipeline.plan import plan_export
     from curate.pipeline.run import ExportOptions, run_export
     from curate.report.export_stats import export_stats, iter_export_rows, trained_lengths
 
@@ -151,7 +152,9 @@ def _spec_stats(job: StatsJob, acc: SourceStats, progress: Callable[[int], None]
         options = ExportOptions(
             out_dir=folder, allow_empty=True, row_transform=job.transform, progress=progress
         )
-        manifest = run_export(job.spec.spec_file, _Counted(job.source, acc.add), options)
+        counted = _Counted(job.source, acc.add)
+        plan = plan_export(job.spec.spec_file, counted, row_transform=job.transform)
+        manifest = run_export(plan, counted, options)
         result, lengths = export_stats(folder)
         trained = trained_lengths(iter_export_rows(folder), job.spec.task, job.transform)
     export = {k: v for k, v in result.items() if k not in ("export", "rows_per_file")}

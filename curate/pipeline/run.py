@@ -1,8 +1,8 @@
 """The export job: source -> build (unify) -> filters -> split -> files, every record accounted for.
 
-``iter_outcomes`` yields, per input record, either its canonical rows or its rejection;
-``run_export`` writes them and a manifest whose counts add up:
-``input_records == sum(records_per_split) + rejected_records``.
+Both run an ``ExportPlan`` (``curate.pipeline.plan``): ``iter_outcomes`` yields, per input record,
+either its canonical rows or its rejection; ``run_export`` writes them and a manifest whose counts
+add up: ``input_records == sum(records_per_split) + rejected_records``.
 """
 
 from __future__ import annotations
@@ -17,24 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
 from curate.arguments import arg, switch
-from curate.build.builder import Builder
-from curate.build.filters import build_filters
 from curate.build.quality import QualityStats
 from curate.errors import CurateError
 from curate.manifest import Counts, Manifest, Splits
 from curate.pipeline.executor import Executor
 from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, RowTransform, TransformResult
-from curate.sinks.files import ExportWriter, Format, packed_path, schema_for
+from curate.sinks.files import ExportWriter, Format, packed_path
 from curate.sources.base import RowSource, Source, Unreadable
-from curate.spec import SpecFile, spec_summary
-from curate.tasks import get_task, make_builder
+from curate.spec import spec_summary
 from curate.version import __version__
 
 if TYPE_CHECKING:
     from curate.pipeline.build_workers import BuildWorkers
+    from curate.pipeline.plan import ExportPlan
 
 
 def assign_split(record_id: str, fractions: dict[str, float], seed: int) -> str:
@@ -54,10 +50,10 @@ def assign_split(record_id: str, fractions: dict[str, float], seed: int) -> str:
     return names[-1]
 
 
-def iter_outcomes(spec_file: SpecFile, source: Source, builder: Builder | None = None) -> Iterator[Outcome]:
-    """Build every record of the source; filters run here too, so preview sees what export writes."""
-    builder = builder or make_builder(spec_file, source.settings, source.name)
-    filters = build_filters(spec_file.spec.filters, get_task(spec_file.spec.task).dedup_keys)
+def iter_outcomes(plan: ExportPlan, source: Source) -> Iterator[Outcome]:
+    """Build every record of the source in this process; filters run here too, so preview sees
+    what export writes."""
+    builder, filters = plan.builder, plan.filters
     for record in source:
         if isinstance(record, Unreadable):
             yield Rejected(record.record_id, Rejection(record.reason, record.detail))
@@ -92,12 +88,13 @@ TRANSFORM_BATCH = 1024  # records per batched tokenizer call (bounded memory, fa
 class ExportOptions:
     out_dir: Path
     fmt: Format = "parquet"
-    split_fractions: dict[str, float] | None = None
     row_transform: RowTransform | None = None  # e.g. curate.tokens.tokenize.RowTransform (token ids, labels)
     pack_max_length: int | None = None
     progress: Callable[[int], None] | None = None
     allow_empty: bool = False  # write an export that keeps no record (else it is an error)
-    num_proc: int = 1  # worker processes for the row transform (same bytes as 1)
+    num_proc: int = (
+        1  # worker processes for the row transform (same bytes as 1); the plan's build_workers build rows
+    )
     on_note: Callable[[str], None] | None = None  # told e.g. of stale temporary folders cleaned up
 
 
@@ -139,23 +136,20 @@ def streaming_gc() -> Iterator[None]:
                     gc.unfreeze()
 
 
-def run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> Manifest:
+def run_export(plan: ExportPlan, source: Source, options: ExportOptions) -> Manifest:
     """Write an export folder; returns its manifest. Nothing is left behind when it fails."""
     try:
         with streaming_gc():
-            return _run_export(spec_file, source, options)
+            return _run_export(plan, source, options)
     except OSError as err:  # a full disk, a file vanishing, a folder made read-only mid-way
         where = err.filename or arg("out", str(options.out_dir))
         raise CurateError(f"{where}: {err.strerror or err}; nothing was written") from None
 
 
-def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> Manifest:
-    spec = spec_file.spec
-    builder = make_builder(spec_file, source.settings, source.name)
-    fractions = options.split_fractions or dict(spec.split.fractions)
+def _run_export(plan: ExportPlan, source: Source, options: ExportOptions) -> Manifest:
+    spec = plan.spec_file.spec
+    builder, fractions, schema = plan.builder, plan.fractions, plan.schema
     transform = options.row_transform
-    extra: list[pa.Field] = transform.fields() if transform is not None else []
-    schema = schema_for(get_task(spec_file.spec.task).fields(builder.output_conversational), extra)
     stats = QualityStats(builder)
     records_per_split: Counter[str] = Counter({name: 0 for name in fractions})
     rows_per_split: Counter[str] = Counter({name: 0 for name in fractions})
@@ -176,7 +170,7 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
         for failure in failures:
             dropped_rows[failure.reason] += 1
             writer.reject(record_id, failure.reason, failure.detail, scope="row")
-        split = assign_split(record_id, fractions, spec.split.seed)
+        split = assign_split(record_id, fractions, plan.seed)
         records_per_split[split] += 1
         for row in rows:
             writer.write(split, row)
@@ -223,12 +217,12 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
         for note in writer.notes:
             if options.on_note is not None:
                 options.on_note(note)
-        workers = _forked_workers(source, builder, spec_file, stats, schema, options)
+        workers = _forked_workers(plan, source, stats)
         if workers is not None:
             stack.enter_context(workers)
             outcomes = workers.outcomes()  # the workers' share of the quality figures included
         else:
-            outcomes = iter_outcomes(spec_file, source, builder)
+            outcomes = iter_outcomes(plan, source)
         for outcome in outcomes:
             n_input += 1
             if options.progress is not None:
@@ -254,14 +248,14 @@ def _run_export(spec_file: SpecFile, source: Source, options: ExportOptions) -> 
             raise CurateError(_nothing_kept(where, n_input, rejects, first_reject))
         manifest = Manifest(
             curate_version=__version__,
-            spec=spec_summary(spec_file),
+            spec=spec_summary(plan.spec_file),
             source=source.describe(),
             task=spec.task,
             template=getattr(spec, "template", None),
             style="conversational" if builder.output_conversational else "text",
             format=options.fmt,
             columns=schema.names,
-            splits=Splits(fractions, spec.split.seed),
+            splits=Splits(fractions, plan.seed),
             counts=Counts(
                 input_records=n_input,
                 kept_records=n_kept,
@@ -360,25 +354,16 @@ class _ChunkRunner:
         self.write(chunk, results)
 
 
-def _forked_workers(
-    source: Source,
-    builder: Builder,
-    spec_file: SpecFile,
-    stats: QualityStats,
-    schema: pa.Schema,
-    options: ExportOptions,
-) -> BuildWorkers | None:
-    """Worker processes that build the rows, where ``num_proc`` asks for them, no row transform
-    takes them, and they can read the source (``curate.pipeline.build_workers``); else None."""
-    if options.num_proc < 2 or options.row_transform is not None:
+def _forked_workers(plan: ExportPlan, source: Source, stats: QualityStats) -> BuildWorkers | None:
+    """The worker processes that build the rows, where the plan has them; else None."""
+    if plan.build_workers < 2:
         return None
-    from curate.pipeline.build_workers import BuildWorkers, why_not_forked
+    from curate.pipeline.build_workers import BuildWorkers
 
-    if why_not_forked(source) is not None:
-        return None  # the API said why in a note
-    assert isinstance(source, RowSource)  # why_not_forked checked it
-    filters = build_filters(spec_file.spec.filters, get_task(spec_file.spec.task).dedup_keys)
-    return BuildWorkers(source, builder, filters, stats, tuple(schema.names), options.num_proc)
+    assert isinstance(source, RowSource)  # the plan checked it
+    return BuildWorkers(
+        source, plan.builder, plan.filters, stats, tuple(plan.schema.names), plan.build_workers
+    )
 
 
 def _nothing_kept(source: str, n_input: int, rejects: Counter[str], first: Rejected | None) -> str:
