@@ -10,7 +10,8 @@ Python                                         command line
 ``curate.stats(target, **options)``              ``curate stats TARGET [--png PATH]``
 ``curate.preview(spec, tokenizer, n=3)``         ``curate preview SPEC --tokenizer PATH``
 ``curate.push(spec, repo=...)``                  ``curate push SPEC --repo ORG/NAME``
-``curate.Spec(...)``, ``Spec.from_yaml(path)``   ``curate validate SPEC``
+``curate.Spec(...)``, ``Spec.from_yaml(path)``   ``curate validate SPEC --offline``
+``curate.check(spec, source=None)``             ``curate validate SPEC [--source PATH]``
 =============================================  ==============================================
 
 A spec in Python, validated like a spec file (same messages), over any table:
@@ -70,6 +71,7 @@ from curate.version import __version__
 _LAZY = {
     "load": "curate.api.load",
     "export": "curate.api.export",
+    "check": "curate.api.export",
     "stats": "curate.api.stats",
     "preview": "curate.api.export",
     "push": "curate.api.push",
@@ -87,6 +89,7 @@ __all__ = [
     "Spec",
     "__version__",
     "bundled_spec",
+    "check",
     "export",
     "load",
     "preview",
@@ -95,7 +98,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from curate.api.export import CurateWarning, export, preview
+    from curate.api.export import CurateWarning, check, export, preview
     from curate.api.load import load
     from curate.api.push import push
     from curate.api.spec import Spec, bundled_spec

@@ -99,6 +99,7 @@ def main(argv=None):
 @pytest.fixture
 def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The three modules importable from a temporary folder, each registered with one entry."""
+    import curate.commands.app  # noqa: F401  the process's own CLI is built without the scratch stage
     from curate.sources.layouts import LAYOUTS
     from curate.tasks import TASKS, spec_adapter
     from train.config import STAGES, Stage

@@ -14,12 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from curate.api import export as api
-from curate.api.export import parse_format, parse_split
 from curate.manifest import Manifest
-from curate.sources.open import open_spec_source
-
-# command modules take these from here with the shared options
-__all__ = ["open_spec_source", "parse_format", "parse_split"]
 
 SpecArg = Annotated[Path, typer.Argument(help="dataset spec (YAML), e.g. datasets_spec/dolly-curated.yaml")]
 # Argilla credentials: flags or the environment; the key is never shown (not even as a default).
@@ -148,20 +143,16 @@ def register(app: typer.Typer) -> None:
         offline: Annotated[bool, typer.Option(help="check the spec only, not against its source")] = False,
     ) -> None:
         """Validate specs (and, unless --offline, their names against the source's settings)."""
-        from curate.tasks import make_builder
+        import curate
 
         for path in specs:
-            from curate.api.loader import load_spec
-
-            spec_file = load_spec(path)
-            checked = "spec only"
-            spec_source = spec_file.spec.source
+            spec = curate.Spec.from_yaml(path)
+            checked = f"{spec.task}, spec only"
+            spec_source = spec.model.source
             live = source is None and spec_source is not None and spec_source.argilla is not None
             if not offline and not live and (spec_source is not None or source is not None):
-                src = open_spec_source(spec_file, source)
-                make_builder(spec_file, src.settings, src.name)
-                checked = f"checked against its {src.layout} source, {len(src.settings.questions)} questions"
-            typer.echo(f"ok: {path} ({spec_file.spec.task}, {checked})")
+                checked = str(curate.check(spec, source=source))
+            typer.echo(f"ok: {path} ({checked})")
 
     @app.command()
     def schema() -> None:
