@@ -39,12 +39,11 @@ venv-ppo: $(PPO_VENV)/.installed
 
 # The training tests (PPO included) on TRL 1.12; `make pytest` runs them on the newest TRL.
 pytest-ppo: $(PPO_VENV)/.installed
-	$(PPO_VENV)/bin/pytest -q tests/test_train_config.py tests/test_train_stages.py tests/test_train_labels.py \
-		tests/test_train_rl.py tests/test_train_multiproc.py
+	$(PPO_VENV)/bin/pytest -q tests/training
 
 # Two CPU processes (accelerate launch, gloo) against one: sft, reward, dpo and kto save the same.
 train-multiproc: $(VENV)/.full
-	$(BIN)/pytest -q tests/test_train_multiproc.py
+	$(BIN)/pytest -q tests/training/test_train_multiproc.py
 
 # Any stage under accelerate: make train-launch STAGE=sft CONFIG=train/configs/sft.yaml \
 #   ACCELERATE_CONFIG=train/configs/accelerate/deepspeed_zero3.yaml

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from _paths import DATA, SPECS
+from helpers import DATA, SPECS, manifest_of
 
 import curate
 from curate.errors import CurateError
@@ -37,7 +37,7 @@ def cache(tmp_path: Path) -> Path:
 def test_load_equals_the_cli_export_row_for_row(name: str, cli: Any, tmp_path: Path, cache: Path) -> None:
     out = tmp_path / "cli"
     assert cli("export", SPECS / name, "--out", out, "-q").exit_code == 0
-    written = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    written = manifest_of(out)
     ds = curate.load(SPECS / name, cache_dir=cache)
     assert list(ds) == list(curate.Spec.from_yaml(SPECS / name).model.split.fractions)
     for split, dataset in ds.items():

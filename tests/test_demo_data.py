@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from _paths import DATA
+from helpers import DATA
 
 
 def test_generator_reproduces_the_bundled_files(tmp_path):

@@ -8,7 +8,7 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
-from _paths import DATA, SPECS
+from helpers import DATA, SPECS, manifest_of, rejects_of
 
 from curate.pipeline.run import assign_split
 
@@ -36,9 +36,9 @@ def test_every_record_is_accounted_for(cli, tmp_path, name):
     out = tmp_path / "out"
     result = cli("export", SPECS / f"{name}.yaml", "--out", out, "--quiet")
     assert result.exit_code == 0, result.stderr
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifest_of(out)
     counts = manifest["counts"]
-    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    rejects = rejects_of(out)
     record_rejects = [r for r in rejects if r.get("scope") != "row"]
     assert counts["input_records"] == counts["kept_records"] + counts["rejected_records"]
     assert counts["kept_records"] == sum(counts["records_per_split"].values())
@@ -113,7 +113,7 @@ def test_fingerprint_is_format_independent(cli, tmp_path):
     for fmt in ("parquet", "jsonl"):
         out = tmp_path / fmt
         assert cli("export", SPECS / "chat-review.yaml", "--out", out, "--format", fmt, "-q").exit_code == 0
-        manifests.append(json.loads((out / "manifest.json").read_text()))
+        manifests.append(manifest_of(out))
     assert manifests[0]["fingerprint"] == manifests[1]["fingerprint"]
     assert _read_rows(tmp_path / "jsonl", "train", "jsonl") == _read_rows(tmp_path / "parquet", "train")
 
@@ -131,7 +131,7 @@ def test_preference_pairs_from_ranking(cli, tmp_path):
 def test_chat_reply_completes_the_conversation(cli, tmp_path):
     out = tmp_path / "chat"
     assert cli("export", SPECS / "chat-review.yaml", "--out", out, "-q").exit_code == 0
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifest_of(out)
     assert any("do not keep response status" in w for w in manifest["warnings"])
     assert manifest["quality"]["responses_by_status"].get("unknown", 0) > 0
     corrected = 0
@@ -155,7 +155,7 @@ def test_unknown_status_can_reject(cli, tmp_path):
     spec.write_text(text.replace("path: data/", f"path: {DATA}/"))
     out = tmp_path / "chat"
     assert cli("export", spec, "--out", out, "-q").exit_code == 0
-    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    counts = manifest_of(out)["counts"]
     assert counts["rejects_by_reason"]["status_unknown"] > 0
 
 
@@ -167,7 +167,7 @@ def test_split_override_and_stability(cli, tmp_path):
         ).exit_code
         == 0
     )
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifest_of(out)
     assert set(manifest["counts"]["records_per_split"]) == {"train", "dev"}
     for split in ("train", "dev"):
         for row in _read_rows(out, split):

@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _paths import DATA, SPECS
-from test_hostile_records import HOSTILE, LAYOUTS, key_paths, replaced
+from helpers import DATA, HOSTILE, LAYOUTS, SPECS, key_paths, replaced
 
 import curate
 import curate.pipeline.build_workers as build_workers

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from helpers import manifest_of
 
 from curate.errors import CurateError
 from curate.sources import LiveOptions, argilla_api, argilla_live, open_source
@@ -547,7 +548,7 @@ def test_export_with_bad_values_from_the_server(cli: Any, tmp_path: Path) -> Non
         result = cli("export", write_spec(tmp_path, fake.url), "--out", out, "--api-key", KEY,
                      "--format", "jsonl", "-q")  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    counts = manifest_of(out)["counts"]
     assert counts["input_records"] == 6 and counts["kept_records"] == 4
     assert counts["rejects_by_reason"] == {"bad_value:fix": 2}
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _paths import SPECS
 from _signals import default_stop_signals
+from helpers import SPECS, manifest_of
 
 N_ROWS = 12
 TABLE_SPEC = """\
@@ -68,10 +68,6 @@ def no_temp_left(parent: Path) -> None:
 @pytest.fixture
 def table(tmp_path: Path) -> Path:
     return make_table(tmp_path / "src")
-
-
-def manifest_of(out: Path) -> dict:
-    return json.loads((out / "manifest.json").read_text(encoding="utf-8"))
 
 
 # ---------------------------------------------------------------- output folders

@@ -109,3 +109,17 @@ def test_no_private_name_crosses_a_module() -> None:
 def test_the_checks_see_a_circle_and_a_private_import() -> None:
     edges = {"a": {"b": ["_x"]}, "b": {"c": []}, "c": {"a": []}, "d": {}}
     assert circles(edges) == [["a", "b", "c"]]
+
+
+def test_no_test_module_imports_another() -> None:
+    """Tests share code through ``tests/helpers.py`` and fixtures, never by importing a test module."""
+    found = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [
+                f"{path.relative_to(REPO)} imports {n}" for n in names if n.split(".")[-1].startswith("test_")
+            ]
+    assert found == []

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _paths import REPO
+from helpers import REPO
 
 NOTEBOOKS = REPO / "notebooks"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _paths import DATA, SPECS
+from helpers import DATA, SPECS
 
 import curate
 
@@ -129,9 +129,5 @@ def test_short_annotator_names_stay_unique() -> None:
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from curate.testing.tiny import byte_level_bpe
-
-    path = tmp_path_factory.mktemp("tok") / "bpe"
-    byte_level_bpe(path, 512, n_lines=1500)
-    return path
+def tokenizer(bpe_tokenizer: Path) -> Path:
+    return bpe_tokenizer  # the session's one byte-level BPE

@@ -33,6 +33,7 @@ from curate.sources.base import Source
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _signals import default_stop_signals
+from helpers import manifest_of
 from hub_standin import HubStandIn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -267,7 +268,7 @@ def test_no_token_in_uploads_or_output(
 def test_refuses_to_publish_a_credential(hub: HubStandIn, tmp_path: Path) -> None:
     out = tmp_path / "export"
     assert cli("export", str(DOLLY), "--out", str(out), "-q").exit_code == 0
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifest_of(out)
     manifest["source"]["name"] = f"leaked {hub.token}"  # e.g. a source that put its key in a name
     (out / "manifest.json").write_text(json.dumps(manifest))
     result = cli("push", "--from-export", str(out), "--repo", "org/leak")
@@ -306,7 +307,7 @@ def test_refuses_to_publish_an_export_changed_since_it_was_written(
 
 def _edit_manifest(out: Path, change: str) -> str:
     """Edit an export's manifest.json by hand (its files untouched); return the key that lies."""
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifest_of(out)
     counts = manifest["counts"]
     if change == "train rows inflated":
         counts["rows_per_split"]["train"] += 1000

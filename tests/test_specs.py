@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _paths import SPECS
+from helpers import SPECS
 
 from curate.api.loader import load_spec, spec_json_schema
 from curate.errors import CurateError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from _paths import DATA, SPECS
+from helpers import DATA, SPECS
 
 
 def test_stats_json_and_png(cli, tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from _paths import DATA, SPECS
+from helpers import DATA, SPECS, manifest_of, rejects_of
 
 from curate.spec import TaskSpec
 from curate.tasks import TASKS, get_task, spec_adapter
@@ -25,7 +25,7 @@ def records_of(folder: str) -> list[dict]:
 def export(cli, spec: str, out: Path) -> tuple[dict, dict[str, list[dict]]]:
     result = cli("export", SPECS / f"{spec}.yaml", "--out", out, "-q")
     assert result.exit_code == 0, result.stderr
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifest_of(out)
     rows = {s: pq.read_table(out / f"{s}.parquet").to_pylist() for s in manifest["splits"]["fractions"]}
     return manifest, rows
 
@@ -76,7 +76,7 @@ def test_text_export_follows_trls_language_modelling_format(cli, tmp_path):
         )  # first_submitted, else the field
         assert row["text"] == prefix + body
     empty = {r["id"] for r in source if not r["fields"].get("content") and not r["responses"]}
-    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    rejects = rejects_of(tmp_path / "out")
     assert empty <= {r["record_id"] for r in rejects if r["reason"] == "missing:text"}
     assert manifest["task"] == "text" and manifest["columns"][:1] == ["text"]
 
@@ -100,7 +100,7 @@ def test_unpaired_labels_are_the_annotators_majority(cli, tmp_path):
         if len(set(Counter(v["value"] for v in r["responses"].get("helpful", [])).values())) == 1
         and len(Counter(v["value"] for v in r["responses"].get("helpful", []))) == 2
     }
-    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    rejects = rejects_of(tmp_path / "out")
     assert ties == {r["record_id"] for r in rejects if r["reason"] == "tie:helpful"}
     assert {True, False} == {r["label"] for r in kept}
     assert manifest["counts"]["input_records"] == len(source)
@@ -179,10 +179,10 @@ def test_unpaired_pairs_never_label_one_text_both_ways(cli, tmp_path):
         ("plain", "Mid.", False, 3.0),
         ("plain", "Poor.", False, 1.0),
     ]
-    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    rejects = rejects_of(out)
     assert [(r["record_id"], r["reason"]) for r in rejects] == [("clash", "contradictory_labels")]
     assert "'a' and 'b' have the same text" in rejects[0]["detail"]
-    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    counts = manifest_of(out)["counts"]
     assert counts["input_records"] == 3 and counts["rejected_records"] == 1
 
 
@@ -248,7 +248,7 @@ def test_text_rows_train_every_token_and_pack(cli, tmp_path, bpe_tokenizer):
     packed = pq.read_table(out / "__packed__" / "train.parquet").to_pylist()
     assert sum(sum(p["seq_lengths"]) for p in packed) == sum(len(r["input_ids"]) for r in rows)
     assert all(len(p["input_ids"]) <= 256 for p in packed)
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifest_of(out)
     assert manifest["tokenization"]["trainable_token_share"] > 0.9
 
 

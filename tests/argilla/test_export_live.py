@@ -9,6 +9,7 @@ from typing import Any
 
 import argilla as rg
 import pytest
+from helpers import manifest_of
 from live_helpers import WORKSPACE, Server
 
 from curate.sources import argilla_api, argilla_live
@@ -90,7 +91,7 @@ def test_live_export_equals_to_disk_export(
         {k: v for k, v in r.items() if k not in differ} for r in disk_rows
     ]
     assert sorted(by_id["r2"]["statuses"]) == ["discarded", "draft", "submitted"]
-    manifest = json.loads((live / "manifest.json").read_text())
+    manifest = manifest_of(live)
     text = json.dumps(manifest)
     assert argilla.api_key not in text and argilla.url in text
 

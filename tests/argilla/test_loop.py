@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import manifest_of
 from live_helpers import WORKSPACE, Server, record_ids, respond
 from train_fixtures import FAST, write_table_spec
 
@@ -117,7 +118,7 @@ def test_export_train_generate_log_annotate_export(
     assert kept[accepted]["completion"] == by_id[accepted]["generation"]
     assert kept[edited]["completion"] == "The capital is here."
     assert kept[edited]["instruction"] == by_id[edited]["instruction"]
-    manifest = json.loads((again / "manifest.json").read_text())
+    manifest = manifest_of(again)
     assert manifest["counts"]["input_records"] == 3
     assert manifest["counts"]["kept_records"] + manifest["counts"]["rejected_records"] == 3
     assert untouched not in kept or kept[untouched]["completion"] == by_id[untouched]["generation"]

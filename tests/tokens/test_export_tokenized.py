@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import pyarrow.parquet as pq
 import pytest
-from _paths import SPECS
+from helpers import SPECS, manifest_of
 
-from curate.testing.tiny import byte_level_bpe, char_tokenizer, chat_tokenizer
+from curate.testing.tiny import char_tokenizer, chat_tokenizer
 
 
 @pytest.fixture(scope="module")
-def bpe(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bpe")
-    byte_level_bpe(path, vocab_size=600, n_lines=1500)
-    return path
+def bpe(bpe_tokenizer):
+    return bpe_tokenizer  # the session's one byte-level BPE
 
 
 def test_sft_export_with_tokens_and_packing(cli, tmp_path, bpe):
@@ -35,7 +31,7 @@ def test_sft_export_with_tokens_and_packing(cli, tmp_path, bpe):
         "--pack",
     )
     assert result.exit_code == 0, result.stderr
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifest_of(out)
     counts = manifest["counts"]
     assert counts["input_records"] == counts["kept_records"] + counts["rejected_records"]
     tok_summary = manifest["tokenization"]
@@ -86,7 +82,7 @@ def test_tokenized_chat_export_is_reproducible(cli, tmp_path):
         )
         result = cli(*args)
         assert result.exit_code == 0, result.stderr
-    manifest = json.loads((outs[0] / "manifest.json").read_text())
+    manifest = manifest_of(outs[0])
     assert manifest["tokenization"]["template"] == "chatml"
     for path in sorted(outs[0].iterdir()):
         assert path.read_bytes() == (outs[1] / path.name).read_bytes(), path.name
@@ -100,7 +96,7 @@ def test_rows_a_tokenizer_cannot_reproduce_are_rejected_with_a_reason(cli, tmp_p
     out = tmp_path / "out"
     result = cli("export", SPECS / "dolly-curated.yaml", "--out", out, "-q", "--tokenizer", tok)
     assert result.exit_code == 0, result.stderr
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifest_of(out)
     counts = manifest["counts"]
     failed = {
         k: v for k, v in counts["rejects_by_reason"].items() if k in ("decode_mismatch", "boundary_merge")
@@ -135,7 +131,7 @@ def test_num_proc_gives_the_same_bytes(cli, tmp_path, monkeypatch):
     assert files == sorted(p.name for p in outs[2].iterdir())
     for name in files:
         assert (outs[1] / name).read_bytes() == (outs[2] / name).read_bytes(), name
-    summary = json.loads((outs[2] / "manifest.json").read_text())["tokenization"]
+    summary = manifest_of(outs[2])["tokenization"]
     assert summary["rows_ok"] > 0 and summary["rejected_by_reason"]  # some rows are over 200 tokens
 
 

@@ -20,7 +20,7 @@ from train.ppo_backend import available as ppo_available
 
 needs_ppo = pytest.mark.skipif(not ppo_available(), reason="PPO needs TRL 1.12 (the ppo extra)")
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "datasets_spec"
 CONFIGS = REPO / "train" / "configs"
 

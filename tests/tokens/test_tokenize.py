@@ -34,8 +34,10 @@ def spm(tokdir: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def bpe(tokdir: Path) -> Any:
-    return tiny.byte_level_bpe(tokdir / "bpe", 1024)
+def bpe(bpe_tokenizer: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(bpe_tokenizer)  # the session's one byte-level BPE
 
 
 def trained_text(tokenizer: Any, row: dict[str, Any]) -> list[str]:

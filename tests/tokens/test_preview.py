@@ -15,7 +15,7 @@ from curate.testing import tiny
 from curate.tokens.preview import json_report, preview, render
 from curate.tokens.tokenize import RowTransform
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -99,15 +99,14 @@ def test_rendering_highlights_trained_tokens(char: Any) -> None:
     assert "background-color" in html  # trained tokens carry a background
 
 
-def test_cli_json_on_demo_data(tmp_path: Path) -> None:
-    tiny.byte_level_bpe(tmp_path / "bpe", 1024)
+def test_cli_json_on_demo_data(tmp_path: Path, bpe_tokenizer: Path) -> None:
     result = CliRunner().invoke(
         app,
         [
             "preview",
             str(ROOT / "datasets_spec" / "dolly-curated.yaml"),
             "--tokenizer",
-            str(tmp_path / "bpe"),
+            str(bpe_tokenizer),
             "-n",
             "2",
             "--json",

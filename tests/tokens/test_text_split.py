@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from _paths import SPECS
+from helpers import SPECS, manifest_of
 
-from curate.testing.tiny import byte_level_bpe, char_tokenizer, sentencepiece_style
+from curate.testing.tiny import char_tokenizer, sentencepiece_style
 from curate.tokens.tokenize import IGNORE_INDEX as M
 from curate.tokens.tokenize import split_document
 
@@ -87,14 +87,13 @@ def test_row_transform_returns_the_chunks_of_a_long_document(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tokenizers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def tokenizers(tmp_path_factory: pytest.TempPathFactory, bpe_tokenizer: Path) -> dict[str, Path]:
     """Three tokenizers, each saved with save_pretrained: one token per character (ids readable,
     no BOS), a byte-level BPE (no BOS), and a Llama-2-like SentencePiece style (BOS added)."""
     root = tmp_path_factory.mktemp("split-tokenizers")
     char_tokenizer(root / "char")
-    byte_level_bpe(root / "bpe", vocab_size=600, n_lines=1500)
     sentencepiece_style(root / "spm", vocab_size=600, n_lines=1500)
-    return {name: root / name for name in ("char", "bpe", "spm")}
+    return {"char": root / "char", "bpe": bpe_tokenizer, "spm": root / "spm"}  # the session's one BPE
 
 
 def documents(tokenizer: object, seed: int = 0) -> list[dict[str, str]]:
@@ -133,7 +132,7 @@ def text_spec(folder: Path, rows: list[dict[str, str]]) -> Path:
 def export(cli, spec: Path, out: Path, tokenizer: Path, *flags: str) -> dict:
     result = cli("export", spec, "--out", out, "-q", "--tokenizer", tokenizer, "--max-length", str(L), *flags)
     assert result.exit_code == 0, result.stderr
-    return json.loads((out / "manifest.json").read_text())
+    return manifest_of(out)
 
 
 def by_document(rows: list[dict]) -> dict[str, list[dict]]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import manifest_of
 
 from curate.tasks.chat import each_turn_rows
 from curate.templates import get_template
@@ -28,7 +29,7 @@ from curate.templates.turn_rule import InferenceTurn, TurnError, inference_turn,
 from curate.testing.chat_tokenizers import family_tokenizer
 from curate.tokens.tokenize import IGNORE_INDEX, RowTransform
 
-FIXTURES = Path(__file__).parent / "fixtures" / "chat_templates" / "axolotl"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "chat_templates" / "axolotl"
 
 # template -> (family, end marker the model generates to stop; None: the template has none)
 TEMPLATES: dict[str, tuple[str, str | None]] = {
@@ -621,11 +622,10 @@ def test_against_trl_assistant_only_loss(tokdir: Path, name: str) -> None:
 def test_export_each_turn_as_row_keeps_multi_turn_records(cli: Any, tmp_path: Path, tokdir: Path) -> None:
     """A history-rewriting template (Qwen3) with ``train_on: each_turn_as_row``: every assistant
     turn becomes a row trained against the history shown at that turn; no record is lost."""
-    import json
 
     import pyarrow.parquet as pq
     import yaml
-    from _paths import SPECS
+    from helpers import SPECS
 
     spec = yaml.safe_load((SPECS / "chat-review.yaml").read_text())
     spec["source"]["path"] = str(SPECS / spec["source"]["path"])
@@ -637,7 +637,7 @@ def test_export_each_turn_as_row_keeps_multi_turn_records(cli: Any, tmp_path: Pa
     out = tmp_path / "out"
     result = cli("export", spec_path, "--out", out, "-q", "--tokenizer", tok_path)
     assert result.exit_code == 0, result.stderr
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = manifest_of(out)
     counts = manifest["counts"]
     # The only rejects are the demo data's own malformed conversations, none from tokenizing.
     assert set(counts["rejects_by_reason"]) <= {"invalid_messages", "no_assistant_reply"}
@@ -658,7 +658,7 @@ def test_export_sft_with_tokenizer_template_says_what_was_tokenized(
     cli: Any, tmp_path: Path, tokdir: Path
 ) -> None:
     import pyarrow.parquet as pq
-    from _paths import SPECS
+    from helpers import SPECS
 
     tok = tokenizer_for(tokdir, "axolotl/command_a")
     out = tmp_path / "out"
@@ -756,10 +756,9 @@ def test_export_records_template_kwargs_and_workers_render_with_them(
     """``template_kwargs:`` in a spec: the manifest records them, every row renders with them
     (Qwen3 without thinking: the empty think block is in the prompt, never trained), and worker
     processes (``--num-proc 2``) write the same bytes as one process."""
-    import json
 
     import yaml
-    from _paths import SPECS
+    from helpers import SPECS
 
     spec = yaml.safe_load((SPECS / "chat-review.yaml").read_text())
     spec["source"]["path"] = str(SPECS / spec["source"]["path"])
@@ -775,7 +774,7 @@ def test_export_records_template_kwargs_and_workers_render_with_them(
         )
         assert result.exit_code == 0, result.stderr
         outs.append(out)
-    manifest = json.loads((outs[0] / "manifest.json").read_text())
+    manifest = manifest_of(outs[0])
     assert manifest["tokenization"]["template_kwargs"] == {"enable_thinking": False}
     import pyarrow.parquet as pq
 

@@ -5,7 +5,7 @@ read back value for value: a Hub snapshot with ``argilla.yaml``, and the JSON Li
 from __future__ import annotations
 
 import pytest
-from _paths import REPO
+from helpers import REPO, rejects_of
 
 from curate.records import QuestionKind, RankItem
 from curate.sources import detect_layout, open_source
@@ -79,5 +79,5 @@ def test_pairs_from_a_real_v1_ranking(cli, tmp_path):
     ]
     # provenance lists the annotators of the questions the spec read (U3 only rated quality)
     assert rows[0]["annotators"] == [U1, U2] and rows[0]["statuses"] == ["submitted", "submitted"]
-    rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
+    rejects = rejects_of(out)
     assert rejects == [{"record_id": "row-2", "reason": "missing:preference", "detail": "no counted ranking"}]

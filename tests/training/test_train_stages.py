@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("trl")
 
+from helpers import manifest_of
 from train_fixtures import write_table_spec
 
 import curate
@@ -22,7 +23,7 @@ from train.generate import ChatSession, Sampling, generate, load_for_generation,
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SPECS = REPO / "datasets_spec"
 # CPU-friendly settings for every run: fp32, no checkpoints, no trackers, no progress bars.
 FAST = [
@@ -58,7 +59,7 @@ def demo_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def card_matches_manifest(output: Path, export: Path) -> None:
-    manifest = json.loads((export / "manifest.json").read_text())
+    manifest = manifest_of(export)
     card = (output / "README.md").read_text()
     assert manifest["spec"]["sha256"] in card
     assert manifest["fingerprint"] in card

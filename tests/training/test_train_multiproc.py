@@ -26,7 +26,7 @@ from train_fixtures import FAST, write_export, write_table_spec
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 STAGES = ("sft", "reward", "dpo", "kto")
 
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
-from test_hostile_readers import (
+from helpers import (
     assert_accounted,
     assert_one_error,
     disk_export,
@@ -20,6 +20,7 @@ from test_hostile_readers import (
     dolly_records,
     export,
     fix_spec,
+    manifest_of,
     table_spec,
     v1_rows,
 )
@@ -239,7 +240,7 @@ def test_stats_count_record_statuses_that_are_not_text(cli, tmp_path):
     assert human.exit_code == 0 and "number 5" in human.stdout
     exported, out = export(cli, disk_spec(tmp_path), tmp_path)
     assert exported.exit_code == 0, exported.stderr  # export reads it: only filters.record_status looks
-    assert json.loads((out / "manifest.json").read_text())["counts"]["input_records"] == 4
+    assert manifest_of(out)["counts"]["input_records"] == 4
 
 
 def test_stats_count_a_flat_status_column_that_is_not_text(cli, tmp_path):

@@ -12,74 +12,27 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _paths import DATA
+from helpers import (
+    COLUMNS,
+    DATA,
+    HEADER,
+    assert_accounted,
+    assert_one_error,
+    disk_export,
+    disk_spec,
+    dolly_records,
+    export,
+    fix_spec,
+    manifest_of,
+    rejects_of,
+    table_spec,
+    v1_rows,
+)
 
 from curate.errors import CurateError
 from curate.sources import _text, open_source
 from curate.sources.base import Unreadable
 from curate.spec import SourceSpec, TableColumns
-
-HEADER = "id,instruction,response,fix"
-COLUMNS = {"id": "id", "fields": ["instruction", "response"], "responses": {"fix": "fix"}}
-
-
-def table_spec(tmp: Path, data: str, task_columns: str | None = None) -> Path:
-    """An SFT spec over a table: the corrected answer (question ``fix``) else the original."""
-    spec = tmp / "spec.yaml"
-    spec.write_text(
-        "name: hostile\ntask: sft\n"
-        f"source: {{path: {data}, layout: table, columns: {json.dumps(COLUMNS)}}}\n"
-        + (
-            task_columns
-            or "columns:\n  instruction: [{field: instruction}]\n  response: [{question: fix}, {field: response}]\n"
-        )
-        + "template: alpaca\n",
-        encoding="utf-8",
-    )
-    return spec
-
-
-def export(cli: Any, spec: Path, tmp: Path) -> tuple[Any, Path]:
-    out = tmp / "out"
-    return cli("export", spec, "--out", out, "--format", "jsonl", "-q"), out
-
-
-def rejects_of(out: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (out / "rejects.jsonl").read_text(encoding="utf-8").splitlines()]
-
-
-def assert_accounted(
-    result: Any, out: Path, rows_written: int, reasons: dict[str, int]
-) -> list[dict[str, Any]]:
-    """Exit 0; every row written is input; the rejects are exactly ``reasons``; the rest are kept."""
-    assert result.exit_code == 0, result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    counts = json.loads((out / "manifest.json").read_text())["counts"]
-    rejects = [r for r in rejects_of(out) if r.get("scope") != "row"]
-    assert counts["input_records"] == rows_written
-    assert Counter(r["reason"] for r in rejects) == Counter(reasons)
-    assert counts["rejected_records"] == sum(reasons.values())
-    kept = [
-        json.loads(line)
-        for split in counts["records_per_split"]
-        for line in (out / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
-    ]
-    assert len(kept) == counts["kept_records"] == rows_written - sum(reasons.values())
-    # a duplicate_id reject shares its id with the kept first occurrence; no other reject may
-    others = {r["record_id"] for r in rejects if r["reason"] != "duplicate_id"}
-    assert {r["record_id"] for r in kept}.isdisjoint(others)
-    return rejects
-
-
-def assert_one_error(result: Any, out: Path, *needles: str) -> None:
-    assert result.exit_code == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len([line for line in lines if line.startswith("error:")]) == 1, result.stderr
-    text = " ".join(result.stderr.split())
-    for needle in needles:
-        assert needle in text, (needle, result.stderr)
-    assert not out.exists()
 
 
 def csv_rows(n: int, start: int = 0) -> list[str]:
@@ -302,7 +255,7 @@ def test_null_and_blank_ids_are_named_by_position_and_counted(cli, tmp_path):
     assert_accounted(result, out, 5, {})
     kept = {json.loads(line)["record_id"] for line in (out / "train.jsonl").read_text().splitlines()}
     assert kept == {"a", "row-1", "row-2", "row-3", "b"} and "None" not in kept
-    warnings = json.loads((out / "manifest.json").read_text())["warnings"]
+    warnings = manifest_of(out)["warnings"]
     assert any("3 record(s) without an id were named row-<n>" in w for w in warnings)
 
 
@@ -398,30 +351,6 @@ def test_whole_file_errors(cli, tmp_path, case):
 
 
 # --- Argilla 2.x to_disk (records.json) ------------------------------------------------------
-
-
-def disk_export(tmp: Path, records_json: str) -> Path:
-    folder = tmp / "disk"
-    (folder / ".argilla").mkdir(parents=True)
-    settings = DATA / "dolly-curated-v2-disk" / ".argilla" / "settings.json"
-    (folder / ".argilla" / "settings.json").write_text(settings.read_text())
-    (folder / "records.json").write_text(records_json, encoding="utf-8")
-    return folder
-
-
-def dolly_records(n: int) -> list[dict[str, Any]]:
-    records = json.loads((DATA / "dolly-curated-v2-disk" / "records.json").read_text())
-    return records[:n]
-
-
-DOLLY_SPEC = (Path(__file__).resolve().parent.parent / "datasets_spec" / "dolly-curated.yaml").read_text()
-
-
-def disk_spec(tmp: Path) -> Path:
-    spec = tmp / "spec.yaml"
-    spec.write_text(DOLLY_SPEC.replace("path: data/dolly-curated-v1", f"path: {tmp / 'disk'}"))
-    assert "disk" in spec.read_text()
-    return spec
 
 
 def _bent(records: list[dict[str, Any]]) -> list[Any]:
@@ -574,7 +503,7 @@ def test_an_empty_to_disk_export_is_named_in_the_error(cli, tmp_path, text):
     assert_one_error(result, out, f"error: {folder}: the source has no records; nothing was written")
     result = cli("export", disk_spec(tmp_path), "--out", out, "-q", "--allow-empty")
     assert result.exit_code == 0, result.stderr
-    assert json.loads((out / "manifest.json").read_text())["counts"]["input_records"] == 0
+    assert manifest_of(out)["counts"]["input_records"] == 0
 
 
 def test_a_folder_with_only_argilla_settings_is_not_taken_for_an_empty_export(tmp_path):
@@ -594,29 +523,6 @@ def test_empty_csv_with_layout_table_is_zero_rows_said_clearly(tmp_path):
 
 
 # --- Argilla 1.x shards ------------------------------------------------------------------------
-
-
-def v1_rows(n: int, start: int = 0, with_fix: bool = True) -> list[dict[str, Any]]:
-    rows = []
-    for i in range(start, start + n):
-        row: dict[str, Any] = {"prompt": f"p{i}", "external_id": f"e{i}", "metadata": "{}"}
-        if with_fix:
-            row["fix"] = [{"user_id": "u1", "value": f"fixed {i}", "status": "submitted"}]
-            row["fix-suggestion"] = None
-            row["fix-suggestion-metadata"] = {"type": None, "score": None, "agent": None}
-        rows.append(row)
-    return rows
-
-
-def fix_spec(tmp: Path, source: str) -> Path:
-    """An SFT spec over ``source`` (a YAML flow mapping): instruction from field ``prompt``,
-    response from question ``fix``."""
-    spec = tmp / "spec.yaml"
-    spec.write_text(
-        f"name: fix\ntask: sft\nsource: {source}\n"
-        "columns:\n  instruction: [{field: prompt}]\n  response: [{question: fix}]\nsplit: {train: 1.0}\n"
-    )
-    return spec
 
 
 def test_v1_shards_with_different_columns_are_refused(cli, tmp_path):

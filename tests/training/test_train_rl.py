@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
-from _paths import SPECS
+from helpers import SPECS
 
 pytest.importorskip("trl")
 

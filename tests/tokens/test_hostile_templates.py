@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _paths import SPECS
+from helpers import SPECS, manifest_of
 
 from curate.errors import CurateError
 from curate.templates import get_template
@@ -60,7 +60,7 @@ def assert_user_error(result: Any, out: Path, *needles: str) -> None:
 
 
 def manifest(out: Path) -> dict[str, Any]:
-    return json.loads((out / "manifest.json").read_text())
+    return manifest_of(out)
 
 
 # --- user Jinja templates (--template my.jinja) --------------------------------------------------

@@ -6,8 +6,8 @@ import io
 import json
 
 import pytest
-from _paths import DATA
 from datasets import Dataset, Features, Sequence, Value
+from helpers import DATA
 
 from curate.errors import CurateError
 from curate.records import QuestionKind, RankItem

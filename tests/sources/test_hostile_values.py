@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from test_hostile_readers import assert_accounted, rejects_of
+from helpers import assert_accounted, manifest_of, rejects_of
 
 SETTINGS = {
     "fields": [{"name": n, "settings": {"type": "text"}} for n in ("prompt", "a", "b")],
@@ -73,7 +73,7 @@ def test_agreement_over_huge_ratings_is_null_not_nan(cli, tmp_path):
     out = tmp_path / "out"
     result = cli("export", spec(tmp_path, disk(tmp_path, records), PAIRS), "--out", out, "-q")
     assert result.exit_code == 0, result.stderr
-    manifest = json.loads((out / "manifest.json").read_text())  # strict: the writer refuses NaN
+    manifest = manifest_of(out)  # strict: the writer refuses NaN
     assert manifest["quality"]["agreement"]["rating-a"]["alpha"] is None
     stats = cli("stats", tmp_path / "disk", "--json")
     assert stats.exit_code == 0 and "NaN" not in stats.stdout
