@@ -13,7 +13,7 @@ from typing import Any
 from curate.errors import CurateError
 
 FILE = "manifest.json"
-FORMATS = ("parquet", "jsonl")  # the split files' formats (curate.sinks.files.Format)
+FORMATS = ("parquet", "jsonl", "csv")  # the split files' formats (curate.sinks.files.Format)
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ class Manifest:
     fingerprint: str
     tokenization: dict[str, Any] | None = None
     packing: dict[str, Any] | None = None
+    #: CSV exports only: the dialect, the JSON columns and each column's type (sinks/csvfile.py)
+    csv: dict[str, Any] | None = None
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -85,7 +87,7 @@ class Manifest:
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
-            if value is None and f.name in ("tokenization", "packing"):
+            if value is None and f.name in ("tokenization", "packing", "csv"):
                 continue
             out[f.name] = asdict(value) if f.name in ("splits", "counts") else value
         if not self.files:
@@ -144,9 +146,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "fingerprint": (str,),
     "tokenization": (dict, NoneType),
     "packing": (dict, NoneType),
+    "csv": (dict, NoneType),
     "files": (dict,),
 }
-_OPTIONAL = ("tokenization", "packing", "files")
+_OPTIONAL = ("tokenization", "packing", "csv", "files")
 _JSON_NAMES = {dict: "an object", list: "a list", str: "text", NoneType: "null"}
 _JSON_FOUND = {**_JSON_NAMES, bool: "a boolean", int: "a number", float: "a number"}
 

@@ -172,7 +172,7 @@ def test_api_errors_name_keywords_and_the_cli_names_flags(cli: Any, tmp_path: Pa
     spec = SPECS / "dolly-curated.yaml"
     cases = [
         ({"max_length": 8}, ["--max-length", "8"], "{template}, {max_length} and {pack} need {tokenizer}"),
-        ({"format": "csv"}, ["--format", "csv"], "{format}: got 'csv', expected parquet or jsonl"),
+        ({"format": "xml"}, ["--format", "xml"], "{format}: got 'xml', expected parquet, jsonl or csv"),
         ({"splits": "train"}, ["--split", "train"], "{splits}: 'train' is not NAME=FRACTION"),
         (
             {"since": "2026-01-01"},

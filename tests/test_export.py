@@ -213,7 +213,7 @@ def test_failure_midway_leaves_no_partial_output(cli, tmp_path):
         ("malformed_yaml", "malformed YAML"),
         ("wrong_type", "split: split 'train': fraction must be a finite number, got 'lots'"),
         ("unknown_question", "unknown question 'new-reponse'"),
-        ("bad_format", "--format: got 'csv', expected parquet or jsonl"),
+        ("bad_format", "--format: got 'xml', expected parquet, jsonl or csv"),
         ("bad_split", "--split: 'train' is not NAME=FRACTION"),
     ],
 )
@@ -235,7 +235,7 @@ def test_user_mistakes_give_one_line_and_exit_2(cli, tmp_path, setup, expected):
         spec = tmp_path / "spec.yaml"
         spec.write_text(text)
     elif setup == "bad_format":
-        args = ["--format", "csv"]
+        args = ["--format", "xml"]
     elif setup == "bad_split":
         args = ["--split", "train"]
     out = tmp_path / "out"

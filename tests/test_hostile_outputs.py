@@ -427,7 +427,7 @@ def test_format_in_any_case(cli, table, tmp_path, fmt):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--format", "csv"], "--format: got 'csv', expected parquet or jsonl"),
+        (["--format", "xml"], "--format: got 'xml', expected parquet, jsonl or csv"),
         (["--template", "alpaca"], "--template, --max-length and --pack need --tokenizer"),
         (["--pack"], "--template, --max-length and --pack need --tokenizer"),
     ],
@@ -539,7 +539,7 @@ def test_stats_on_an_export_row_of_the_wrong_shape_names_file_and_row(cli, tmp_p
 DAMAGED_MANIFESTS = {  # what changes in a manifest -> words of the error
     "quality": ({"quality": 5}, "'quality': expected an object, found a number"),
     "task": ({"task": ["sft"]}, "'task': expected text, found a list"),
-    "format": ({"format": "csv"}, "'format': expected one of parquet, jsonl"),
+    "format": ({"format": "xml"}, "'format': expected one of parquet, jsonl, csv"),
     "split outside": ({"splits": {"fractions": {"../x": 1.0}, "seed": 0}}, "split name '../x'"),
     "splits shape": ({"splits": {"fractions": ["train"]}}, "'splits': expected"),
     "count": ({"counts": {"input_records": True}}, "'counts.input_records': expected a count"),

@@ -100,8 +100,8 @@ def parse_format(text: str) -> Format:
     'jsonl'
     """
     fmt = text.strip().lower()
-    if fmt not in ("parquet", "jsonl"):
-        raise CurateError(f"{arg('format')}: got {text!r}, expected parquet or jsonl")
+    if fmt not in ("parquet", "jsonl", "csv"):
+        raise CurateError(f"{arg('format')}: got {text!r}, expected parquet, jsonl or csv")
     return fmt  # type: ignore[return-value]
 
 
@@ -301,6 +301,8 @@ def prepare_export(
     elif template or max_length or pack:
         raise CurateError(f"{arg('template')}, {arg('max_length')} and {arg('pack')} need {arg('tokenizer')}")
     if pack:
+        if options.fmt == "csv":  # the bins are read back from the split files as token ids
+            raise CurateError(f"{arg('pack')} packs Parquet or JSONL splits; export with {arg('format', 'parquet')}")
         if max_length is None:
             raise CurateError(f"{arg('pack')} needs {arg('max_length')} (the bin size)")
         options.pack_max_length = max_length
@@ -323,7 +325,7 @@ def export(spec: SpecLike, out: str | os.PathLike[str], **options: Any) -> Manif
     """Write an export folder, as ``curate export SPEC --out OUT`` does; returns its manifest.
 
     ``out/<split>.<format>``, ``out/rejects.jsonl`` and ``out/manifest.json``, replaced
-    atomically. Options (all keyword): ``source``, ``format`` (``parquet`` or ``jsonl``),
+    atomically. Options (all keyword): ``source``, ``format`` (``parquet``, ``jsonl`` or ``csv``),
     ``splits`` (``{"train": 0.9, "test": 0.1}``), ``since``, ``api_url``, ``api_key``,
     ``timeout`` and ``deadline`` (live Argilla: seconds per request, for the whole read),
     ``tokenizer`` (a tokenizer folder: adds ``input_ids``/``attention_mask``/``labels``),

@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         spec: SpecArg,
         out: Annotated[Path, typer.Option("--out", "-o", help="output folder (replaced atomically)")],
         source: SourceOpt = None,
-        fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl")] = "parquet",
+        fmt: Annotated[str, typer.Option("--format", help="parquet, jsonl or csv")] = "parquet",
         split: Annotated[
             str | None, typer.Option(help="override the spec's splits, e.g. train=0.9,test=0.1")
         ] = None,

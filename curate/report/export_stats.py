@@ -43,15 +43,26 @@ def export_files(folder: Path, only: list[str] | None = None) -> list[Path]:
     return paths
 
 
+def split_file_rows(path: Path, manifest: Manifest) -> Iterator[dict[str, Any]]:
+    """The rows of one split file of an export, as the export holds them: a CSV export's text
+    decoded by its manifest (JSON columns, numbers, nulls), other formats as they are read."""
+    if manifest.format == "csv" and manifest.csv is not None:
+        from curate.sinks.csvfile import read_csv_rows
+
+        return read_csv_rows(path, manifest.csv)
+    from curate.sources.rows import iter_file_rows
+
+    return iter_file_rows(path)
+
+
 def iter_export_rows(folder: Path, only: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """The rows of an export's split files, each checked to hold what the trained-token counts
     read (a hand-edited JSON Lines file can hold anything): one error naming the file and row."""
-    from curate.sources.rows import iter_file_rows
-
-    task = TASKS.get(Manifest.read(folder).task)
+    manifest = Manifest.read(folder)
+    task = TASKS.get(manifest.task)
     columns = tuple(c for c in task.trl_columns if c in task.text_columns) if task else ()
     for path in export_files(folder, only):
-        for i, row in enumerate(iter_file_rows(path)):
+        for i, row in enumerate(split_file_rows(path, manifest)):
             problem = row_problem(row, columns)
             if problem is not None:
                 record = row.get("record_id")
@@ -92,8 +103,6 @@ def _is_messages(value: Any) -> bool:
 
 def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str, Any], dict[str, list[int]]]:
     """Rows per split, the manifest's counts, and character lengths of the task's text columns."""
-    from curate.sources.rows import iter_file_rows
-
     manifest = Manifest.read(folder)
     task = manifest.task
     columns = TASKS[task].text_columns if task in TASKS else ()
@@ -101,7 +110,7 @@ def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str,
     rows: dict[str, int] = {}
     for path in export_files(folder, only):
         n = 0
-        for row in iter_file_rows(path):
+        for row in split_file_rows(path, manifest):
             n += 1
             for column in columns:
                 length = text_length(row.get(column))

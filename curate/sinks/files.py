@@ -1,4 +1,4 @@
-"""Export directory writer: ``<split>.parquet|jsonl``, ``rejects.jsonl``, ``manifest.json``.
+"""Export directory writer: ``<split>.parquet|jsonl|csv``, ``rejects.jsonl``, ``manifest.json``.
 
 Everything is written into a temporary sibling folder and renamed into place at the end, so a
 failed or interrupted export never leaves a half-written output. Rows are streamed in batches.
@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from curate.arguments import arg
 from curate.errors import CurateError
 from curate.manifest import Manifest
+from curate.sinks.csvfile import csv_layout, csv_lines, header_line
 from curate.sinks.outdir import (
     MANIFEST,
     TEMP_MARK,
@@ -35,7 +36,7 @@ from curate.sinks.outdir import (
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-Format = Literal["parquet", "jsonl"]
+Format = Literal["parquet", "jsonl", "csv"]
 PROVENANCE = [
     pa.field("record_id", pa.string()),
     pa.field("source", pa.string()),
@@ -171,7 +172,11 @@ class _SplitFile:
         self._buffer: list[bytes] = []  # canonical JSON lines not yet hashed and written
         self._background = background
         self._parquet: pq.ParquetWriter | None = None
-        self._jsonl = path.open("wb") if fmt == "jsonl" else None
+        self._jsonl = path.open("wb") if fmt in ("jsonl", "csv") else None
+        self._csv = fmt == "csv"  # written through the same handle, as CSV records (sinks/csvfile.py)
+        if self._csv:
+            assert self._jsonl is not None
+            self._jsonl.write(header_line(self.names))
 
     def write(self, row: dict[str, Any] | bytes) -> None:
         """One row: a dict, or its line as ``row_line`` made it (in an export worker)."""
@@ -195,7 +200,7 @@ class _SplitFile:
         data = b"\n".join(lines) + b"\n"
         self.content.update(data)
         if self._jsonl is not None:
-            self._jsonl.write(data)
+            self._jsonl.write(csv_lines(lines) if self._csv else data)
             return
         try:
             table = table_from_lines(lines, self.schema)
@@ -320,6 +325,8 @@ class ExportWriter:
             name = path.relative_to(self.tmp).as_posix()
             files[name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
         manifest.files = files
+        if self.fmt == "csv":  # how to read the text back to the same values
+            manifest.csv = csv_layout(self.schema)
         (self.tmp / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         old = None
         if self.out_dir.exists() or self.out_dir.is_symlink():
