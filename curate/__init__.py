@@ -75,6 +75,7 @@ _LAZY = {
     "stats": "curate.api.stats",
     "preview": "curate.api.export",
     "push": "curate.api.push",
+    "recipe": "curate.api.recipe",
     "CurateWarning": "curate.api.export",
     "Spec": "curate.api.spec",
     "bundled_spec": "curate.api.spec",
@@ -94,6 +95,7 @@ __all__ = [
     "load",
     "preview",
     "push",
+    "recipe",
     "stats",
 ]
 
@@ -101,6 +103,7 @@ if TYPE_CHECKING:
     from curate.api.export import CurateWarning, check, export, preview
     from curate.api.load import load
     from curate.api.push import push
+    from curate.api.recipe import recipe
     from curate.api.spec import Spec, bundled_spec
     from curate.api.stats import stats
     from curate.errors import CurateError

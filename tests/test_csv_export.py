@@ -15,7 +15,7 @@ from _paths import SPECS
 from test_hostile_readers import table_spec
 
 from curate.manifest import Manifest
-from curate.report.export_stats import split_file_rows
+from curate.sinks.files import split_file_rows
 
 SHIPPED = sorted(p.name for p in SPECS.glob("*.yaml"))
 
@@ -31,7 +31,7 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
@@ -90,9 +90,7 @@ def datasets_rows(path: Path, layout: dict[str, Any]) -> list[dict[str, Any]]:
         na_values={c: [""] for c, t in types.items() if t not in ("string", "json")},
         cache_dir=str(path.parent.parent / f"hf-cache-{path.stem}"),
     )
-    return [
-        {c: json.loads(v) if types[c] == "json" else v for c, v in row.items()} for row in ds.to_list()
-    ]
+    return [{c: json.loads(v) if types[c] == "json" else v for c, v in row.items()} for row in ds.to_list()]
 
 
 def nan_as_none(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -113,7 +111,9 @@ def test_every_shipped_spec_round_trips_through_csv(cli: Any, tmp_path: Path, na
     for split in csv.split_names:
         expected = parquet_rows(tmp_path / "parquet", split)
         path = tmp_path / "csv" / f"{split}.csv"
-        assert list(path.read_text(encoding="utf-8").splitlines()[0].replace('"', "").split(",")) == csv.columns
+        assert (
+            list(path.read_text(encoding="utf-8").splitlines()[0].replace('"', "").split(",")) == csv.columns
+        )
         ours = list(split_file_rows(path, csv))
         assert same(ours, expected), split
         assert same(pandas_rows(path, csv.csv), nan_as_none(expected)), split
@@ -199,7 +199,9 @@ def test_stats_read_a_csv_export_as_its_parquet_twin(cli: Any, tmp_path: Path) -
     export(cli, spec, tmp_path / "csv", "csv")
     a = json.loads(cli("stats", tmp_path / "parquet", "--json").stdout)
     b = json.loads(cli("stats", tmp_path / "csv", "--json").stdout)
-    assert a.pop("rows_per_file") == {k.replace(".csv", ".parquet"): v for k, v in b.pop("rows_per_file").items()}
+    assert a.pop("rows_per_file") == {
+        k.replace(".csv", ".parquet"): v for k, v in b.pop("rows_per_file").items()
+    }
     assert a.pop("export") == "parquet" and b.pop("export") == "csv"
     assert a == b
 
@@ -216,4 +218,6 @@ def test_pack_and_push_refuse_a_csv_export_in_one_line(cli: Any, tmp_path: Path,
     result = cli("push", "--from-export", tmp_path / "csv", "--repo", "org/name")
     assert result.exit_code == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].endswith("format is 'csv'; push publishes Parquet, export with --format parquet")
+    assert len(errors) == 1 and errors[0].endswith(
+        "format is 'csv'; push publishes Parquet, export with --format parquet"
+    )

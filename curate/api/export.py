@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from curate.manifest import Manifest
     from curate.pipeline.plan import ExportPlan
     from curate.pipeline.run import ExportOptions
+    from curate.recipes import WrittenRecipe
     from curate.sinks.files import Format
     from curate.sources.base import Source
 
@@ -218,6 +219,9 @@ class ExportJob:
     options: ExportOptions
     on_warning: Report = warn
     shown: set[str] = field(default_factory=set)  # warnings reported before the run
+    recipe: str | None = None  # a tool whose recipe is written next to the split files
+    model: str | None = None  # the base model the recipe names
+    written_recipe: WrittenRecipe | None = None
 
     def count(self) -> int | None:
         return self.source.count()
@@ -230,6 +234,12 @@ class ExportJob:
         for warning in self.source.warnings:  # found while reading (e.g. records without an id)
             if warning not in self.shown:
                 self.on_warning(warning)
+        if self.recipe is not None:
+            from curate.manifest import Manifest
+            from curate.recipes import write_recipe
+
+            self.written_recipe = write_recipe(self.options.out_dir, self.recipe, self.model)
+            manifest = Manifest.read(self.options.out_dir)  # now listing the recipe's files
         return manifest
 
 
@@ -252,6 +262,8 @@ def prepare_export(
     pack: bool = False,
     allow_empty: bool = False,
     num_proc: int = 1,
+    recipe: str | None = None,
+    model: str | None = None,
     on_warning: Report | None = None,
     on_note: Report | None = None,
 ) -> ExportJob:
@@ -266,6 +278,12 @@ def prepare_export(
     if num_proc < 1:
         raise CurateError(f"{arg('num_proc')}: got {num_proc}, expected 1 or more")
     spec = as_spec(spec)
+    if recipe is not None:
+        from curate.api.recipe import check_recipe_before_export
+
+        check_recipe_before_export(recipe, spec, options.fmt, template, tokenizer is not None)
+    elif model is not None:
+        raise CurateError(f"{arg('model')} names the base model of a recipe; it needs {arg('recipe')}")
     if not reads_live(spec, source):
         for name, value in (("since", since), ("timeout", timeout), ("deadline", deadline)):
             if value is not None:
@@ -302,7 +320,9 @@ def prepare_export(
         raise CurateError(f"{arg('template')}, {arg('max_length')} and {arg('pack')} need {arg('tokenizer')}")
     if pack:
         if options.fmt == "csv":  # the bins are read back from the split files as token ids
-            raise CurateError(f"{arg('pack')} packs Parquet or JSONL splits; export with {arg('format', 'parquet')}")
+            raise CurateError(
+                f"{arg('pack')} packs Parquet or JSONL splits; export with {arg('format', 'parquet')}"
+            )
         if max_length is None:
             raise CurateError(f"{arg('pack')} needs {arg('max_length')} (the bin size)")
         options.pack_max_length = max_length
@@ -317,7 +337,7 @@ def prepare_export(
         options.on_note(
             f"{arg('num_proc')} {options.num_proc}: the rows are built in this process ({plan.why_not_workers})"
         )
-    return ExportJob(spec, src, plan, options, report, set(src.warnings))
+    return ExportJob(spec, src, plan, options, report, set(src.warnings), recipe, model)
 
 
 @checked_arguments(options_of=prepare_export)
@@ -332,6 +352,8 @@ def export(spec: SpecLike, out: str | os.PathLike[str], **options: Any) -> Manif
     ``template``, ``max_length``, ``truncation`` (default ``split`` for a packed ``text``
     export, else ``drop``), ``pack``, ``allow_empty``, ``num_proc``
     (worker processes that tokenize, or else build the rows; the same bytes as one process),
+    ``recipe`` (``autotrain``, ``axolotl`` or ``llamafactory``: also write that tool's recipe,
+    see :func:`curate.recipe`; checked before any work), ``model`` (the base model it names),
     ``on_warning``, ``on_note`` (callables taking a message; default: Python warnings).
 
     >>> import curate, tempfile

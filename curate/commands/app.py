@@ -31,7 +31,7 @@ console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 #: How the library's messages name arguments when a command calls it: by these flags
 #: (``--max-length``); only the ones listed differ from ``--`` + the keyword with dashes.
-FLAGS = Vocabulary(as_flags=True, flags={"splits": "--split", "n": "-n"})
+FLAGS = Vocabulary(as_flags=True, flags={"splits": "--split", "n": "-n", "recipe": "--for"})
 
 
 def fail(message: str, code: int = 2) -> None:

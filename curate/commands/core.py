@@ -33,6 +33,11 @@ TimeoutOpt = Annotated[
 DeadlineOpt = Annotated[
     float | None, typer.Option("--deadline", help="live Argilla only: seconds for the whole read")
 ]
+RecipeOpt = Annotated[
+    str | None,
+    typer.Option("--for", help="also write that trainer's recipe: autotrain, axolotl or llamafactory"),
+]
+ModelOpt = Annotated[str | None, typer.Option(help="with --for: the base model the recipe names")]
 SourceOpt = Annotated[
     str | None, typer.Option("--source", help="export file or folder to read instead of the spec's source")
 ]
@@ -105,6 +110,8 @@ def register(app: typer.Typer) -> None:
                 help="worker processes that tokenize (with --tokenizer) or else build the rows; same output as 1",
             ),
         ] = 1,
+        recipe: RecipeOpt = None,
+        model: ModelOpt = None,
     ) -> None:
         """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""
         job = api.prepare_export(
@@ -125,6 +132,8 @@ def register(app: typer.Typer) -> None:
             pack=pack,
             allow_empty=allow_empty,
             num_proc=num_proc,
+            recipe=recipe,
+            model=model,
             on_warning=lambda warning: console.print(
                 f"[yellow]warning:[/] {escape(warning)}", highlight=False
             ),
@@ -134,6 +143,21 @@ def register(app: typer.Typer) -> None:
             manifest = job.run(update)
         if not quiet:
             _print_summary(console, manifest, out)
+        if job.written_recipe is not None and not quiet:
+            _print_recipe(job.written_recipe, out)
+
+    @app.command()
+    @user_errors
+    def recipe(
+        export: Annotated[Path, typer.Argument(help="a folder written by curate export")],
+        tool: Annotated[str, typer.Option("--for", help="autotrain, axolotl or llamafactory")],
+        model: ModelOpt = None,
+    ) -> None:
+        """Write what another trainer needs to read an export as curate meant it: EXPORT/__recipes__/<tool>/."""
+        from curate.api.recipe import recipe as write_recipe
+
+        written = write_recipe(export, tool, model=model)
+        _print_recipe(written, export)
 
     @app.command()
     @user_errors
@@ -228,6 +252,11 @@ def _print_export_stats(result: dict[str, Any]) -> None:
     console.print(lengths)
     if "pictures" in result:
         console.print(f"pictures: {', '.join(result['pictures'])}")
+
+
+def _print_recipe(written: Any, out: Path) -> None:
+    typer.echo(f"wrote {out / written.folder.relative_to(written.folder.parent.parent)}")
+    typer.echo(f"train with, from {out.parent}: {written.command}")
 
 
 def _print_summary(console: Any, manifest: Manifest, out: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from curate.errors import CurateError
 from curate.manifest import Manifest
 from curate.report.summary import summarize, text_length
+from curate.sinks.files import split_file_rows
 from curate.sinks.outdir import MANIFEST, written_by_curate
 from curate.tasks import TASKS
 
@@ -41,18 +42,6 @@ def export_files(folder: Path, only: list[str] | None = None) -> list[Path]:
         if not path.is_file():
             raise CurateError(f"{path}: listed in the export's manifest but missing")
     return paths
-
-
-def split_file_rows(path: Path, manifest: Manifest) -> Iterator[dict[str, Any]]:
-    """The rows of one split file of an export, as the export holds them: a CSV export's text
-    decoded by its manifest (JSON columns, numbers, nulls), other formats as they are read."""
-    if manifest.format == "csv" and manifest.csv is not None:
-        from curate.sinks.csvfile import read_csv_rows
-
-        return read_csv_rows(path, manifest.csv)
-    from curate.sources.rows import iter_file_rows
-
-    return iter_file_rows(path)
 
 
 def iter_export_rows(folder: Path, only: list[str] | None = None) -> Iterator[dict[str, Any]]:

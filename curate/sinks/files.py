@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -354,6 +354,18 @@ class ExportWriter:
         with contextlib.suppress(Exception):
             self._rejects.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def split_file_rows(path: Path, manifest: Manifest) -> Iterator[dict[str, Any]]:
+    """The rows of one split file of an export, as the export holds them: a CSV export's text
+    decoded by its manifest (JSON columns, numbers, nulls), other formats as they are read."""
+    if manifest.format == "csv" and manifest.csv is not None:
+        from curate.sinks.csvfile import read_csv_rows
+
+        return read_csv_rows(path, manifest.csv)
+    from curate.sources.rows import iter_file_rows
+
+    return iter_file_rows(path)
 
 
 def fingerprint(split_digests: dict[str, bytes], rejects_digest: bytes) -> str:

@@ -81,7 +81,8 @@ def foreign_entries(out_dir: Path) -> list[str]:
     if manifest is None:
         return [e for e in entries if e != MANIFEST] or [MANIFEST]
     listed: dict[str, Any] = manifest["files"]
-    parents = {str(Path(name).parent) + "/" for name in listed if "/" in name}
+    # the folders holding listed files, at every depth (__packed__/, __recipes__/<tool>/)
+    parents = {f"{p.as_posix()}/" for name in listed for p in Path(name).parents if p != Path(".")}
     foreign = []
     for entry in entries:
         path = out_dir / entry
