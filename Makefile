@@ -7,7 +7,7 @@ PPO_VENV := .venv-ppo
 OUT ?= out
 
 .PHONY: demo test test-fast check lint typecheck pytest install install-full argilla-venv argilla-dev bench demo-data clean \
-	venv-ppo pytest-ppo train-multiproc train-launch
+	venv-ppo pytest-ppo train-multiproc train-launch test-interop
 
 # Core install: enough for exports and stats (no torch).
 $(VENV)/.core: pyproject.toml
@@ -52,6 +52,36 @@ CONFIG ?= train/configs/$(STAGE).yaml
 ACCELERATE_CONFIG ?= train/configs/accelerate/multi_gpu.yaml
 train-launch: $(VENV)/.full
 	$(BIN)/accelerate launch --config_file $(ACCELERATE_CONFIG) -m train.$(STAGE) $(CONFIG)
+
+# Other trainers, each in its own virtualenv (their pins clash with ours and with each other), CPU
+# torch first as for .venv: their own data loaders read curate's exports through the recipes
+# `curate export --for TOOL` writes (tests/interop/). All three accept torch 2.13 at these pins.
+AUTOTRAIN_PIN := autotrain-advanced==0.8.36
+AXOLOTL_PIN := axolotl==0.19.0
+LLAMAFACTORY_PIN := llamafactory==0.9.5
+INTEROP_TOOLS := autotrain axolotl llamafactory
+
+.venv-interop-autotrain/.installed:
+	$(PY) -m venv .venv-interop-autotrain
+	.venv-interop-autotrain/bin/pip install -q torch==2.13.0
+	.venv-interop-autotrain/bin/pip install -q "$(AUTOTRAIN_PIN)"
+	touch $@
+
+.venv-interop-axolotl/.installed:
+	$(PY) -m venv .venv-interop-axolotl
+	.venv-interop-axolotl/bin/pip install -q torch==2.13.0
+	.venv-interop-axolotl/bin/pip install -q "$(AXOLOTL_PIN)"
+	touch $@
+
+.venv-interop-llamafactory/.installed:
+	$(PY) -m venv .venv-interop-llamafactory
+	.venv-interop-llamafactory/bin/pip install -q torch==2.13.0
+	.venv-interop-llamafactory/bin/pip install -q "$(LLAMAFACTORY_PIN)"
+	touch $@
+
+test-interop: $(VENV)/.full $(foreach t,$(INTEROP_TOOLS),.venv-interop-$(t)/.installed)
+	CURATE_INTEROP_AUTOTRAIN=$(CURDIR)/.venv-interop-autotrain CURATE_INTEROP_AXOLOTL=$(CURDIR)/.venv-interop-axolotl \
+	CURATE_INTEROP_LLAMAFACTORY=$(CURDIR)/.venv-interop-llamafactory $(BIN)/pytest -q -p no:cacheprovider tests/interop
 
 # The real Argilla server lives in its own virtualenv: its pins clash with ours.
 $(SERVER_VENV)/.installed:

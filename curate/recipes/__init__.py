@@ -100,7 +100,7 @@ def write_recipe(folder: Path, tool: str, model: str | None = None) -> WrittenRe
         for name, text in built.files.items():
             (tmp / name).write_text(text, encoding="utf-8", newline="")
         for name, (columns, rows) in (built.tables or {}).items():
-            _write_csv(tmp / name, columns, rows)
+            _write_jsonl(tmp / name, columns, rows)
         (tmp / TEMP_MARK).unlink()
         old = None
         if target.exists():
@@ -131,13 +131,12 @@ def write_recipe(folder: Path, tool: str, model: str | None = None) -> WrittenRe
     return WrittenRecipe(tool, target, written, built.command)
 
 
-def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    from curate.sinks.csvfile import LINE_END, cell, header_line
+def _write_jsonl(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    from curate.sinks.files import row_line
 
     with path.open("wb") as fh:
-        fh.write(header_line(columns))
         for row in rows:
-            fh.write(",".join(cell(row[c]) for c in columns).encode("utf-8") + LINE_END)
+            fh.write(row_line(row, columns) + b"\n")
 
 
 def _replace_text(path: Path, text: str) -> None:

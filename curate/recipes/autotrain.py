@@ -1,7 +1,8 @@
 """AutoTrain Advanced (``autotrain llm``): a params file (``autotrain --config``) with the trainer
-and the column mapping, over CSV files of the columns it reads - ``text`` rendered by curate's
-template for SFT (prompt and completion as one text) and chats, prompt/chosen/rejected for
-DPO."""
+and the column mapping, over JSON Lines files of the columns it reads - ``text`` rendered by
+curate's template for SFT (prompt and completion as one text) and chats, prompt/chosen/rejected
+for DPO. JSON Lines, not CSV: AutoTrain reads a local CSV with pandas' defaults, which turn a text
+such as ``NA`` or ``null`` into a missing value; its JSON Lines reader keeps every text."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ class AutoTrain(Recipe):
     def build(self, facts: ExportFacts, model: str, rows: RowReader) -> RecipeFiles:
         columns, mapping, chat_template = self._columns(facts)
         tables = {
-            f"{split}.csv": (columns, [self._row(facts, row) for row in rows.rows(split)])
+            f"{split}.jsonl": (columns, [self._row(facts, row) for row in rows.rows(split)])
             for split in facts.splits
         }
         folder = f"{facts.recipe_dir}/autotrain"
@@ -84,7 +85,6 @@ class AutoTrain(Recipe):
             "backend": "local",
             "data": data,
             "params": params,
-            "hub": {"push_to_hub": False},
         }
         return RecipeFiles(
             {"autotrain.yml": dump_yaml(config)}, f"autotrain --config {folder}/autotrain.yml", tables

@@ -65,6 +65,7 @@ class Axolotl(Recipe):
             config["rl"] = "dpo"
         elif facts.task == "unpaired":
             config["rl"] = "kto"
+            config["remove_unused_columns"] = False  # Axolotl's check: KTO reads the label column
         if facts.task == "chat":
             config.update(CHAT_TEMPLATES[facts.chat_template or "tokenizer"])
         config["datasets"] = [self._dataset(facts, facts.train_split)]

@@ -87,7 +87,7 @@ class RecipeFiles:
 
     files: dict[str, str]
     command: str
-    #: derived split files: name -> (columns, rows) (AutoTrain's one text column per row)
+    #: derived split files written as JSON Lines: name -> (columns, rows) (AutoTrain's text column)
     tables: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] | None = None
     notes: tuple[str, ...] = ()
 
