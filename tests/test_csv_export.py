@@ -11,8 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from _paths import SPECS
-from test_hostile_readers import table_spec
+from helpers import SPECS, table_spec
 
 from curate.manifest import Manifest
 from curate.sinks.files import split_file_rows

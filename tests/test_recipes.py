@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from _paths import SPECS
+from helpers import SPECS
 
 import curate
 from curate.errors import CurateError

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from _paths import SPECS
+from helpers import SPECS
 
 import curate
 
