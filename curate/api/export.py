@@ -271,9 +271,8 @@ def prepare_export(
     from curate.pipeline.plan import plan_export
     from curate.pipeline.run import ExportOptions
 
-    options = ExportOptions(
-        out_dir=Path(out), fmt=parse_format(format), allow_empty=allow_empty, num_proc=num_proc
-    )
+    fmt = parse_format(format)
+    options = ExportOptions(out_dir=Path(out), fmt=fmt, allow_empty=allow_empty, num_proc=num_proc)
     fractions = parse_splits(splits)
     if num_proc < 1:
         raise CurateError(f"{arg('num_proc')}: got {num_proc}, expected 1 or more")
@@ -281,7 +280,7 @@ def prepare_export(
     if recipe is not None:
         from curate.api.recipe import check_recipe_before_export
 
-        check_recipe_before_export(recipe, spec, options.fmt, template, tokenizer is not None)
+        check_recipe_before_export(recipe, spec, fmt, template, tokenizer is not None)
     elif model is not None:
         raise CurateError(f"{arg('model')} names the base model of a recipe; it needs {arg('recipe')}")
     if not reads_live(spec, source):

@@ -1,10 +1,10 @@
 """``curate.load``: a spec's export as a ``datasets.DatasetDict`` (or one ``Dataset``), row for
 row what ``curate export`` writes, with its manifest and rejects attached.
 
-It streams like the CLI: the export is written to a temporary folder, then each split is turned
-into an Arrow file, row group by row group, in a cache folder named after the content
-fingerprint, and opened memory-mapped (as ``datasets`` does with its own cache). Loading the
-same content again reuses that folder; nothing is held in memory as a whole.
+It streams like the CLI: the export is written to a temporary folder with its split files as
+Arrow IPC streams (each row encoded once, as ``datasets`` keeps its own cache), moved into a cache
+folder named after the content fingerprint, and opened memory-mapped. Loading the same content
+again reuses that folder; nothing is held in memory as a whole.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def load(
     """
     if "format" in options or "out" in options:
         raise CurateError(
-            "load: reads the export as Parquet; use curate.export(spec, out, format=...) for files"
+            "load: keeps the export as Arrow files in its cache; use curate.export(spec, out, format=...) for files"
         )
     spec = as_spec(spec)
     fractions = parse_splits(options.get("splits")) or dict(spec.model.split.fractions)
@@ -89,7 +89,9 @@ def load(
     except OSError as err:
         raise CurateError(f"cache_dir {root}: cannot write ({err.strerror or err})") from None
     try:
-        manifest = prepare_export(spec, work / "export", source=source, **options).run()
+        job = prepare_export(spec, work / "export", source=source, **options)
+        job.options.fmt = "arrow"  # the cache's own format (not a --format): datasets maps it as it is
+        manifest = job.run()
         folder = _cached(root, work, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -133,7 +135,7 @@ def _cached(root: Path, work: Path, manifest: Manifest) -> Path:
         raise CurateError(f"cache_dir {root}: {dest.name} is in the way (not a folder curate made)")
     staging.mkdir()
     for name in manifest.split_names:
-        _parquet_to_arrow(export / f"{name}.parquet", staging / f"{name}.arrow")
+        os.replace(export / f"{name}.arrow", staging / f"{name}.arrow")
         packed = export / "__packed__" / f"{name}.parquet"
         if packed.is_file():
             _parquet_to_arrow(packed, staging / f"packed-{name}.arrow")

@@ -23,7 +23,7 @@ from curate.errors import CurateError
 from curate.manifest import Counts, Manifest, Splits
 from curate.pipeline.executor import Executor
 from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, RowTransform, TransformResult
-from curate.sinks.files import ExportWriter, Format, packed_path
+from curate.sinks.files import CacheFormat, ExportWriter, Format, packed_path
 from curate.sources.base import RowSource, Source, Unreadable
 from curate.spec import spec_summary
 from curate.version import __version__
@@ -87,7 +87,7 @@ TRANSFORM_BATCH = 1024  # records per batched tokenizer call (bounded memory, fa
 @dataclass
 class ExportOptions:
     out_dir: Path
-    fmt: Format = "parquet"
+    fmt: Format | CacheFormat = "parquet"
     row_transform: RowTransform | None = None  # e.g. curate.tokens.tokenize.RowTransform (token ids, labels)
     pack_max_length: int | None = None
     progress: Callable[[int], None] | None = None

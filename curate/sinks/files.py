@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 Format = Literal["parquet", "jsonl", "csv"]
+#: what ``curate.load`` writes into its cache (not a ``--format``): Arrow IPC streams that
+#: ``datasets`` memory-maps as they are, so every row is encoded once
+CacheFormat = Literal["arrow"]
 PROVENANCE = [
     pa.field("record_id", pa.string()),
     pa.field("source", pa.string()),
@@ -162,8 +165,27 @@ class _Background:
         self._pending.clear()
 
 
+class _ArrowStream:
+    """An Arrow IPC stream file (the layout ``datasets`` memory-maps), written as a ParquetWriter is."""
+
+    def __init__(self, path: Path, schema: pa.Schema):
+        self._sink = pa.OSFile(str(path), "wb")
+        self._writer = pa.ipc.new_stream(self._sink, schema)
+
+    def write_table(self, table: pa.Table, row_group_size: int | None = None) -> None:
+        self._writer.write_table(table, max_chunksize=row_group_size)
+
+    def close(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            self._sink.close()
+
+
 class _SplitFile:
-    def __init__(self, path: Path, fmt: Format, schema: pa.Schema, background: _Background | None = None):
+    def __init__(
+        self, path: Path, fmt: Format | CacheFormat, schema: pa.Schema, background: _Background | None = None
+    ):
         self.path = path
         self.schema = schema
         self.names = tuple(schema.names)
@@ -171,7 +193,8 @@ class _SplitFile:
         self.content = hashlib.sha256()  # of the canonical lines, each ending in "\n"
         self._buffer: list[bytes] = []  # canonical JSON lines not yet hashed and written
         self._background = background
-        self._parquet: pq.ParquetWriter | None = None
+        self._arrow = fmt == "arrow"
+        self._parquet: pq.ParquetWriter | _ArrowStream | None = None  # the columnar writer, either format
         self._jsonl = path.open("wb") if fmt in ("jsonl", "csv") else None
         self._csv = fmt == "csv"  # written through the same handle, as CSV records (sinks/csvfile.py)
         if self._csv:
@@ -207,8 +230,13 @@ class _SplitFile:
         except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
             raise CurateError(f"{self.path.name}: a row does not fit the output schema ({err})") from None
         if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+            self._parquet = self._columnar()
         self._parquet.write_table(table, row_group_size=BATCH)
+
+    def _columnar(self) -> pq.ParquetWriter | _ArrowStream:
+        if self._arrow:
+            return _ArrowStream(self.path, self.schema)
+        return pq.ParquetWriter(self.path, self.schema, compression="zstd")
 
     def close(self) -> None:
         self._flush()
@@ -218,7 +246,7 @@ class _SplitFile:
             self._jsonl.close()
             return
         if self._parquet is None:  # an empty split still gets a file with the schema
-            self._parquet = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+            self._parquet = self._columnar()
         self._parquet.close()
 
     def abandon(self) -> None:
@@ -253,7 +281,7 @@ class ExportWriter:
     def __init__(
         self,
         out_dir: Path,
-        fmt: Format,
+        fmt: Format | CacheFormat,
         schema: pa.Schema,
         splits: list[str],
         protected: list[Path] | tuple[Path, ...] = (),
