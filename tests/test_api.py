@@ -49,6 +49,21 @@ def test_load_equals_the_cli_export_row_for_row(name: str, cli: Any, tmp_path: P
     assert rejects == jsonl(out / "rejects.jsonl")
 
 
+def test_load_tokenized_and_packed_equals_the_cli_export(
+    cli: Any, tmp_path: Path, cache: Path, bpe_tokenizer: Path
+) -> None:
+    spec = SPECS / "dolly-curated.yaml"
+    flags = ("--tokenizer", bpe_tokenizer, "--max-length", "256", "--pack")
+    out = tmp_path / "cli"
+    assert cli("export", spec, "--out", out, "-q", *flags).exit_code == 0
+    ds = curate.load(spec, cache_dir=cache, tokenizer=bpe_tokenizer, max_length=256, pack=True)
+    assert ds.manifest.fingerprint == manifest_of(out)["fingerprint"]
+    assert ds.packed is not None
+    for split, dataset in ds.items():
+        assert dataset.to_list() == parquet_rows(out / f"{split}.parquet")
+        assert ds.packed[split].to_list() == parquet_rows(out / "__packed__" / f"{split}.parquet")
+
+
 def test_load_is_memory_mapped_cached_by_content_and_leaves_no_temporary_files(cache: Path) -> None:
     spec = SPECS / "dolly-curated.yaml"
     first = curate.load(spec, cache_dir=cache)
