@@ -22,6 +22,7 @@ each with ``chunk`` (its index) and ``chunks`` (how many its document became).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -261,6 +262,7 @@ class RowTransform(RowTransformProtocol):
             self._chat = TokenizerTemplate().with_kwargs(self.template_kwargs).bind(tokenizer)
         if isinstance(self._chat, ChatTemplate):
             _check_markers(self._chat, tokenizer, self.tokenizer_name)
+        self._specials = special_token_pattern(tokenizer)
         self.labeler = Labeler(tokenizer)
         self.counts = TokenCounts()
         #: build_row_transform's arguments, so worker processes can build the same transform
@@ -400,6 +402,7 @@ class RowTransform(RowTransformProtocol):
     def _segments(self, row: dict[str, Any]) -> _Plan | Rejection:
         plan = _Plan([])
         try:
+            self._check_special_text(row)
             if self.trains == "messages":
                 if "messages" in row:
                     plan.segments = [self._chat_segment(row["messages"], 0, plan)]
@@ -423,6 +426,37 @@ class RowTransform(RowTransformProtocol):
         except KeyError as err:
             raise CurateError(f"{self.task} row {row.get('record_id', '?')}: missing column {err}") from None
         return plan
+
+    def _check_special_text(self, row: dict[str, Any]) -> None:
+        """A special token's text inside the data (``</s>``, ``<|im_end|>`` in an answer) would be
+        tokenized as that control token: trained as a turn or sequence end the data never meant,
+        or a fake turn in a prompt. Such a row is rejected (``special_token_text``). A completion
+        may end in the EOS text and a prompt or document begin with the BOS text: those are the
+        tokens curate adds there itself."""
+        if self._specials is None:
+            return
+        columns = (
+            _DATA_COLUMNS.get(self.task, _PAIR_COLUMNS)
+            if "instruction" in row or self.task != "sft"
+            else _PAIR_COLUMNS
+        )
+        for column in columns:
+            value = row.get(column)
+            if value is None:
+                continue
+            texts = [(column, value)] if isinstance(value, str) else _contents(column, value)
+            for where, text in texts:
+                if column in _ENDS_WITH_EOS and self.eos and text.endswith(self.eos):
+                    text = text[: -len(self.eos)]
+                if column in _STARTS_WITH_BOS and self.bos and text.startswith(self.bos):
+                    text = text[len(self.bos) :]
+                found = self._specials.search(text)
+                if found is not None:
+                    raise TemplateError(
+                        f"{where} holds the text of the tokenizer's special token {found.group()!r}, which "
+                        "would be tokenized as that control token, not as text",
+                        "special_token_text",
+                    )
 
     def _sft_segment(self, row: dict[str, Any], plan: _Plan) -> Segment:
         template = self.template
@@ -551,6 +585,37 @@ class RowTransform(RowTransformProtocol):
                 for k, (i, lab) in enumerate(out)
             ]
         return {**columns, "input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+
+
+# The columns of a row that hold the data's own text (not what a template rendered), per task.
+_PAIR_COLUMNS = ("prompt", "completion", "chosen", "rejected", "messages")
+_DATA_COLUMNS = {"sft": ("instruction", "context", "response"), "text": ("text",)}
+_ENDS_WITH_EOS = ("completion", "chosen", "rejected", "response", "text")
+_STARTS_WITH_BOS = ("prompt", "text")
+
+
+def special_token_pattern(tokenizer: Any) -> re.Pattern[str] | None:
+    """A pattern that finds any of the tokenizer's special tokens written as text (longest first);
+    None for a tokenizer without any."""
+    names = set(getattr(tokenizer, "all_special_tokens", None) or ())
+    added = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    names.update(str(token.content) for token in added.values() if getattr(token, "special", False))
+    names = {n for n in names if n}
+    if not names:
+        return None
+    return re.compile("|".join(re.escape(n) for n in sorted(names, key=lambda n: (-len(n), n))))
+
+
+def _contents(column: str, value: Any) -> list[tuple[str, str]]:
+    """The text of each message of a conversation column, named for messages."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for i, message in enumerate(value):
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            out.append((f"{column}[{i}].content", content))
+    return out
 
 
 def _check_markers(template: ChatTemplate, tokenizer: Any, name: str) -> None:
