@@ -12,6 +12,7 @@ Python                                         command line
 ``curate.push(spec, repo=...)``                  ``curate push SPEC --repo ORG/NAME``
 ``curate.Spec(...)``, ``Spec.from_yaml(path)``   ``curate validate SPEC --offline``
 ``curate.check(spec, source=None)``             ``curate validate SPEC [--source PATH]``
+``curate.review(spec, to=...)``                  ``curate argilla review SPEC --to DATASET``
 =============================================  ==============================================
 
 A spec in Python, validated like a spec file (same messages), over any table:
@@ -76,6 +77,7 @@ _LAZY = {
     "preview": "curate.api.export",
     "push": "curate.api.push",
     "recipe": "curate.api.recipe",
+    "review": "curate.api.review",
     "CurateWarning": "curate.api.export",
     "Spec": "curate.api.spec",
     "bundled_spec": "curate.api.spec",
@@ -96,6 +98,7 @@ __all__ = [
     "preview",
     "push",
     "recipe",
+    "review",
     "stats",
 ]
 
@@ -104,6 +107,7 @@ if TYPE_CHECKING:
     from curate.api.load import load
     from curate.api.push import push
     from curate.api.recipe import recipe
+    from curate.api.review import review
     from curate.api.spec import Spec, bundled_spec
     from curate.api.stats import stats
     from curate.errors import CurateError

@@ -30,6 +30,18 @@ class Counts:
     #: raw rows the source counted as it read them, apart from record building (None: not read
     #: from a source, e.g. a merged Hub snapshot)
     source_rows: int | None = None
+    #: where the spec names a review (else absent): kept records whose answers a reviewer decided,
+    #: and per question how many of them took the reviewer's answer
+    reviewed_records: int | None = None
+    review_overrides_by_question: dict[str, int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counts as written: the review counts only where the spec names a review."""
+        out = asdict(self)
+        for key in _REVIEW_COUNTS:
+            if out[key] is None:
+                del out[key]
+        return out
 
     def __post_init__(self) -> None:
         if self.kept_records + self.rejected_records != self.input_records:  # the promise of every export
@@ -70,6 +82,7 @@ class Manifest:
     packing: dict[str, Any] | None = None
     #: CSV exports only: the dialect, the JSON columns and each column's type (sinks/csvfile.py)
     csv: dict[str, Any] | None = None
+    review: dict[str, Any] | None = None  # the review dataset read and its answers' fate
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -87,9 +100,12 @@ class Manifest:
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
-            if value is None and f.name in ("tokenization", "packing", "csv"):
+            if value is None and f.name in ("tokenization", "packing", "csv", "review"):
                 continue
-            out[f.name] = asdict(value) if f.name in ("splits", "counts") else value
+            if f.name == "counts":
+                out[f.name] = self.counts.to_dict()
+            else:
+                out[f.name] = asdict(value) if f.name == "splits" else value
         if not self.files:
             out.pop("files")
         return {**out, **self.extra}
@@ -147,9 +163,11 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "tokenization": (dict, NoneType),
     "packing": (dict, NoneType),
     "csv": (dict, NoneType),
+    "review": (dict, NoneType),
     "files": (dict,),
 }
-_OPTIONAL = ("tokenization", "packing", "csv", "files")
+_OPTIONAL = ("tokenization", "packing", "csv", "review", "files")
+_REVIEW_COUNTS = ("reviewed_records", "review_overrides_by_question")
 _JSON_NAMES = {dict: "an object", list: "a list", str: "text", NoneType: "null"}
 _JSON_FOUND = {**_JSON_NAMES, bool: "a boolean", int: "a number", float: "a number"}
 
@@ -190,10 +208,12 @@ def _problem(data: Any) -> str | None:
     counts = data["counts"]
     for f in fields(Counts):
         if f.name not in counts:
-            if f.name == "source_rows":
+            if f.name == "source_rows" or f.name in _REVIEW_COUNTS:
                 continue
             return f"'counts.{f.name}' is missing"
         value = counts[f.name]
+        if value is None and f.name in _REVIEW_COUNTS:
+            continue
         if str(f.type).startswith("dict"):
             ok = isinstance(value, dict) and all(
                 isinstance(k, str) and _is_count(v) for k, v in value.items()

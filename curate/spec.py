@@ -124,6 +124,14 @@ class ArgillaServerRef(SpecModel):
     )
 
 
+class ReviewRef(SpecModel):
+    """The Argilla dataset where a reviewer settles the annotators' disagreements
+    (``curate argilla review`` fills it); its submitted answers win over unification."""
+
+    dataset: str = Field(min_length=1, description="the review dataset's name on the Argilla server")
+    workspace: str | None = None
+
+
 @dataclass(frozen=True)
 class LiveOptions:
     """What only a live Argilla server reads, however the source is opened: records updated after
@@ -304,6 +312,11 @@ class TaskSpec(SpecModel):
     unify: UnifySpec = Field(default_factory=UnifySpec)
     filters: FiltersSpec = Field(default_factory=FiltersSpec)
     split: SplitSpec = Field(default_factory=SplitSpec)
+    review: ReviewRef | None = Field(
+        None,
+        description="the review dataset whose submitted answers override the annotators' unified "
+        "answer, question by question (curate argilla review fills it)",
+    )
     license: str | None = None
     template_kwargs: dict[str, Any] = Field(
         default_factory=dict,

@@ -4,7 +4,6 @@ and a model card, written once (by the main process) however many processes trai
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ def provenance(run: Run) -> dict[str, Any]:
         "task": m.task,
         "template": m.template,
         "style": m.style,
-        "counts": dataclasses.asdict(m.counts),
+        "counts": m.counts.to_dict(),
         "tokenization": m.tokenization,
         "files": {
             "train": run.train_file.path.name,

@@ -23,6 +23,7 @@ from curate.errors import CurateError
 from curate.spec import NO_LIVE, LiveOptions, SourceSpec, check_splits
 
 if TYPE_CHECKING:
+    from curate.build.reviewed import Reviews
     from curate.manifest import Manifest
     from curate.pipeline.plan import ExportPlan
     from curate.pipeline.run import ExportOptions
@@ -207,6 +208,26 @@ def check(
     return Checked(spec.task, src.layout, len(src.settings.questions))
 
 
+def open_reviews(
+    spec: Spec, src: Source, review: str | os.PathLike[str] | None, live: LiveOptions
+) -> Reviews:
+    """The reviewer's answers the export applies: from ``review`` (a review dataset's export), else
+    from the review dataset the spec names on its server; checked against the spec's questions."""
+    from curate.build.reviewed import read_reviews
+    from curate.sources.open import open_review_source
+    from curate.tasks import make_builder
+
+    questions = make_builder(spec.spec_file, src.settings, src.name).questions_used
+    path = None if review is None else os.fspath(review)
+    review_source, where = open_review_source(spec.spec_file, path, live, review_arg=arg("review", "PATH"))
+    try:
+        return read_reviews(review_source, src.settings, questions, where)
+    finally:
+        close = getattr(review_source, "close", None)
+        if close is not None:
+            close()
+
+
 # --- export -----------------------------------------------------------------------------------------
 @dataclass
 class ExportJob:
@@ -264,6 +285,7 @@ def prepare_export(
     num_proc: int = 1,
     recipe: str | None = None,
     model: str | None = None,
+    review: str | os.PathLike[str] | None = None,
     on_warning: Report | None = None,
     on_note: Report | None = None,
 ) -> ExportJob:
@@ -284,8 +306,9 @@ def prepare_export(
     elif model is not None:
         raise CurateError(f"{arg('model')} names the base model of a recipe; it needs {arg('recipe')}")
     if not reads_live(spec, source):
+        review_live = review is None and spec.model.review is not None  # the review is read from a server
         for name, value in (("since", since), ("timeout", timeout), ("deadline", deadline)):
-            if value is not None:
+            if value is not None and not (review_live and name != "since"):
                 raise CurateError(
                     f"{arg(name)}: applies to a live Argilla source only; this export reads a file"
                     + (", which has no update times to filter on" if name == "since" else "")
@@ -294,6 +317,11 @@ def prepare_export(
     report = on_warning or warn
     for warning in src.warnings:
         report(warning)
+    reviews = None
+    if review is not None or spec.model.review is not None:
+        reviews = open_reviews(spec, src, review, LiveOptions(None, api_url, api_key, timeout, deadline))
+        for warning in reviews.warnings:
+            report(warning)
     options.on_note = on_note or warn
     cpus = os.cpu_count() or 1
     # More workers than CPUs only cost memory (each loads the tokenizer or reads the source).
@@ -331,6 +359,7 @@ def prepare_export(
         fractions=fractions,
         row_transform=options.row_transform,
         num_proc=options.num_proc,
+        reviews=reviews,
     )
     if plan.why_not_workers is not None:
         options.on_note(
@@ -353,6 +382,8 @@ def export(spec: SpecLike, out: str | os.PathLike[str], **options: Any) -> Manif
     (worker processes that tokenize, or else build the rows; the same bytes as one process),
     ``recipe`` (``autotrain``, ``axolotl`` or ``llamafactory``: also write that tool's recipe,
     see :func:`curate.recipe`; checked before any work), ``model`` (the base model it names),
+    ``review`` (a review dataset's ``to_disk`` export whose submitted answers win; default: the
+    review dataset the spec names, read from its server),
     ``on_warning``, ``on_note`` (callables taking a message; default: Python warnings).
 
     >>> import curate, tempfile

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from curate.build.reviewed import REVIEWED, ReviewAnswer, Reviews
 from curate.build.unify import Unified, check_strategy, unify
 from curate.errors import CurateError
 from curate.records import (
@@ -56,8 +57,13 @@ class RecordContext:
         self._unified: dict[tuple[str, str], Unified] = {}
         self.used: list[Unified] = []
         self._provenance: Provenance | None = None
+        reviews = builder.reviews
+        self.review: ReviewAnswer | None = None if reviews is None else reviews.get(record.id)
 
     def unified(self, question: str, strategy: str | None) -> Unified:
+        review = self.review
+        if review is not None and review.status == REVIEWED and question in review.values:
+            return self._reviewed(question, strategy, review.values[question])
         responses = self.record.responses.get(question)
         if not responses:
             return NO_ANSWER  # nobody answered: nothing to unify, count or cache (the common case)
@@ -76,6 +82,24 @@ class RecordContext:
             raise RejectRecord(f"{result.reason}:{question}", f"{len(result.responses)} annotators")
         if result.responses:
             self.used.append(result)
+        return result
+
+    def _reviewed(self, question: str, strategy: str | None, value: Any) -> Unified:
+        """The reviewer's answer wins; agreement stays the annotators' figure."""
+        key = (question, "review")
+        result = self._unified.get(key)
+        if result is None:
+            annotators = NO_ANSWER
+            if self.record.responses.get(question):
+                policy = self.builder.status_policy
+                counted = [r for r in self.record.responses[question] if policy.counts(r)]
+                annotators = unify(
+                    counted, self.builder.kind_of(question), strategy or self.builder.strategy_for(question)
+                )
+            result = Unified(value, annotators.responses, annotators.agreement)
+            self._unified[key] = result
+            if result.responses:
+                self.used.append(result)
         return result
 
     def resolve(self, sources: Sequence[ValueSource]) -> Any:
@@ -153,6 +177,13 @@ class RecordContext:
         return users, [status_of[u] for u in users], agreement
 
 
+def review_columns(review: ReviewAnswer | None) -> dict[str, Any]:
+    """``reviewed_by`` and ``review_status`` of a row (only where the spec names a review)."""
+    if review is None:
+        return {"reviewed_by": None, "review_status": None}
+    return {"reviewed_by": review.reviewer, "review_status": review.status}
+
+
 def _maybe_messages(value: Any) -> Any:
     # Some exports keep a chat conversation as a JSON string in a text column.
     if isinstance(value, str) and value.startswith("[{") and '"role"' in value:
@@ -203,6 +234,8 @@ class Builder:
         )
         self.questions_used: list[str] = []
         self._strategies: dict[str, str] = {}
+        #: a reviewer's answers that win over unification (the spec's ``review``), when read
+        self.reviews: Reviews | None = None
         self._check_names()
         self.template = get_template(self.spec.template) if hasattr(self.spec, "template") else None
         #: whether prompts/completions are message lists (a chat field, or ``style: conversational``)
@@ -268,6 +301,9 @@ class Builder:
         """Rows for one record (a preference record may give several pairs); raises RejectRecord."""
         ctx = RecordContext(self, record)
         spec = self.spec
+        review = ctx.review
+        if review is not None and review.bad is not None:
+            raise RejectRecord(*review.bad)
         if spec.filters.record_status is not None and record.status not in spec.filters.record_status:
             raise RejectRecord("record_status", f"status {record.status!r}")
         try:
@@ -275,6 +311,8 @@ class Builder:
         except TemplateError as err:  # the spec's template refuses or fails on this conversation
             raise RejectRecord(err.reason, str(err)) from None
         provenance = ctx.provenance_columns()
+        if self.reviews is not None:
+            provenance.update(review_columns(review))
         for row in rows:  # the task's fresh rows, then the provenance columns
             row.update(provenance)
         return rows

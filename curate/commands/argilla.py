@@ -1,4 +1,5 @@
-"""``curate argilla``: create review datasets for annotators and log examples into them."""
+"""``curate argilla``: create review datasets for annotators, log examples into them, and send the
+annotators' disagreements to a reviewer."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from curate.commands.core import ApiKeyOpt, ApiUrlOpt
+from curate.commands.core import ApiKeyOpt, ApiUrlOpt, SourceOpt
 
 WorkspaceOpt = Annotated[
     str | None, typer.Option("--workspace", "-w", help="workspace (default: the only one the key sees)")
@@ -24,7 +25,8 @@ def register(app: typer.Typer) -> None:
     from curate.commands.app import console, user_errors
 
     group = typer.Typer(
-        help="Push work back to annotators: create review datasets, log examples into them.",
+        help="Push work back to annotators: create review datasets, log examples into them, "
+        "send disagreements to a reviewer.",
         no_args_is_help=True,
     )
     app.add_typer(group, name="argilla")
@@ -103,3 +105,53 @@ def register(app: typer.Typer) -> None:
             f"logged {counts['logged']} records from {counts['rows']} rows to {target.workspace}/{dataset}{extra}",
             soft_wrap=True,
         )
+
+    @group.command("review")
+    @user_errors
+    def review(
+        spec: Annotated[Path, typer.Argument(help="dataset spec (YAML)")],
+        to: Annotated[
+            str | None,
+            typer.Option(
+                "--to", help="review dataset name (default: the spec's review.dataset); created if missing"
+            ),
+        ] = None,
+        workspace: WorkspaceOpt = None,
+        below: Annotated[
+            float | None,
+            typer.Option(help="also send kept records whose row agreement (0-1) is under this share"),
+        ] = None,
+        limit: Annotated[
+            int | None, typer.Option(help="send at most N records, least-agreeing first")
+        ] = None,
+        again: Annotated[
+            bool, typer.Option("--again", help="also refresh records a reviewer already answered")
+        ] = False,
+        source: SourceOpt = None,
+        api_url: ApiUrlOpt = None,
+        api_key: ApiKeyOpt = None,
+        timeout: TimeoutOpt = None,
+        deadline: DeadlineOpt = None,
+    ) -> None:
+        """Send the records the spec's unification rejects for a tie or disagreement (and, with
+        --below, low-agreement ones) to a review dataset: every annotator's answer side by side,
+        the strategy's answer as suggestion. Re-running updates in place; the next export uses the
+        reviewer's submitted answers."""
+        from curate.api.review import review as run_review
+
+        report = run_review(
+            spec,
+            to,
+            workspace=workspace,
+            below=below,
+            limit=limit,
+            again=again,
+            source=source,
+            api_url=api_url,
+            api_key=api_key,
+            timeout=timeout,
+            deadline=deadline,
+        )
+        console.print(report.summary(), soft_wrap=True, highlight=False)
+        for record_id in report.sent:
+            typer.echo(record_id)

@@ -112,6 +112,13 @@ def register(app: typer.Typer) -> None:
         ] = 1,
         recipe: RecipeOpt = None,
         model: ModelOpt = None,
+        review: Annotated[
+            Path | None,
+            typer.Option(
+                help="a review dataset's to_disk export: its submitted answers win over unification "
+                "(default: the review dataset the spec names, read from its server)"
+            ),
+        ] = None,
     ) -> None:
         """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""
         job = api.prepare_export(
@@ -134,6 +141,7 @@ def register(app: typer.Typer) -> None:
             num_proc=num_proc,
             recipe=recipe,
             model=model,
+            review=review,
             on_warning=lambda warning: console.print(
                 f"[yellow]warning:[/] {escape(warning)}", highlight=False
             ),

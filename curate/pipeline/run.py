@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from curate.arguments import arg, switch
 from curate.build.quality import QualityStats
+from curate.build.reviewed import PENDING
 from curate.errors import CurateError
 from curate.manifest import Counts, Manifest, Splits
 from curate.pipeline.executor import Executor
@@ -29,6 +30,7 @@ from curate.spec import spec_summary
 from curate.version import __version__
 
 if TYPE_CHECKING:
+    from curate.build.reviewed import Reviews
     from curate.pipeline.build_workers import BuildWorkers
     from curate.pipeline.plan import ExportPlan
 
@@ -150,6 +152,7 @@ def _run_export(plan: ExportPlan, source: Source, options: ExportOptions) -> Man
     spec = plan.spec_file.spec
     builder, fractions, schema = plan.builder, plan.fractions, plan.schema
     transform = options.row_transform
+    reviews = plan.reviews
     stats = QualityStats(builder)
     records_per_split: Counter[str] = Counter({name: 0 for name in fractions})
     rows_per_split: Counter[str] = Counter({name: 0 for name in fractions})
@@ -157,9 +160,12 @@ def _run_export(plan: ExportPlan, source: Source, options: ExportOptions) -> Man
     dropped_rows: Counter[str] = Counter()
     n_input = 0
     first_reject: Rejected | None = None
+    reviewed_records = 0
+    overrides: Counter[str] = Counter()
+    unmatched = set(reviews.answers) if reviews is not None else set()
 
     def emit(kept: Kept, rows: Sequence[dict[str, Any] | bytes], failures: list[Rejection]) -> None:
-        nonlocal first_reject
+        nonlocal first_reject, reviewed_records
         record_id = kept.record_id
         if not rows:  # every row failed the transform: the record is rejected
             if first_reject is None:
@@ -170,6 +176,11 @@ def _run_export(plan: ExportPlan, source: Source, options: ExportOptions) -> Man
         for failure in failures:
             dropped_rows[failure.reason] += 1
             writer.reject(record_id, failure.reason, failure.detail, scope="row")
+        if reviews is not None:
+            decided = reviews.overrides(record_id)
+            if decided:
+                reviewed_records += 1
+                overrides.update(decided)
         split = assign_split(record_id, fractions, plan.seed)
         records_per_split[split] += 1
         for row in rows:
@@ -225,6 +236,8 @@ def _run_export(plan: ExportPlan, source: Source, options: ExportOptions) -> Man
             outcomes = iter_outcomes(plan, source)
         for outcome in outcomes:
             n_input += 1
+            if unmatched:
+                unmatched.discard(outcome.record_id)
             if options.progress is not None:
                 options.progress(n_input)
             if workers is None:
@@ -265,6 +278,8 @@ def _run_export(plan: ExportPlan, source: Source, options: ExportOptions) -> Man
                 rejects_by_reason=dict(sorted(rejects.items())),
                 dropped_rows_by_reason=dict(sorted(dropped_rows.items())),
                 source_rows=source.rows_read,
+                reviewed_records=reviewed_records if reviews is not None else None,
+                review_overrides_by_question=dict(sorted(overrides.items())) if reviews is not None else None,
             ),
             quality=stats.summary(),
             # Sources word warnings without absolute paths: manifests match across checkouts.
@@ -272,9 +287,17 @@ def _run_export(plan: ExportPlan, source: Source, options: ExportOptions) -> Man
             fingerprint=writer.content_fingerprint(),
             tokenization=transform.summary() if transform is not None else None,
             packing=packing,
+            review=_review_summary(reviews, unmatched) if reviews is not None else None,
         )
         writer.finish(manifest)
     return manifest
+
+
+def _review_summary(reviews: Reviews, unmatched: set[str]) -> dict[str, Any]:
+    """The review dataset read, what its answers said, and how many name a record the source no
+    longer holds (counted, never applied)."""
+    answered = sum(reviews.answers[i].status != PENDING for i in unmatched)  # pending: nothing to apply
+    return {**reviews.describe(), "answers_without_record": answered, "warnings": list(reviews.warnings)}
 
 
 class _ChunkRunner:

@@ -363,6 +363,12 @@ def create_dataset(
     ago), so a retry does not find a half-made draft."""
     if template.name == "preference" and responses < 2:
         raise CurateError("--responses: a preference dataset needs at least 2 responses")
+    return create_with_settings(http, template.settings(responses), name, workspace)
+
+
+def create_with_settings(http: ArgillaHttp, settings: Settings, name: str, workspace: str | None) -> Created:
+    """Create and publish a dataset with these settings; an existing published one with that name
+    is left as is (``created`` False). A failure after the dataset was created deletes it again."""
     ws_id, ws_name = _workspace(http, workspace)
     listed = http.items("GET", "/api/v1/me/datasets", "list datasets", ("id", "name", "workspace_id"))
     for d in listed:
@@ -373,7 +379,6 @@ def create_dataset(
                     f"{d.get('status')!r}); delete it in Argilla or choose another name"
                 )
             return Created(str(d["id"]), ws_name, name, False)
-    settings = template.settings(responses)
     body = {"name": name, "guidelines": settings.guidelines, "workspace_id": ws_id}
     made = http.object("POST", "/api/v1/datasets", f"create dataset {ws_name}/{name}", ("id",), json=body)
     dataset_id = str(made["id"])

@@ -47,6 +47,11 @@ PROVENANCE = [
     pa.field("statuses", pa.list_(pa.string())),
     pa.field("agreement", pa.float64()),
 ]
+#: where the spec names a review: who decided the row's answers, and the review's state
+REVIEW_PROVENANCE = [
+    pa.field("reviewed_by", pa.string()),
+    pa.field("review_status", pa.string()),
+]
 BATCH = 1000
 
 

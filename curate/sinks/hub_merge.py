@@ -121,7 +121,7 @@ def merge_snapshot(
                 ),
                 "incremental": {
                     "since": since,
-                    "delta_counts": dataclasses.asdict(delta_counts),
+                    "delta_counts": delta_counts.to_dict(),
                     "replaced_records": len(touched & previous_ids),
                     "new_records": len(touched - previous_ids),
                     "deleted_records": len(deleted),

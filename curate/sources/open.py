@@ -31,3 +31,31 @@ def open_spec_source(
         raise CurateError(f"{where}: the spec has no source; pass {source_arg}")
     source_spec = spec.source or SourceSpec(path=source)
     return open_source(source_spec, spec_file.base_dir if base_dir is None else base_dir, source, live)
+
+
+def open_review_source(
+    spec_file: SpecFile, path: str | None, live: LiveOptions = NO_LIVE, *, review_arg: str = "--review PATH"
+) -> tuple[Source, str]:
+    """The review dataset a spec names (``review:``) on its server, or its export read from
+    ``path`` instead; with a label for messages and the manifest (workspace/name, or the export's
+    folder name, never a full path)."""
+    from curate.sources import open_source
+
+    if path is not None:
+        source = open_source(SourceSpec(path=path), Path.cwd(), path)
+        return source, Path(path).name
+    ref = spec_file.spec.review
+    assert ref is not None
+    from curate.sources.argilla_live import ArgillaServerSource
+    from curate.spec import ArgillaServerRef
+
+    server = ArgillaServerRef(dataset=ref.dataset, workspace=ref.workspace)
+    try:
+        source = ArgillaServerSource(server, **{**live.server_kwargs(), "since": None})
+    except CurateError as err:
+        if str(err).startswith("no Argilla server URL"):
+            raise CurateError(
+                f"review dataset {ref.dataset!r}: {err}, or pass {review_arg} (its to_disk export)"
+            ) from None
+        raise
+    return source, source.name
