@@ -214,3 +214,32 @@ def test_source_spec_for_review_exports_reads_to_disk(tmp_path: Path) -> None:
     review = review_export(tmp_path / "review", {"fb-0000": {"review_decision": "decided"}})
     src = open_source(SourceSpec(path=str(review)), tmp_path)
     assert src.layout == "argilla_v2_disk" and "review_decision" in src.settings.questions
+
+
+def test_stats_and_card_say_what_a_reviewer_decided(tmp_path: Path, cli: Any) -> None:
+    from curate.manifest import Manifest
+    from curate.sinks.card import render_card
+
+    tied = ties()
+    review = review_export(
+        tmp_path / "review", {tied[0]: {"helpful": "good", "review_decision": "decided"}, tied[1]: {}}
+    )
+    figures = curate.stats(kto(), review=review, on_warning=lambda w: None)
+    shown = figures["export"]["review"]
+    assert (shown["decided_records"], shown["decided_by_question"]) == (1, {"helpful": 1})
+    assert (shown["awaiting_records"], shown["awaiting_by_question"]) == (19, {"helpful": 19})
+    assert shown["pending_in_review_dataset"] == 1
+    assert "agreement" in figures.plot()
+    plain = curate.stats(kto(), on_warning=lambda w: None)
+    assert "review" not in plain["export"]
+    spec = Path(kto().spec_file.path or "")
+    out = tmp_path / "out"
+    result = cli("export", spec, "--review", review, "--out", out)
+    assert "review review: 1 records decided by a reviewer (helpful 1), 1 pending" in result.stderr
+    folder_stats = cli("stats", out, "--json")
+    assert json.loads(folder_stats.stdout)["review"]["decided_records"] == 1
+    card = str(render_card(Manifest.read(out), "org/kto", {"train": "train.parquet", "test": "test.parquet"}))
+    assert "- review: a reviewer decided 1 of the 118 kept records" in card
+    assert "answers used per question: helpful: 1" in card
+    with pytest.raises(curate.CurateError, match=r"^review: applies to a spec"):
+        curate.stats(out, review=review)

@@ -13,11 +13,12 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from curate.api.export import (
     Report,
     SourceLike,
+    open_reviews,
     open_source,
     reads_live,
     spec_template_kwargs,
@@ -31,6 +32,9 @@ from curate.report.stats import SourceStats, Stats
 from curate.report.summary import summarize
 from curate.sources.base import Item, Source
 from curate.spec import LiveOptions, SourceSpec, SpecFile
+
+if TYPE_CHECKING:
+    from curate.build.reviewed import Reviews
 
 
 def _is_spec(target: Any) -> bool:
@@ -52,6 +56,7 @@ def prepare(
     api_url: str | None,
     api_key: str | None,
     on_warning: Report,
+    review: str | os.PathLike[str] | None = None,
 ) -> StatsJob:
     from curate.report.export_stats import find_export
     from curate.sources.argilla_sdk import is_sdk_object, open_sdk_source
@@ -67,6 +72,8 @@ def prepare(
         )
 
     tokenizer_name = Path(tokenizer).name if tokenizer is not None else None
+    if review is not None and not _is_spec(target):
+        raise CurateError(f"{arg('review')}: applies to a spec (a review wins over the spec's unification)")
     if _is_spec(target):
         spec = as_spec(target)
         if since is not None and not reads_live(spec, source):
@@ -74,6 +81,9 @@ def prepare(
         src = open_source(spec, source, LiveOptions(since, api_url, api_key))
         for warning in src.warnings:
             on_warning(warning)
+        reviews = None
+        if review is not None or spec.model.review is not None:
+            reviews = open_reviews(spec, src, review, LiveOptions(None, api_url, api_key))
         return StatsJob(
             "spec",
             target,
@@ -81,6 +91,7 @@ def prepare(
             spec,
             transform=transform_for(spec.task, spec_train_on(spec), spec_template_kwargs(spec)),
             tokenizer_name=tokenizer_name,
+            reviews=reviews,
         )
     if is_sdk_object(target):
         src = open_sdk_source(target, None, LiveOptions(since))
@@ -150,7 +161,11 @@ def _spec_stats(job: StatsJob, acc: SourceStats, progress: Callable[[int], None]
     with tempfile.TemporaryDirectory(prefix="curate-stats-") as tmp:
         folder = Path(tmp) / "export"
         options = ExportOptions(
-            out_dir=folder, allow_empty=True, row_transform=job.transform, progress=progress
+            out_dir=folder,
+            allow_empty=True,
+            row_transform=job.transform,
+            progress=progress,
+            reviews=job.reviews,
         )
         counted = _Counted(job.source, acc.add)
         plan = plan_export(job.spec.spec_file, counted, row_transform=job.transform)
@@ -216,6 +231,7 @@ class StatsJob:
     transform: Any = None
     tokenizer_name: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    reviews: Reviews | None = None  # a reviewer's answers the spec's export applies
 
     def count(self) -> int | None:
         return self.source.count() if self.source is not None else None
@@ -236,6 +252,7 @@ def prepare_stats(
     since: str | None = None,
     api_url: str | None = None,
     api_key: str | None = None,
+    review: str | os.PathLike[str] | None = None,
     on_warning: Report | None = None,
 ) -> StatsJob:
     """Open what :func:`stats` reads (see :class:`StatsJob`)."""
@@ -251,6 +268,7 @@ def prepare_stats(
         api_url=api_url,
         api_key=api_key,
         on_warning=on_warning or warn,
+        review=review,
     )
 
 
@@ -262,7 +280,9 @@ def stats(target: Any, **options: Any) -> Stats:
     export it makes: rejects by reason, rows per split, lengths), an Argilla export file or
     folder (or an ``argilla.Dataset``), or a ``curate export`` folder or split file. Options:
     ``source``, ``tokenizer`` (adds trained-token lengths), ``template``, ``max_length``,
-    ``truncation``, ``train_on``, ``since``, ``api_url``, ``api_key``, ``on_warning``.
+    ``truncation``, ``train_on``, ``since``, ``api_url``, ``api_key``, ``review`` (a review
+    dataset's export whose answers the spec's export applies; default: the spec's ``review``),
+    ``on_warning``.
 
     >>> import curate
     >>> s = curate.stats(curate.bundled_spec("dolly-curated.yaml"))

@@ -217,6 +217,10 @@ def register(app: typer.Typer) -> None:
         max_length: Annotated[
             int | None, typer.Option("--max-length", help="with --tokenizer: tokens per row")
         ] = None,
+        review: Annotated[
+            Path | None,
+            typer.Option(help="a spec's review dataset export (default: the spec's review, from its server)"),
+        ] = None,
     ) -> None:
         """Counts, statuses per annotator, agreement (per question and annotator pair), rejects,
         rows per split and lengths of a dataset; --png draws them."""
@@ -228,6 +232,7 @@ def register(app: typer.Typer) -> None:
             tokenizer=tokenizer,
             template=template,
             max_length=max_length,
+            review=review,
             on_warning=lambda warning: None,  # stats reports figures, not export warnings
         )
         with progress_bar("reading", job.count(), not as_json and job.kind != "export") as update:
@@ -254,6 +259,7 @@ def _print_export_stats(result: dict[str, Any]) -> None:
     console.print(f"input records: {result['input_records']}; per split: {result['records_per_split']}")
     console.print(f"rejects by reason: {result['rejects_by_reason']}")
     console.print(f"rows per file: {result['rows_per_file']}")
+    _print_review(console, result.get("review"))
     lengths = Table("column", "count", "min", "median", "p90", "max", "empty")
     for c, s in result["column_lengths_chars"].items():
         lengths.add_row(c, *(str(s.get(k, "-")) for k in ("count", "min", "median", "p90", "max", "empty")))
@@ -265,6 +271,20 @@ def _print_export_stats(result: dict[str, Any]) -> None:
 def _print_recipe(written: Any, out: Path) -> None:
     typer.echo(f"wrote {out / written.folder.relative_to(written.folder.parent.parent)}")
     typer.echo(f"train with, from {out.parent}: {written.command}")
+
+
+def _print_review(console: Any, review: dict[str, Any] | None) -> None:
+    """Where the spec names a review: decided and awaiting records, per question."""
+    if not review:
+        return
+    console.print(
+        f"review {review['dataset']}: {review['decided_records']} records decided by a reviewer "
+        f"{review['decided_by_question']}, {review['awaiting_records']} still rejected for a disagreement "
+        f"{review['awaiting_by_question']}; in the review dataset {review['pending_in_review_dataset']} "
+        f"pending, {review['undecidable']} undecidable",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _print_summary(console: Any, manifest: Manifest, out: Path) -> None:
@@ -283,6 +303,21 @@ def _print_summary(console: Any, manifest: Manifest, out: Path) -> None:
     for q, a in manifest.quality["agreement"].items():
         if a["alpha"] is not None:
             console.print(f"agreement {q}: {a['metric']} = {a['alpha']:.3f} over {a['units']} records")
+    if counts.reviewed_records is not None and manifest.review is not None:
+        review = manifest.review
+        per_question = ", ".join(f"{q} {n}" for q, n in (counts.review_overrides_by_question or {}).items())
+        console.print(
+            f"review {review['dataset']}: {counts.reviewed_records} records decided by a reviewer"
+            + (f" ({per_question})" if per_question else "")
+            + f", {review['pending']} pending in the review dataset, {review['undecidable']} undecidable"
+            + (
+                f", {review['answers_without_record']} answers for records no longer in the source (not applied)"
+                if review["answers_without_record"]
+                else ""
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
     typer.echo(f"wrote {out}")
 
 
@@ -321,6 +356,7 @@ def _print_stats(result: dict[str, Any]) -> None:
     if export is not None:
         console.print(f"export of {export['spec']}: rows per split {export['rows_per_split']}")
         console.print(f"rejects by reason: {export['rejects_by_reason']}")
+        _print_review(console, export.get("review"))
         for name, summary in (export.get("trained_tokens") or {}).items():
             if isinstance(summary, dict):
                 console.print(

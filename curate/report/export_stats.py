@@ -121,7 +121,31 @@ def export_stats(folder: Path, only: list[str] | None = None) -> tuple[dict[str,
         "tokenization": manifest.tokenization,
         "column_lengths_chars": {c: summarize(v) for c, v in lengths.items()},
     }
+    if counts.reviewed_records is not None:
+        result["review"] = review_figures(manifest)
     return result, lengths
+
+
+def review_figures(manifest: Manifest) -> dict[str, Any]:
+    """Where the spec names a review: records a reviewer decided (per question) and records still
+    waiting for one (rejected for a tie or disagreement, per question; pending in the review
+    dataset)."""
+    counts, review = manifest.counts, manifest.review or {}
+    awaiting: dict[str, int] = {}
+    for reason, n in counts.rejects_by_reason.items():
+        kind, _, question = reason.partition(":")
+        if kind in ("tie", "disagreement") and question:
+            awaiting[question] = awaiting.get(question, 0) + n
+    return {
+        "dataset": review.get("dataset"),
+        "decided_records": counts.reviewed_records,
+        "decided_by_question": counts.review_overrides_by_question or {},
+        "awaiting_records": sum(awaiting.values()),
+        "awaiting_by_question": dict(sorted(awaiting.items())),
+        "pending_in_review_dataset": review.get("pending", 0),
+        "undecidable": review.get("undecidable", 0),
+        "answers_without_record": review.get("answers_without_record", 0),
+    }
 
 
 def trained_lengths(rows: Iterable[dict[str, Any]], task: str, transform: Any = None) -> dict[str, list[int]]:

@@ -178,7 +178,8 @@ def pictures(stats: Figures) -> Pictures:
     out: list[Picture] = []
     pairwise = data.get("pairwise_agreement") or {}
     if pairwise:
-        out.append(_agreement_picture(pairwise, data.get("questions") or {}))
+        decided = ((export or {}).get("review") or {}).get("decided_by_question")
+        out.append(_agreement_picture(pairwise, data.get("questions") or {}, decided))
     if data.get("annotators"):
         out.append(_annotators_picture(data["annotators"]))
     if export is not None:
@@ -210,7 +211,11 @@ def short_names(ids: list[str], width: int = 8) -> dict[str, str]:
     return {i: i for i in ids}
 
 
-def _agreement_picture(pairwise: dict[str, Any], questions: dict[str, Any]) -> Picture:
+def _agreement_picture(
+    pairwise: dict[str, Any], questions: dict[str, Any], decided: dict[str, int] | None = None
+) -> Picture:
+    """Per question, annotator x annotator agreement; where the spec names a review, each title
+    also says how many records a reviewer decided (their answer replaced the annotators')."""
     names = list(pairwise)
     ncols = 2 if len(names) == 4 else min(3, len(names))
     nrows = math.ceil(len(names) / ncols)
@@ -250,7 +255,12 @@ def _agreement_picture(pairwise: dict[str, Any], questions: dict[str, Any]) -> P
             ax.set_xlabel("annotator")
             ax.set_ylabel("annotator")
             ax.spines[:].set_visible(False)
-            ax.set_title(_question_title(q, questions.get(q) or {}))
+            title = _question_title(q, questions.get(q) or {})
+            if decided is not None:
+                title += (
+                    f"\nreviewer decided {decided.get(q, 0)} record{'' if decided.get(q, 0) == 1 else 's'}"
+                )
+            ax.set_title(title)
         for ax in axes.flat[len(names) :]:
             ax.set_visible(False)
         if image is not None:

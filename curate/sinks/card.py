@@ -111,6 +111,7 @@ def _body(manifest: Manifest, repo_id: str) -> str:
         f"- template: `{manifest.template}`",
         f"- unification: {_unify_text(resolved.get('unify', {}))}",
         f"- responses counted: {resolved.get('responses', {}).get('statuses')}",
+        *_review_lines(manifest),
         f"- split: {manifest.splits.fractions} (seed {manifest.splits.seed}, by record id)",
         f"- content fingerprint: `{manifest.fingerprint}`",
         f"- curate version: {manifest.curate_version}",
@@ -177,6 +178,21 @@ def _body(manifest: Manifest, repo_id: str) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _review_lines(manifest: Manifest) -> list[str]:
+    """Where the spec names a review: how many kept records a reviewer decided, per question."""
+    counts = manifest.counts
+    if counts.reviewed_records is None:
+        return []
+    review = manifest.review or {}
+    per_question = ", ".join(f"{q}: {n}" for q, n in (counts.review_overrides_by_question or {}).items())
+    decided = f"; answers used per question: {per_question}" if per_question else ""
+    return [
+        f"- review: a reviewer decided {counts.reviewed_records} of the {counts.kept_records} kept records "
+        f"(rows with `review_status` `reviewed`; review dataset `{review.get('dataset', '?')}`){decided}; "
+        "their answers replace the annotators' unified answer, `agreement` stays the annotators' figure"
+    ]
 
 
 def _unify_text(unify: dict[str, Any]) -> str:
