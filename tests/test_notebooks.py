@@ -62,6 +62,8 @@ def test_01_explore_annotations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert pictures == ["agreement.png", "annotators.png", "lengths.png", "rejects.png", "splits.png"]
     assert text.count("data:image/png;base64,") >= 5  # the pictures shown inline
     assert "krippendorff_alpha_interval" in text and "tie:helpful" in text
+    # the loop: ties sent to a reviewer on the local server, answered, and gone from the export
+    assert "tie rejects before review: 20 after review: 0" in text or "Skipping the review step" in text
 
 
 def test_02_build_training_sets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
