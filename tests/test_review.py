@@ -235,7 +235,7 @@ def test_stats_and_card_say_what_a_reviewer_decided(tmp_path: Path, cli: Any) ->
     spec = Path(kto().spec_file.path or "")
     out = tmp_path / "out"
     result = cli("export", spec, "--review", review, "--out", out)
-    assert "review review: 1 records decided by a reviewer (helpful 1), 1 pending" in result.stderr
+    assert "review review: 1 record decided by a reviewer (helpful 1), 1 pending" in result.stderr
     folder_stats = cli("stats", out, "--json")
     assert json.loads(folder_stats.stdout)["review"]["decided_records"] == 1
     card = str(render_card(Manifest.read(out), "org/kto", {"train": "train.parquet", "test": "test.parquet"}))

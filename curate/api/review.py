@@ -30,7 +30,8 @@ class ReviewReport:
         reasons = ", ".join(f"{r} {n}" for r, n in self.by_reason.items()) or "none"
         kept = f"; {self.already_reviewed} already reviewed left alone" if self.already_reviewed else ""
         verb = "created" if self.created else "updated"
-        return f"{verb} {self.dataset}: {len(self.sent)} records sent to review ({reasons}){kept}"
+        n = len(self.sent)
+        return f"{verb} {self.dataset}: {n} record{'' if n == 1 else 's'} sent to review ({reasons}){kept}"
 
 
 @checked_arguments()

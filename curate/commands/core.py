@@ -278,7 +278,7 @@ def _print_review(console: Any, review: dict[str, Any] | None) -> None:
     if not review:
         return
     console.print(
-        f"review {review['dataset']}: {review['decided_records']} records decided by a reviewer "
+        f"review {review['dataset']}: {review['decided_records']} record(s) decided by a reviewer "
         f"{review['decided_by_question']}, {review['awaiting_records']} still rejected for a disagreement "
         f"{review['awaiting_by_question']}; in the review dataset {review['pending_in_review_dataset']} "
         f"pending, {review['undecidable']} undecidable",
@@ -307,7 +307,7 @@ def _print_summary(console: Any, manifest: Manifest, out: Path) -> None:
         review = manifest.review
         per_question = ", ".join(f"{q} {n}" for q, n in (counts.review_overrides_by_question or {}).items())
         console.print(
-            f"review {review['dataset']}: {counts.reviewed_records} records decided by a reviewer"
+            f"review {review['dataset']}: {counts.reviewed_records} record{'' if counts.reviewed_records == 1 else 's'} decided by a reviewer"
             + (f" ({per_question})" if per_question else "")
             + f", {review['pending']} pending in the review dataset, {review['undecidable']} undecidable"
             + (

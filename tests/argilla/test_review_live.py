@@ -208,7 +208,7 @@ def test_reviewed_answers_win_and_the_rest_stay_rejected(argilla: Server, loop: 
 def test_review_again_neither_duplicates_nor_resets(argilla: Server, loop: dict[str, Any]) -> None:
     again = loop["again"]
     assert again.exit_code == 0, again.stderr
-    assert "1 records sent to review (tie:topic 1); 3 already reviewed left alone" in again.stderr
+    assert "1 record sent to review (tie:topic 1); 3 already reviewed left alone" in again.stderr
     assert again.stdout.split() == ["p6"]
     shown = review_records(argilla)
     assert sorted(shown) == ["p2", "p3", "p4", "p6"]
