@@ -156,6 +156,21 @@ def test_reviewed_answers_win_from_a_review_export(tmp_path: Path) -> None:
     ]
 
 
+def test_worker_processes_apply_the_review_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    tied = ties()
+    review = review_export(tmp_path / "review", {tied[0]: {"helpful": "bad", "review_decision": "decided"}})
+    one = curate.export(kto(), tmp_path / "one", review=review, on_warning=lambda w: None)
+    two = curate.export(
+        kto(), tmp_path / "two", review=review, num_proc=2, on_warning=lambda w: None, on_note=lambda n: None
+    )
+    assert one.fingerprint == two.fingerprint and two.counts.reviewed_records == 1
+    for name in ("train.parquet", "test.parquet", "rejects.jsonl"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
 def test_without_a_review_nothing_changes(tmp_path: Path) -> None:
     manifest = curate.export(kto(), tmp_path / "out", on_warning=lambda w: None)
     written = json.loads((tmp_path / "out" / "manifest.json").read_text())

@@ -219,6 +219,32 @@ def test_review_again_neither_duplicates_nor_resets(argilla: Server, loop: dict[
         )
 
 
+def test_again_refreshes_reviewed_records_and_limit_takes_the_least_agreeing(
+    argilla: Server, loop: dict[str, Any]
+) -> None:
+    cli = loop["cli"]
+    again = cli("argilla", "review", loop["spec"], "--again", *auth(argilla))
+    assert again.exit_code == 0, again.stderr
+    assert "4 records sent to review" in again.stderr and "already reviewed" not in again.stderr
+    shown = review_records(argilla)
+    assert sorted(shown) == ["p2", "p3", "p4", "p6"]
+    assert all(len(shown[rid]["responses"]) == 1 for rid in REVIEWED)  # the reviewer's answers stay
+    limited = cli(
+        "argilla",
+        "review",
+        loop["spec"],
+        "--to",
+        "pairs-limited",
+        "--limit",
+        "2",
+        "--below",
+        "1",
+        *auth(argilla),
+    )
+    assert limited.exit_code == 0, limited.stderr
+    assert limited.stdout.split() == ["p4", "p2"]  # agreement 0.0, then 0.5 (p2 before p3 and p6 by id)
+
+
 def test_the_same_from_to_disk_exports(argilla: Server, pairs: rg.Dataset, loop: dict[str, Any]) -> None:
     tmp, cli = loop["tmp"], loop["cli"]
     source_disk, review_disk = tmp / "source-disk", tmp / "review-disk"
