@@ -161,14 +161,10 @@ def _spec_stats(job: StatsJob, acc: SourceStats, progress: Callable[[int], None]
     with tempfile.TemporaryDirectory(prefix="curate-stats-") as tmp:
         folder = Path(tmp) / "export"
         options = ExportOptions(
-            out_dir=folder,
-            allow_empty=True,
-            row_transform=job.transform,
-            progress=progress,
-            reviews=job.reviews,
+            out_dir=folder, allow_empty=True, row_transform=job.transform, progress=progress
         )
         counted = _Counted(job.source, acc.add)
-        plan = plan_export(job.spec.spec_file, counted, row_transform=job.transform)
+        plan = plan_export(job.spec.spec_file, counted, row_transform=job.transform, reviews=job.reviews)
         manifest = run_export(plan, counted, options)
         result, lengths = export_stats(folder)
         trained = trained_lengths(iter_export_rows(folder), job.spec.task, job.transform)
