@@ -13,11 +13,11 @@ import pytest
 
 import curate
 from curate.build.review import render_value, select, versions, versions_text
+from curate.pipeline.plan import plan_export
 from curate.pipeline.run import iter_outcomes
 from curate.records import QuestionKind, RankItem, Response
 from curate.sources import open_source
 from curate.spec import SourceSpec
-from curate.tasks import make_builder
 
 SPEC = "answer-feedback-kto.yaml"
 REVIEWER = "0b5c2f0e-0000-4000-8000-00000000beef"
@@ -30,8 +30,8 @@ def kto() -> curate.Spec:
 def outcomes_and_builder() -> tuple[list[Any], Any]:
     spec = kto()
     src = open_source(spec.model.source, spec.base_dir)
-    builder = make_builder(spec.spec_file, src.settings, src.name)
-    return list(iter_outcomes(spec.spec_file, src, builder)), builder
+    plan = plan_export(spec.spec_file, src)
+    return list(iter_outcomes(plan, src)), plan.builder
 
 
 def ties() -> list[str]:
