@@ -55,7 +55,8 @@ train-launch: $(VENV)/.full
 
 # Other trainers, each in its own virtualenv (their pins clash with ours and with each other), CPU
 # torch first as for .venv: their own data loaders read curate's exports through the recipes
-# `curate export --for TOOL` writes (tests/interop/). All three accept torch 2.13 at these pins.
+# `curate export --for TOOL` writes (tests/interop/). All three accept torch 2.13 at these pins;
+# torch is named again with the tool, or torchvision/torchaudio would pull a newer CUDA torch.
 AUTOTRAIN_PIN := autotrain-advanced==0.8.36
 AXOLOTL_PIN := axolotl==0.19.0
 LLAMAFACTORY_PIN := llamafactory==0.9.5
@@ -64,19 +65,19 @@ INTEROP_TOOLS := autotrain axolotl llamafactory
 .venv-interop-autotrain/.installed:
 	$(PY) -m venv .venv-interop-autotrain
 	.venv-interop-autotrain/bin/pip install -q torch==2.13.0
-	.venv-interop-autotrain/bin/pip install -q "$(AUTOTRAIN_PIN)"
+	.venv-interop-autotrain/bin/pip install -q torch==2.13.0 "$(AUTOTRAIN_PIN)"
 	touch $@
 
 .venv-interop-axolotl/.installed:
 	$(PY) -m venv .venv-interop-axolotl
 	.venv-interop-axolotl/bin/pip install -q torch==2.13.0
-	.venv-interop-axolotl/bin/pip install -q "$(AXOLOTL_PIN)"
+	.venv-interop-axolotl/bin/pip install -q torch==2.13.0 "$(AXOLOTL_PIN)"
 	touch $@
 
 .venv-interop-llamafactory/.installed:
 	$(PY) -m venv .venv-interop-llamafactory
 	.venv-interop-llamafactory/bin/pip install -q torch==2.13.0
-	.venv-interop-llamafactory/bin/pip install -q "$(LLAMAFACTORY_PIN)"
+	.venv-interop-llamafactory/bin/pip install -q torch==2.13.0 "$(LLAMAFACTORY_PIN)"
 	touch $@
 
 test-interop: $(VENV)/.full $(foreach t,$(INTEROP_TOOLS),.venv-interop-$(t)/.installed)

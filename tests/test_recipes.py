@@ -254,3 +254,22 @@ def test_conversational_preference_is_refused_where_answers_must_be_text(tmp_pat
         with pytest.raises(CurateError, match=f"recipe={tool}: a conversational preference export"):
             curate.export(path, tmp_path / tool, recipe=tool, on_warning=lambda w: None)
         assert not (tmp_path / tool).exists()
+
+
+def test_recipe_command_prints_the_line_to_train_with(
+    cli: Any, exports: dict[str, Path], tmp_path: Path
+) -> None:
+    import shutil
+
+    folder = tmp_path / "chat"
+    shutil.copytree(exports["chat-review.yaml"], folder)
+    result = cli("recipe", folder, "--for", "llamafactory", "--model", "m")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"wrote {folder}/__recipes__/llamafactory",
+        f"train with, from {tmp_path}: llamafactory-cli train chat/__recipes__/llamafactory/train.yaml",
+    ]
+    info = json.loads((folder / "__recipes__/llamafactory/dataset_info.json").read_text(encoding="utf-8"))
+    assert info["chat-review_train"]["formatting"] == "sharegpt"
+    missing = cli("recipe", tmp_path / "nowhere", "--for", "axolotl")
+    assert missing.exit_code == 2 and "not a folder; expected a `curate export` folder" in missing.stderr

@@ -259,7 +259,10 @@ class ExportJob:
             from curate.manifest import Manifest
             from curate.recipes import write_recipe
 
-            self.written_recipe = write_recipe(self.options.out_dir, self.recipe, self.model)
+            try:
+                self.written_recipe = write_recipe(self.options.out_dir, self.recipe, self.model)
+            except CurateError as err:  # what the spec alone could not tell (e.g. a ChatField prompt)
+                raise CurateError(f"{err}; the export is written, without a recipe") from None
             manifest = Manifest.read(self.options.out_dir)  # now listing the recipe's files
         return manifest
 
