@@ -54,18 +54,21 @@ train-launch: $(VENV)/.full
 	$(BIN)/accelerate launch --config_file $(ACCELERATE_CONFIG) -m train.$(STAGE) $(CONFIG)
 
 # Other trainers, each in its own virtualenv (their pins clash with ours and with each other), CPU
-# torch first as for .venv: their own data loaders read curate's exports through the recipes
-# `curate export --for TOOL` writes (tests/interop/). All three accept torch 2.13 at these pins;
-# torch is named again with the tool, or torchvision/torchaudio would pull a newer CUDA torch.
+# torch first as for .venv (LLaMA-Factory aside, below): their own data loaders read curate's exports through the recipes
+# `curate export --for TOOL` writes (tests/interop/). pip's resolver accepts torch 2.13 for all
+# three pins; torch is named again with the tool, or torchvision/torchaudio pull a newer CUDA torch.
 AUTOTRAIN_PIN := autotrain-advanced==0.8.36
 AXOLOTL_PIN := axolotl==0.19.0
 LLAMAFACTORY_PIN := llamafactory==0.9.5
 INTEROP_TOOLS := autotrain axolotl llamafactory
 
+# PyPI's torchvision is built against CUDA torch and fails to load beside the CPU build
+# (transformers then fails on import); AutoTrain's LLM trainers never use it, so it goes.
 .venv-interop-autotrain/.installed:
 	$(PY) -m venv .venv-interop-autotrain
 	.venv-interop-autotrain/bin/pip install -q torch==2.13.0
 	.venv-interop-autotrain/bin/pip install -q torch==2.13.0 "$(AUTOTRAIN_PIN)"
+	.venv-interop-autotrain/bin/pip uninstall -q -y torchvision
 	touch $@
 
 .venv-interop-axolotl/.installed:
@@ -74,10 +77,12 @@ INTEROP_TOOLS := autotrain axolotl llamafactory
 	.venv-interop-axolotl/bin/pip install -q torch==2.13.0 "$(AXOLOTL_PIN)"
 	touch $@
 
+# LLaMA-Factory imports torchaudio in its data code, and PyPI's torchaudio loads only beside
+# PyPI's CUDA torch build (libc10_cuda): this one venv takes torch 2.14.1 from PyPI (the CUDA
+# build, about 4.5 GB more; it runs on the CPU), the newest the machine's constraints allow.
 .venv-interop-llamafactory/.installed:
 	$(PY) -m venv .venv-interop-llamafactory
-	.venv-interop-llamafactory/bin/pip install -q torch==2.13.0
-	.venv-interop-llamafactory/bin/pip install -q torch==2.13.0 "$(LLAMAFACTORY_PIN)"
+	.venv-interop-llamafactory/bin/pip install -q torch==2.14.1 "$(LLAMAFACTORY_PIN)"
 	touch $@
 
 test-interop: $(VENV)/.full $(foreach t,$(INTEROP_TOOLS),.venv-interop-$(t)/.installed)
