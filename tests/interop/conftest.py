@@ -19,6 +19,7 @@ TASK_SPECS = {
     "chat": "chat-review.yaml",
     "preference": "dolly-curated-preference.yaml",
     "unpaired": "answer-feedback-kto.yaml",
+    "text": "domain-text.yaml",
 }
 
 

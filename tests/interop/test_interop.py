@@ -106,11 +106,22 @@ def expect_unpaired(tool: str, got: dict[str, Any], ours: Rows, tokenizer: Any) 
         same_rows_any_order(theirs, ours, ("prompt", "completion", "label"))
 
 
+def expect_text(tool: str, got: dict[str, Any], ours: Rows, tokenizer: Any) -> None:
+    theirs = got["rows"]
+    if tool == "llamafactory":  # stage pt: the same ids (EOS included), every token trained
+        assert [r["input_ids"] for r in theirs] == [r["input_ids"] for r in ours]
+    elif tool == "axolotl":  # type completion: the same ids and trained tokens
+        same_rows_any_order(theirs, ours, ("input_ids", "labels"))
+    else:  # autotrain llm-generic: curate's text, which its default trainer tokenizes
+        assert [r["text"] for r in theirs] == [r["text"] for r in ours]
+
+
 EXPECT: dict[str, Callable[[str, dict[str, Any], Rows, Any], None]] = {
     "sft": expect_sft,
     "chat": expect_chat,
     "preference": expect_preference,
     "unpaired": expect_unpaired,
+    "text": expect_text,
 }
 CASES = [
     ("autotrain", "sft"),
@@ -124,6 +135,9 @@ CASES = [
     ("llamafactory", "chat"),
     ("llamafactory", "preference"),
     ("llamafactory", "unpaired"),
+    ("autotrain", "text"),
+    ("axolotl", "text"),
+    ("llamafactory", "text"),
 ]
 
 
