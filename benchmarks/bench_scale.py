@@ -142,7 +142,9 @@ def slope(xs: list[float], ys: list[float]) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100k,300k,1M,3M", help="record counts, e.g. 100k,1M (default 100k,300k,1M,3M)")
+    parser.add_argument(
+        "--sizes", default="100k,300k,1M,3M", help="record counts, e.g. 100k,1M (default 100k,300k,1M,3M)"
+    )
     parser.add_argument("--modes", default="one,np2", help="one (one process), np2 (--num-proc 2), or both")
     parser.add_argument("--work", type=Path, help="folder for generated sources (kept and reused)")
     parser.add_argument("--hashes", type=Path, help="write the sha256 of every output file to this JSON file")
@@ -176,7 +178,9 @@ def main() -> int:
                 f"peak RSS {rss:7,.0f} MB  tree PSS {pss:7,.0f} MB",
                 flush=True,
             )
-    print(f"\n| records | mode | wall s | rec/s | peak RSS MB (largest process) | peak PSS MB (all processes) |")
+    print(
+        f"\n| records | mode | wall s | rec/s | peak RSS MB (largest process) | peak PSS MB (all processes) |"
+    )
     print("|---|---|---|---|---|---|")
     for mode in modes:
         for n, (wall, rss, pss) in results[mode].items():
@@ -208,7 +212,9 @@ def main() -> int:
         both = sorted(before.keys() & hashes.keys())
         changed = [k for k in both if before[k] != hashes[k]]
         for key in changed:
-            files = sorted(f for f in before[key].keys() | hashes[key].keys() if before[key].get(f) != hashes[key].get(f))
+            files = sorted(
+                f for f in before[key].keys() | hashes[key].keys() if before[key].get(f) != hashes[key].get(f)
+            )
             print(f"CHANGED {key}: {', '.join(files)}")
         print(f"{len(both)} outputs compared with {args.compare_hashes}, {len(changed)} changed")
         return 1 if changed else 0

@@ -8,6 +8,8 @@ from collections.abc import Hashable, Sequence
 from itertools import combinations
 from typing import Literal
 
+from curate.digests import DigestMap, digest_of
+
 Metric = Literal["nominal", "interval"]
 
 
@@ -26,7 +28,8 @@ def pairwise_agreement(values: Sequence[Hashable]) -> float | None:
 
 
 class Alpha:
-    """Krippendorff's alpha, accumulated one unit (record) at a time in O(distinct values) memory.
+    """Krippendorff's alpha, accumulated one unit (record) at a time in O(distinct values) memory:
+    a text answer is counted under its 16-byte digest (``curate.digests``), any other under itself.
 
     Units with fewer than two values are not pairable and are skipped, as in the definition.
 
@@ -41,7 +44,8 @@ class Alpha:
         self.metric = metric
         self.units = 0
         self._observed = 0.0  # sum over units of within-unit disagreement / (m_u - 1)
-        self._counts: Counter[Hashable] = Counter()
+        self._counts: Counter[Hashable] = Counter()  # answers other than text (bounded: labels, ratings)
+        self._texts = DigestMap()  # text answers: one per annotated record in a free-text question
         self._n = 0
         self._sum = 0.0
         self._sumsq = 0.0
@@ -54,13 +58,14 @@ class Alpha:
         if self.metric == "nominal":
             if m == 2:  # the common unit, without a Counter: 0 if the two agree, else 2
                 a, b = values
-                self._counts[a] += 1
-                self._counts[b] += 1
+                self._count(a, 1)
+                self._count(b, 1)
                 disagreeing: float = 0 if a is b or a == b else 2
             else:
                 counts = Counter(values)
                 disagreeing = m * m - sum(c * c for c in counts.values())
-                self._counts.update(counts)
+                for value, c in counts.items():
+                    self._count(value, c)
         else:
             xs = [float(v) for v in values]  # type: ignore[arg-type]
             s, sq = sum(xs), sum(x * x for x in xs)
@@ -70,13 +75,20 @@ class Alpha:
         self._observed += disagreeing / (m - 1)
         self._n += m
 
+    def _count(self, value: Hashable, by: int) -> None:
+        if isinstance(value, str):  # equal to no answer of another type, as in a Counter
+            self._texts.increment(digest_of(value), by)
+        else:
+            self._counts[value] += by
+
     def value(self) -> float | None:
         n = self._n
         if n < 2:
             return None
         expected: float
         if self.metric == "nominal":
-            expected = n * n - sum(c * c for c in self._counts.values())
+            squares = sum(c * c for c in self._counts.values()) + self._texts.sum_of_squares()
+            expected = n * n - squares
         else:
             expected = 2 * n * self._sumsq - 2 * self._sum * self._sum
         if expected <= 0:

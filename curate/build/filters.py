@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from curate.digests import DigestMap, SpilledStrings
 from curate.rows import Rejection
 from curate.spec import FiltersSpec
 
@@ -88,12 +89,16 @@ class LengthFilter:
 
 
 class DuplicateFilter:
-    """Drop rows equal (or equal after normalisation) to an earlier row; remembers 16-byte digests."""
+    """Drop rows equal (or equal after normalisation) to an earlier row; remembers 16-byte digests
+    (``curate.digests``: what that width makes the chance of a wrong match) and, for naming the
+    first row, the numbers of the records they came from (the ids spilled to a temporary file)."""
 
     def __init__(self, columns: Sequence[str], normalized: bool):
         self.columns = tuple(columns)
         self.normalized = normalized
-        self.seen: dict[bytes, str] = {}
+        self.seen = DigestMap()  # digest -> number of the record in self.ids
+        self.ids: SpilledStrings | None = None  # made on the first kept row (workers never need it)
+        self._last: tuple[str, int] | None = None  # the last record kept and its number
 
     def __call__(self, row: dict[str, Any]) -> Rejection | None:
         return self.check(self.keys(row), str(row.get("record_id")))
@@ -110,16 +115,30 @@ class DuplicateFilter:
     def check(self, keys: tuple[bytes, bytes | None], record_id: str) -> Rejection | None:
         """Keep the row (and remember it for ``record_id``), or drop it as a duplicate of an earlier one."""
         exact, norm = keys
-        if exact in self.seen:
-            return Rejection("duplicate", f"same as record {self.seen[exact]}")
+        first = self.seen.get(exact)
+        if first is not None:
+            return Rejection("duplicate", f"same as record {self._id(first)}")
         if norm is not None:
-            if norm in self.seen:
+            first = self.seen.get(norm)
+            if first is not None:
                 return Rejection(
-                    "duplicate_normalized", f"same as record {self.seen[norm]} after normalisation"
+                    "duplicate_normalized", f"same as record {self._id(first)} after normalisation"
                 )
-            self.seen[norm] = record_id
-        self.seen[exact] = record_id
+        if self._last is not None and self._last[0] == record_id:  # another row of the same record
+            number = self._last[1]
+        else:
+            if self.ids is None:
+                self.ids = SpilledStrings()
+            number = self.ids.append(record_id)
+            self._last = (record_id, number)
+        if norm is not None:
+            self.seen.setdefault(norm, number)
+        self.seen.setdefault(exact, number)
         return None
+
+    def _id(self, number: int) -> str:
+        assert self.ids is not None  # a digest was seen: a record was kept
+        return self.ids[number]
 
 
 def _digest(parts: list[str]) -> bytes:

@@ -1,0 +1,65 @@
+"""The compact per-record state of an export (curate.digests) answers exactly as a dict would."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from curate.digests import DigestMap, SpilledStrings, digest_of
+
+
+def test_digest_map_matches_a_dict_across_moves() -> None:
+    rng = random.Random(3)
+    m, d = DigestMap(recent=64), {}
+    for step in range(5000):
+        key = digest_of(f"k{rng.randrange(2500)}")
+        value = rng.randrange(1 << 20)
+        assert m.setdefault(key, value) == d.setdefault(key, value), step
+        probe = digest_of(f"k{rng.randrange(3000)}")
+        assert m.get(probe) == d.get(probe), step
+    assert len(m) == len(d)
+    assert sorted(m.values()) == sorted(d.values())
+
+
+def test_digest_map_tells_equal_keys_apart_by_tag() -> None:
+    m = DigestMap(recent=2)
+    a, b = bytes(8) + b"\x01" * 8, bytes(8) + b"\x02" * 8  # same 64-bit key, other tags
+    m.setdefault(a, 1)
+    m.setdefault(b, 2)  # moved into the arrays here
+    assert (m.get(a), m.get(b), m.get(bytes(8) + b"\x03" * 8)) == (1, 2, None)
+
+
+def test_digest_map_counts_like_a_counter() -> None:
+    rng = random.Random(5)
+    m, c = DigestMap(recent=50), Counter[bytes]()
+    for _ in range(4000):
+        key = digest_of(str(rng.randrange(700)))
+        by = rng.choice([1, 1, 2])
+        m.increment(key, by)
+        c[key] += by
+    assert sorted(m.values()) == sorted(c.values())
+    assert m.sum_of_squares() == sum(v * v for v in c.values())
+
+
+def test_digest_map_widens_values_past_32_bits() -> None:
+    m = DigestMap(recent=4)
+    keys = [digest_of(str(i)) for i in range(10)]
+    for i, k in enumerate(keys):
+        m.setdefault(k, i)
+    m.increment(keys[0], (1 << 33))
+    m.setdefault(digest_of("big"), 1 << 40)
+    for i in range(10, 20):
+        m.setdefault(digest_of(str(i)), i)
+    assert m.get(keys[0]) == 1 << 33
+    assert m.get(digest_of("big")) == 1 << 40
+    assert m.sum_of_squares() == (1 << 33) ** 2 + (1 << 40) ** 2 + sum(i * i for i in range(1, 20))
+
+
+def test_spilled_strings_read_back_in_and_out_of_the_file() -> None:
+    ids = SpilledStrings(flush=7)  # text and ends go to their files after a few strings
+    texts = [f"rec-{i}" + "é" * (i % 3) + ("\ud800" if i == 5 else "") for i in range(100)]
+    numbers = [ids.append(t) for t in texts]
+    assert numbers == list(range(100))
+    assert [ids[n] for n in (99, 0, 5, 50, 98)] == [texts[n] for n in (99, 0, 5, 50, 98)]
+    assert [ids[n] for n in range(100)] == texts
+    ids.close()
