@@ -179,7 +179,7 @@ def main() -> int:
                 flush=True,
             )
     print(
-        f"\n| records | mode | wall s | rec/s | peak RSS MB (largest process) | peak PSS MB (all processes) |"
+        "\n| records | mode | wall s | rec/s | peak RSS MB (largest process) | peak PSS MB (all processes) |"
     )
     print("|---|---|---|---|---|---|")
     for mode in modes:
