@@ -66,10 +66,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from curate.version import __version__
-
-# Imported on first use: `import curate` stays light (the CLI and the pipeline import it).
+# Imported on first use: `import curate` stays light (the CLI and the pipeline import it; the
+# version too: reading it imports importlib.metadata, which `curate --help` does not need).
 _LAZY = {
+    "__version__": "curate.version",
     "load": "curate.api.load",
     "export": "curate.api.export",
     "check": "curate.api.export",
@@ -112,6 +112,7 @@ if TYPE_CHECKING:
     from curate.api.stats import stats
     from curate.errors import CurateError
     from curate.manifest import Manifest
+    from curate.version import __version__
 
 
 def __getattr__(name: str) -> Any:

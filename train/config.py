@@ -23,10 +23,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
-
 from curate.errors import CurateError
-from curate.yamlio import UniqueKeyLoader, check_size, read_yaml
 
 SECTIONS = ("model", "data", "training", "rewards")  # `rewards` only for the online-RL stages
 ONLINE_RL = ("grpo", "rloo")
@@ -260,6 +257,8 @@ class RawConfig:
 
 def read_config(path: Path | None, sections: tuple[str, ...] = SECTIONS[:3]) -> RawConfig:
     """Read a YAML config; ``sections`` are those the stage has (``rewards`` only for grpo/rloo)."""
+    from curate.yamlio import read_yaml  # PyYAML: not needed to list the stages (`curate --help`)
+
     raw = RawConfig(path)
     if path is None:
         return raw
@@ -283,6 +282,10 @@ def read_config(path: Path | None, sections: tuple[str, ...] = SECTIONS[:3]) -> 
 
 def apply_overrides(raw: RawConfig, items: list[str], classes: dict[str, type]) -> None:
     """``section.key=value`` sets one key; a bare ``key=value`` sets it in every section that has it."""
+    import yaml
+
+    from curate.yamlio import UniqueKeyLoader, check_size
+
     for item in items:
         key, _, text = item.partition("=")
         try:

@@ -7,14 +7,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from curate.api import export as api
-from curate.manifest import Manifest
+if TYPE_CHECKING:
+    from curate.manifest import Manifest
+
+# The library is imported inside each command: `curate --help` builds every command's options
+# from these signatures and must not pay for the spec models, pyarrow or the sources.
 
 SpecArg = Annotated[Path, typer.Argument(help="dataset spec (YAML), e.g. datasets_spec/dolly-curated.yaml")]
 # Argilla credentials: flags or the environment; the key is never shown (not even as a default).
@@ -49,6 +51,8 @@ def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterato
     if not enabled or not sys.stderr.isatty():
         yield lambda n: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     with Progress(*columns, transient=True) as progress:
         task = progress.add_task(label, total=total)
@@ -121,6 +125,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""
+        from curate.api import export as api
+
         job = api.prepare_export(
             spec,
             out,

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from curate.api import export as api
 from curate.commands.core import SourceOpt, SpecArg
 
 
@@ -44,6 +43,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show N examples with trained tokens highlighted, and a pre-flight summary over all rows."""
         from rich.console import Console
+
+        from curate.api import export as api
 
         result = api.preview(
             spec,

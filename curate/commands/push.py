@@ -13,11 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from curate.api.push import parse_interval, prepare_push
 from curate.commands.core import ApiKeyOpt, ApiUrlOpt
 from curate.errors import CurateError
-
-__all__ = ["parse_interval"]
 
 
 def _log(message: str) -> None:
@@ -68,6 +65,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Publish a spec's export (or --from-export DIR) to a Hub dataset repo: Parquet splits,
         rejects, manifest and a provenance card in one commit; no commit when nothing changed."""
+        from curate.api.push import prepare_push
         from curate.sinks.hub import failure_line, hub_errors, push_once, summary_line
 
         def quiet_uploads() -> None:
