@@ -2,26 +2,29 @@
 small integers (ids taken, duplicate keys, answer counts), and record ids spilled to a temporary
 file. Memory then grows by about 16 bytes per entry, not by one Python object (~150 bytes) each.
 
-What a digest keeps of a value is 96 bits (its first 12 bytes): two different values share them with
-probability about ``n**2 / 2**97`` among ``n`` values, about 1e-15 for 10 million. That is the
-chance that a record is wrongly taken for a duplicate in an export of that size.
+A map keeps 72 bits of a digest (its first 9 bytes): two different values share them with
+probability about ``n**2 / 2**73`` among ``n`` values in one map: 1e-9 for 3 million, 1e-8 for 10
+million. That is the chance that an export of that size takes a record for a duplicate (of an id,
+or of a row) that is not one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import sys
 import tempfile
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Any
 
 #: Entries kept in a plain dict before they move into the sorted arrays (bounded: ~5 MB).
 RECENT = 1 << 15
-_BUCKET_SHIFT = 56  # an entry's bucket: the top byte of its 64-bit key (256 sorted arrays)
 _FILTER_BITS = 1 << 24  # one bit per (key mod 2**24): most absent keys are answered without a search
 _U32 = 0xFFFFFFFF
+_KEY = struct.Struct("<Q").unpack_from  # a digest's 64-bit key (bytes 0-7); byte 8 picks its bucket
+_NUMPY = {"I": "=u4", "Q": "=u8"}  # an array's typecode as numpy reads it (native order, as array keeps it)
 
 
 def digest_of(text: str) -> bytes:
@@ -34,10 +37,12 @@ def digest_of(text: str) -> bytes:
 
 
 class DigestMap:
-    """A map from digests (bytes, at least 12 long, evenly spread) to non-negative integers.
+    """A map from digests (bytes, at least 9 long, evenly spread) to non-negative integers.
 
-    New entries go into a dict; every ``RECENT`` of them move into 256 sorted arrays of
-    (64-bit key, 32-bit tag, value), so an entry costs 16 bytes (20 once a value passes 2**32).
+    New entries go into a dict; every ``RECENT`` of them move into 256 buckets (by the digest's
+    byte 8) of sorted arrays of (64-bit key, value), so an entry costs 12 bytes (16 once a value
+    passes 2**32). A lookup in a bucket is a binary search (``bisect`` on an ``array``, no Python
+    object per entry).
 
     >>> m = DigestMap()
     >>> m.setdefault(digest_of("a"), 7), m.setdefault(digest_of("a"), 9), m.get(digest_of("b"))
@@ -49,12 +54,10 @@ class DigestMap:
     def __init__(self, recent: int = RECENT) -> None:
         self._limit = recent
         self._recent: dict[bytes, int] = {}
-        self._size = 0  # entries in the arrays
-        self._keys: list[Any] = []  # per bucket: sorted uint64 keys (numpy arrays, made on first move)
-        self._tags: list[Any] = []  # uint32: the digest's bytes 8-11, to tell equal keys apart
-        self._vals: list[Any] = []  # uint32, or uint64 once a value needs it
-        self._wide = False
-        self._filter = bytearray()  # made with the arrays
+        self._size = 0  # entries in the buckets
+        self._keys: list[array[int]] = []  # per bucket: sorted 64-bit keys (the digest's bytes 0-7)
+        self._vals: list[array[int]] = []  # "I", or "Q" once a value needs it
+        self._filter = bytearray()  # one bit per key mod 2**24: most absent digests need no search
 
     def __len__(self) -> int:
         return len(self._recent) + self._size
@@ -64,17 +67,20 @@ class DigestMap:
         if value is not None or not self._size:
             return value
         found = self._find(digest)
-        return None if found is None else int(self._vals[found[0]][found[1]])
+        return None if found is None else self._vals[found[0]][found[1]]
 
     def setdefault(self, digest: bytes, value: int) -> int:
         """The digest's value; where it has none yet, ``value``, which it keeps from now on."""
-        old = self.get(digest)
+        recent = self._recent
+        old = recent.get(digest)
         if old is not None:
             return old
-        self._recent[digest] = value
-        if value > _U32:
-            self._wide = True
-        if len(self._recent) >= self._limit:
+        if self._size:
+            found = self._find(digest)
+            if found is not None:
+                return self._vals[found[0]][found[1]]
+        recent[digest] = value
+        if len(recent) >= self._limit:
             self._move()
         return value
 
@@ -83,23 +89,23 @@ class DigestMap:
         recent = self._recent
         if digest in recent:
             recent[digest] += by
-            if recent[digest] > _U32:
-                self._wide = True
             return
         found = self._find(digest) if self._size else None
         if found is None:
             self.setdefault(digest, by)
             return
         bucket, i = found
-        if int(self._vals[bucket][i]) + by > _U32 and not self._wide:
+        vals = self._vals[bucket]
+        if vals.typecode == "I" and vals[i] + by > _U32:
             self._widen()
-        self._vals[bucket][i] += by
+            vals = self._vals[bucket]
+        vals[i] += by
 
     def values(self) -> Iterator[int]:
         """Every value, in no particular order."""
         yield from self._recent.values()
         for vals in self._vals:
-            yield from vals.tolist()
+            yield from vals
 
     def sum_of_squares(self) -> int:
         """``sum(v * v for v in self.values())``, exactly, without a Python int per entry."""
@@ -111,72 +117,64 @@ class DigestMap:
         for vals in self._vals:
             if not len(vals):
                 continue
-            top = int(vals.max())
+            top = max(vals)
             if len(vals) * top * top < 1 << 64:  # no square, and no sum of them, can wrap in uint64
-                total += int((vals.astype(np.uint64) ** 2).sum())
+                squares = np.frombuffer(vals, dtype=_NUMPY[vals.typecode]).astype(np.uint64) ** 2
+                total += int(squares.sum())
             else:
-                total += sum(v * v for v in vals.tolist())
+                total += sum(v * v for v in vals)
         return total
 
     def _find(self, digest: bytes) -> tuple[int, int] | None:
-        key = int.from_bytes(digest[:8], "little")
+        (key,) = _KEY(digest)
         bit = key & (_FILTER_BITS - 1)
         if not self._filter[bit >> 3] >> (bit & 7) & 1:
             return None
-        bucket = key >> _BUCKET_SHIFT
+        bucket = digest[8]
         keys = self._keys[bucket]
-        i = int(keys.searchsorted(key))
-        if i == len(keys) or int(keys[i]) != key:
-            return None
-        tag = int.from_bytes(digest[8:12], "little")
-        tags = self._tags[bucket]
-        while True:  # equal keys are next to each other; their tags tell them apart
-            if int(tags[i]) == tag:
-                return bucket, i
-            i += 1
-            if i == len(keys) or int(keys[i]) != key:
-                return None
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            return bucket, i
+        return None
 
     def _widen(self) -> None:
-        import numpy as np
-
-        self._vals = [v.astype(np.uint64) for v in self._vals]
-        self._wide = True
+        self._vals = [array("Q", vals) for vals in self._vals]
 
     def _move(self) -> None:
-        """Move the recent entries into the sorted arrays, bucket by bucket (each bucket is copied
-        once: memory while moving grows by one bucket, not by the whole map)."""
+        """Move the recent entries into the buckets, each bucket copied once (memory while moving
+        grows by one bucket, not by the whole map)."""
         import numpy as np
 
         if not self._keys:
-            self._keys = [np.empty(0, np.uint64) for _ in range(256)]
-            self._tags = [np.empty(0, np.uint32) for _ in range(256)]
-            self._vals = [np.empty(0, np.uint32) for _ in range(256)]
+            self._keys = [array("Q") for _ in range(256)]
+            self._vals = [array("I") for _ in range(256)]
             self._filter = bytearray(_FILTER_BITS // 8)
-        if self._wide and self._vals[0].dtype != np.uint64:
+        recent, self._recent = self._recent, {}
+        if self._vals[0].typecode == "I" and max(recent.values()) > _U32:
             self._widen()
+        code = self._vals[0].typecode
         entries = np.frombuffer(
-            b"".join(d[:12] for d in self._recent), dtype=np.dtype([("key", "<u8"), ("tag", "<u4")])
+            b"".join(d[:9] for d in recent), dtype=np.dtype([("key", "<u8"), ("bucket", "u1")])
         )
-        vals = np.fromiter(self._recent.values(), dtype=self._vals[0].dtype, count=len(self._recent))
-        self._size += len(self._recent)
-        self._recent = {}
-        order = np.argsort(entries["key"], kind="stable")
-        keys, tags, vals = entries["key"][order], entries["tag"][order], vals[order]
+        vals = np.fromiter(recent.values(), dtype=_NUMPY[code], count=len(recent))
+        self._size += len(recent)
+        del recent
+        order = np.lexsort((entries["key"], entries["bucket"]))
+        keys, buckets, vals = entries["key"][order], entries["bucket"][order], vals[order]
         bits = keys & np.uint64(_FILTER_BITS - 1)
         np.bitwise_or.at(
             np.frombuffer(self._filter, dtype=np.uint8),
             (bits >> np.uint64(3)).astype(np.intp),
-            (np.uint8(1) << (bits & np.uint64(7)).astype(np.uint8)),
+            np.left_shift(np.uint8(1), (bits & np.uint64(7)).astype(np.uint8)),
         )
-        buckets = (keys >> np.uint64(_BUCKET_SHIFT)).astype(np.intp)
         bounds = np.searchsorted(buckets, np.arange(257))
         for bucket in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
             lo, hi = int(bounds[bucket]), int(bounds[bucket + 1])
-            at = self._keys[bucket].searchsorted(keys[lo:hi])
-            self._keys[bucket] = np.insert(self._keys[bucket], at, keys[lo:hi])
-            self._tags[bucket] = np.insert(self._tags[bucket], at, tags[lo:hi])
-            self._vals[bucket] = np.insert(self._vals[bucket], at, vals[lo:hi])
+            old = np.frombuffer(self._keys[bucket], dtype=np.uint64)
+            at = old.searchsorted(keys[lo:hi])
+            for arrays, new, dtype in ((self._keys, keys, "=u8"), (self._vals, vals, _NUMPY[code])):
+                merged = np.insert(np.frombuffer(arrays[bucket], dtype=dtype), at, new[lo:hi])
+                arrays[bucket] = array(arrays[bucket].typecode, merged.tobytes())
 
 
 class SpilledStrings:

@@ -21,9 +21,9 @@ def test_digest_map_matches_a_dict_across_moves() -> None:
     assert sorted(m.values()) == sorted(d.values())
 
 
-def test_digest_map_tells_equal_keys_apart_by_tag() -> None:
+def test_digest_map_tells_equal_keys_apart_by_bucket() -> None:
     m = DigestMap(recent=2)
-    a, b = bytes(8) + b"\x01" * 8, bytes(8) + b"\x02" * 8  # same 64-bit key, other tags
+    a, b = bytes(8) + b"\x01" * 8, bytes(8) + b"\x02" * 8  # same 64-bit key, other buckets (byte 8)
     m.setdefault(a, 1)
     m.setdefault(b, 2)  # moved into the arrays here
     assert (m.get(a), m.get(b), m.get(bytes(8) + b"\x03" * 8)) == (1, 2, None)
