@@ -177,31 +177,31 @@ class DigestMap:
                 arrays[bucket] = array(arrays[bucket].typecode, merged.tobytes())
 
 
-class SpilledStrings:
-    """Strings appended in order and read back by number, kept in anonymous temporary files
+class Spill:
+    """Byte strings appended in order and read back by number, kept in anonymous temporary files
     (gone when closed, or when the process ends), so memory stays flat however many there are.
 
-    >>> ids = SpilledStrings()
-    >>> ids.append("rec-1"), ids.append("rec-\u00e9"), ids[1], ids[0]
-    (0, 1, 'rec-\u00e9', 'rec-1')
-    >>> ids.close()
+    >>> spill = Spill()
+    >>> spill.append(b"rec-1"), spill.append("rec-\u00e9".encode()), spill[1].decode(), spill[0]
+    (0, 1, 'rec-\u00e9', b'rec-1')
+    >>> spill.close()
     """
 
     def __init__(self, flush: int = 1 << 16) -> None:
-        self._flush_at = flush  # bytes of text, or ends, held before they go to their file
-        self._text = tempfile.TemporaryFile(prefix="curate-ids-")  # noqa: SIM115  # closed by close()
-        self._ends_file = tempfile.TemporaryFile(prefix="curate-ids-")  # noqa: SIM115
-        self._written = 0  # bytes of text in its file
-        self._pending = bytearray()  # text appended, not yet in the file
-        self._ends = array("Q")  # where each string not yet spilled ends (offsets in the text)
-        self._spilled = 0  # strings whose end is in the ends file (8 bytes each, little-endian)
+        self._flush_at = flush  # bytes of data, or ends, held before they go to their file
+        self._data = tempfile.TemporaryFile(prefix="curate-spill-")  # noqa: SIM115  # closed by close()
+        self._ends_file = tempfile.TemporaryFile(prefix="curate-spill-")  # noqa: SIM115
+        self._written = 0  # bytes of data in its file
+        self._pending = bytearray()  # appended, not yet in the file
+        self._ends = array("Q")  # where each entry not yet spilled ends (offsets in the data)
+        self._spilled = 0  # entries whose end is in the ends file (8 bytes each, little-endian)
 
     def __len__(self) -> int:
         return self._spilled + len(self._ends)
 
-    def append(self, text: str) -> int:
-        """Keep ``text``; returns its number."""
-        self._pending += text.encode("utf-8", "surrogatepass")
+    def append(self, data: bytes) -> int:
+        """Keep ``data``; returns its number."""
+        self._pending += data
         self._ends.append(self._written + len(self._pending))
         if len(self._pending) >= self._flush_at:
             self._flush()
@@ -214,19 +214,17 @@ class SpilledStrings:
             self._ends = array("Q")
         return len(self) - 1
 
-    def __getitem__(self, number: int) -> str:
+    def __getitem__(self, number: int) -> bytes:
         if not 0 <= number < len(self):
             raise IndexError(number)
         start = self._end(number - 1) if number else 0
         end = self._end(number)
         if start >= self._written:  # not yet in the file
-            data = bytes(self._pending[start - self._written : end - self._written])
-        else:
-            data = os.pread(self._text.fileno(), end - start, start)
-        return data.decode("utf-8", "surrogatepass")
+            return bytes(self._pending[start - self._written : end - self._written])
+        return os.pread(self._data.fileno(), end - start, start)
 
     def close(self) -> None:
-        self._text.close()
+        self._data.close()
         self._ends_file.close()
 
     def _end(self, number: int) -> int:
@@ -236,6 +234,6 @@ class SpilledStrings:
 
     def _flush(self) -> None:
         if self._pending:
-            os.pwrite(self._text.fileno(), bytes(self._pending), self._written)
+            os.pwrite(self._data.fileno(), bytes(self._pending), self._written)
             self._written += len(self._pending)
             self._pending = bytearray()

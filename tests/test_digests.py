@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from curate.digests import DigestMap, SpilledStrings, digest_of
+from curate.build.filters import DuplicateFilter
+from curate.digests import DigestMap, Spill, digest_of
 
 
 def test_digest_map_matches_a_dict_across_moves() -> None:
@@ -55,11 +56,90 @@ def test_digest_map_widens_values_past_32_bits() -> None:
     assert m.sum_of_squares() == (1 << 33) ** 2 + (1 << 40) ** 2 + sum(i * i for i in range(1, 20))
 
 
-def test_spilled_strings_read_back_in_and_out_of_the_file() -> None:
-    ids = SpilledStrings(flush=7)  # text and ends go to their files after a few strings
-    texts = [f"rec-{i}" + "é" * (i % 3) + ("\ud800" if i == 5 else "") for i in range(100)]
+def test_spill_reads_back_in_and_out_of_the_file() -> None:
+    ids = Spill(flush=7)  # data and ends go to their files after a few entries
+    texts = [f"rec-{i}".encode() + b"\xc3\xa9" * (i % 3) for i in range(100)]
     numbers = [ids.append(t) for t in texts]
     assert numbers == list(range(100))
     assert [ids[n] for n in (99, 0, 5, 50, 98)] == [texts[n] for n in (99, 0, 5, 50, 98)]
     assert [ids[n] for n in range(100)] == texts
     ids.close()
+
+
+def _reference_dedup(
+    columns: tuple[str, ...], normalized: bool, rows: list[dict[str, object]]
+) -> list[object]:
+    """The duplicate filter as it was: one dict of every kept row's exact and normalised digests."""
+    probe = DuplicateFilter(columns, normalized)
+    seen: dict[bytes, str] = {}
+    out: list[object] = []
+    for row in rows:
+        exact, norm, _ = probe.keys(row)
+        rid = str(row["record_id"])
+        if exact in seen:
+            out.append(("duplicate", f"same as record {seen[exact]}"))
+        elif norm is not None and norm in seen:
+            out.append(("duplicate_normalized", f"same as record {seen[norm]} after normalisation"))
+        else:
+            if norm is not None:
+                seen[norm] = rid
+            seen[exact] = rid
+            out.append(None)
+    return out
+
+
+def test_duplicate_filter_answers_as_one_dict_of_both_digests() -> None:
+    """Rows built to hit every way two texts can meet: equal, equal after normalisation, one text
+    equal to another's normal form, non-idempotent Unicode (fullwidth, ligatures, sharp s, dotted I,
+    combining marks), separators inside a value; several rows per record; the map's dict is kept
+    small so most lookups go to the sorted arrays."""
+    rng = random.Random(11)
+    words = [
+        "Hello",
+        "hello",
+        "HELLO!",
+        "hello world",
+        "Hello, World",
+        "ﬁne",
+        "fine",
+        "ＦＩＮＥ",
+        "Straße",
+        "strasse",
+        "STRASSE",
+        "İstanbul",
+        "i̇stanbul",
+        "café",
+        "cafe\u0301",
+        "a\x1fb",
+        "a b",
+        "ǰ",
+        "J̌",
+        "ﬀ",
+        "ff",
+        "x",
+        "",
+        "  x  ",
+        "Ⅻ",
+        "xii",
+        "ᾈ",
+        "ἀι",
+    ]
+    for normalized in (True, False):
+        rows = []
+        for i in range(3000):
+            record = f"r{i // 2}"  # two rows per record
+            rows.append(
+                {
+                    "record_id": record,
+                    "a": rng.choice(words) + rng.choice(["", " ", ".", "!"]),
+                    "b": rng.choice(words) if rng.random() < 0.5 else rng.choice(words).lower(),
+                }
+            )
+        got = []
+        new = DuplicateFilter(("a", "b"), normalized)
+        new.seen = DigestMap(recent=16)
+        for row in rows:
+            verdict = new(row)
+            got.append(None if verdict is None else (verdict.reason, verdict.detail))
+        assert got == _reference_dedup(("a", "b"), normalized, rows)
+        assert sum(v is None for v in got) < len(rows)  # some were dropped

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from curate.digests import DigestMap, SpilledStrings
+from curate.digests import DigestMap, Spill
 from curate.rows import Rejection
 from curate.spec import FiltersSpec
 
@@ -89,56 +89,75 @@ class LengthFilter:
 
 
 class DuplicateFilter:
-    """Drop rows equal (or equal after normalisation) to an earlier row; remembers 16-byte digests
-    (``curate.digests``: what that width makes the chance of a wrong match) and, for naming the
-    first row, the numbers of the records they came from (the ids spilled to a temporary file)."""
+    """Drop rows equal (or equal after normalisation) to an earlier row.
+
+    What it keeps per row in memory is one 12-byte entry (``curate.digests.DigestMap``): the row's
+    normalised digest (with ``normalized``; also its exact one where the text is not all ASCII),
+    else its exact digest, pointing into a temporary file (``Spill``) that holds both full 16-byte
+    digests and the record id of each kept row. A match is confirmed against the full digests, so a
+    row is only ever dropped for an equal 128-bit digest; a clash of the map's 72 bits can at most
+    keep a duplicate (chance ``n**2 / 2**73``, see ``curate.digests``).
+
+    Why one entry is enough for ASCII text: its normalised form is its own normal form, so a row
+    whose text (or normalised text) equals a kept ASCII row's text or normalised text has the same
+    normalised digest, and is found under it. Other text (Unicode normalisation and case folding are
+    not always idempotent) keeps both digests, and answers exactly as one dict of both would.
+    """
 
     def __init__(self, columns: Sequence[str], normalized: bool):
         self.columns = tuple(columns)
         self.normalized = normalized
-        self.seen = DigestMap()  # digest -> number of the record in self.ids
-        self.ids: SpilledStrings | None = None  # made on the first kept row (workers never need it)
-        self._last: tuple[str, int] | None = None  # the last record kept and its number
+        self.seen = DigestMap()  # digest -> number of the kept row in self.rows
+        self.rows: Spill | None = None  # per kept row: exact digest, normalised digest, record id
 
     def __call__(self, row: dict[str, Any]) -> Rejection | None:
         return self.check(self.keys(row), str(row.get("record_id")))
 
-    def keys(self, row: dict[str, Any]) -> tuple[bytes, bytes | None]:
-        """What the filter remembers of a row: the digest of its text, and of its normalised text
-        (None unless the filter normalises). Export workers compute them; ``check`` decides in order."""
+    def keys(self, row: dict[str, Any]) -> tuple[bytes, bytes | None, bool]:
+        """What the filter remembers of a row: the digest of its text, of its normalised text (None
+        unless the filter normalises), and whether the text is all ASCII. Export workers compute
+        them; ``check`` decides in order."""
         parts = [_text_of(row.get(c)) for c in self.columns]
         if not self.normalized:
-            return _digest(parts), None
+            return _digest(parts), None, True
         norm = hashlib.blake2b(b"\x1f".join([normalized_bytes(p) for p in parts]), digest_size=16).digest()
-        return _digest(parts), norm
+        return _digest(parts), norm, all(p.isascii() for p in parts)
 
-    def check(self, keys: tuple[bytes, bytes | None], record_id: str) -> Rejection | None:
+    def check(self, keys: tuple[bytes, bytes | None, bool], record_id: str) -> Rejection | None:
         """Keep the row (and remember it for ``record_id``), or drop it as a duplicate of an earlier one."""
-        exact, norm = keys
-        first = self.seen.get(exact)
-        if first is not None:
-            return Rejection("duplicate", f"same as record {self._id(first)}")
+        exact, norm, ascii_only = keys
+        found = self._kept(exact)
+        if found is not None:
+            return Rejection("duplicate", f"same as record {found[2]}")
         if norm is not None:
-            first = self.seen.get(norm)
-            if first is not None:
-                return Rejection(
-                    "duplicate_normalized", f"same as record {self._id(first)} after normalisation"
-                )
-        if self._last is not None and self._last[0] == record_id:  # another row of the same record
-            number = self._last[1]
+            found = self._kept(norm)
+            if found is not None:
+                kept_exact, kept_norm, first = found
+                if exact in (kept_exact, kept_norm):  # an ASCII row's exact digest is not in the map
+                    return Rejection("duplicate", f"same as record {first}")
+                return Rejection("duplicate_normalized", f"same as record {first} after normalisation")
+        if self.rows is None:
+            self.rows = Spill()
+        number = self.rows.append(exact + (norm or bytes(16)) + record_id.encode("utf-8", "surrogatepass"))
+        if norm is None:
+            self.seen.setdefault(exact, number)
         else:
-            if self.ids is None:
-                self.ids = SpilledStrings()
-            number = self.ids.append(record_id)
-            self._last = (record_id, number)
-        if norm is not None:
             self.seen.setdefault(norm, number)
-        self.seen.setdefault(exact, number)
+            if not ascii_only:
+                self.seen.setdefault(exact, number)
         return None
 
-    def _id(self, number: int) -> str:
-        assert self.ids is not None  # a digest was seen: a record was kept
-        return self.ids[number]
+    def _kept(self, digest: bytes) -> tuple[bytes, bytes, str] | None:
+        """The kept row with this exact or normalised digest: its two digests and record id."""
+        number = self.seen.get(digest)
+        if number is None:
+            return None
+        assert self.rows is not None  # a digest is remembered: a row was kept
+        entry = self.rows[number]
+        kept_exact, kept_norm = entry[:16], entry[16:32]
+        if digest != kept_exact and digest != kept_norm:  # another digest with the same 72 bits
+            return None
+        return kept_exact, kept_norm, entry[32:].decode("utf-8", "surrogatepass")
 
 
 def _digest(parts: list[str]) -> bytes:
