@@ -6,7 +6,7 @@ import random
 from collections import Counter
 
 from curate.build.filters import DuplicateFilter
-from curate.digests import DigestMap, Spill, digest_of
+from curate.digests import DigestMap, FirstSeen, Spill, digest_of
 
 
 def test_digest_map_matches_a_dict_across_moves() -> None:
@@ -143,3 +143,14 @@ def test_duplicate_filter_answers_as_one_dict_of_both_digests() -> None:
             got.append(None if verdict is None else (verdict.reason, verdict.detail))
         assert got == _reference_dedup(("a", "b"), normalized, rows)
         assert sum(v is None for v in got) < len(rows)  # some were dropped
+
+
+def test_first_seen_confirms_a_repeat_on_the_full_digest() -> None:
+    seen = FirstSeen()
+    a, clash = bytes(9) + b"\x01" * 7, bytes(9) + b"\x02" * 7  # the same 72 bits, other digests
+    assert seen.first(a, 5) is None
+    assert seen.first(clash, 6) is None  # not taken for a: a new digest (left unremembered)
+    assert seen.first(a, 7) == 5
+    for i in range(40_000):  # past the map's dict: repeats found in the sorted arrays too
+        assert seen.first(digest_of(str(i)), 100 + i) is None
+    assert [seen.first(digest_of(str(i)), 0) for i in (0, 39_999)] == [100, 40_099]

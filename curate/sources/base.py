@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from curate.digests import DigestMap, digest_of
+from curate.digests import FirstSeen, digest_of
 from curate.errors import CurateError
 from curate.records import ArgillaRecord, DatasetSettings
 from curate.sources._text import BadRow
@@ -147,7 +147,7 @@ class RowSource(Source):
                 self.warnings.append(note)
 
     def _items(self, build: Callable[[int], bool] | None) -> Iterator[Item | None]:
-        first_at = DigestMap()  # the position of each id's first row: 16 bytes per id
+        first_at = FirstSeen()  # the position of each id's first row: 12 bytes in memory per id
         for item in self._raw_rows(build):
             position = self.rows_read  # 0-based over all shards: what row-<n> names
             self.rows_read += 1
@@ -166,8 +166,8 @@ class RowSource(Source):
                     self.unnamed_ids += 1
             else:
                 record_id = str(raw_id)
-            first = first_at.setdefault(digest_of(record_id), position)
-            if first != position:
+            first = first_at.first(digest_of(record_id), position)
+            if first is not None:
                 yield Unreadable(
                     record_id,
                     DUPLICATE_ID,
