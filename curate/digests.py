@@ -191,18 +191,18 @@ class FirstSeen:
 
     def __init__(self) -> None:
         self._map = DigestMap()
-        self._spill: Spill | None = None
+        self._spill = Spill()  # per digest: its 16 bytes and its first value
+        self._count = 0
 
     def first(self, digest: bytes, value: int) -> int | None:
         """The value the digest came with first; None (and ``value`` remembered) when it is new."""
-        spill = self._spill
-        if spill is None:
-            spill = self._spill = Spill()
-        number = self._map.setdefault(digest, len(spill))
-        if number == len(spill):
-            spill.append(digest + value.to_bytes(8, "little"))
+        count = self._count
+        number = self._map.setdefault(digest, count)
+        if number == count:
+            self._spill.append(digest[:16] + value.to_bytes(8, "little"))
+            self._count = count + 1
             return None
-        entry = spill[number]
+        entry = self._spill[number]
         if entry[:16] != digest[:16]:
             return None  # another digest with the same 72 bits: taken as new, not remembered
         return int.from_bytes(entry[16:24], "little")
@@ -226,24 +226,27 @@ class Spill:
         self._pending = bytearray()  # appended, not yet in the file
         self._ends = array("Q")  # where each entry not yet spilled ends (offsets in the data)
         self._spilled = 0  # entries whose end is in the ends file (8 bytes each, little-endian)
+        self._count = 0
 
     def __len__(self) -> int:
-        return self._spilled + len(self._ends)
+        return self._count
 
     def append(self, data: bytes) -> int:
         """Keep ``data``; returns its number."""
-        self._pending += data
-        self._ends.append(self._written + len(self._pending))
-        if len(self._pending) >= self._flush_at:
+        pending = self._pending
+        pending += data
+        ends = self._ends
+        ends.append(self._written + len(pending))
+        if len(pending) >= self._flush_at:
             self._flush()
-        if len(self._ends) >= self._flush_at:
-            ends = self._ends
+        if len(ends) >= self._flush_at:
             if sys.byteorder != "little":
                 ends.byteswap()
             os.pwrite(self._ends_file.fileno(), ends.tobytes(), 8 * self._spilled)
             self._spilled += len(ends)
             self._ends = array("Q")
-        return len(self) - 1
+        self._count += 1
+        return self._count - 1
 
     def __getitem__(self, number: int) -> bytes:
         if not 0 <= number < len(self):

@@ -121,7 +121,12 @@ class DuplicateFilter:
         if not self.normalized:
             return _digest(parts), None, True
         norm = hashlib.blake2b(b"\x1f".join([normalized_bytes(p) for p in parts]), digest_size=16).digest()
-        return _digest(parts), norm, all(p.isascii() for p in parts)
+        ascii_only = True
+        for part in parts:
+            if not part.isascii():
+                ascii_only = False
+                break
+        return _digest(parts), norm, ascii_only
 
     def check(self, keys: tuple[bytes, bytes | None, bool], record_id: str) -> Rejection | None:
         """Keep the row (and remember it for ``record_id``), or drop it as a duplicate of an earlier one."""
