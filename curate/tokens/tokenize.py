@@ -428,23 +428,21 @@ class RowTransform(RowTransformProtocol):
         return plan
 
     def _check_special_text(self, row: dict[str, Any]) -> None:
-        """A special token's text inside the data (``</s>``, ``<|im_end|>`` in an answer) would be
-        tokenized as that control token: trained as a turn or sequence end the data never meant,
-        or a fake turn in a prompt. Such a row is rejected (``special_token_text``). A completion
-        may end in the EOS text and a prompt or document begin with the BOS text: those are the
-        tokens curate adds there itself."""
+        """A special token's text inside the data (``<|im_end|>`` in an answer, ``</s>`` in an
+        instruction) would be tokenized as that control token: a turn or sequence end the data
+        never meant, or a fake turn in a prompt. Such a row is rejected (``special_token_text``).
+        Read where a row holds the data's own text: message contents, an SFT row's instruction,
+        context and response, a document. (A text prompt or completion may be what a template
+        rendered, markers included: it is not read.) A response or document may end with the EOS
+        text and a document begin with the BOS text: curate adds those tokens there itself."""
         if self._specials is None:
             return
-        columns = (
-            _DATA_COLUMNS.get(self.task, _PAIR_COLUMNS)
-            if "instruction" in row or self.task != "sft"
-            else _PAIR_COLUMNS
-        )
-        for column in columns:
+        for column in _DATA_COLUMNS.get(self.task, _MESSAGE_COLUMNS):
             value = row.get(column)
-            if value is None:
-                continue
-            texts = [(column, value)] if isinstance(value, str) else _contents(column, value)
+            if isinstance(value, str) and column in _TEXT_COLUMNS:
+                texts = [(column, value)]
+            else:
+                texts = _contents(column, value)
             for where, text in texts:
                 if column in _ENDS_WITH_EOS and self.eos and text.endswith(self.eos):
                     text = text[: -len(self.eos)]
@@ -587,11 +585,13 @@ class RowTransform(RowTransformProtocol):
         return {**columns, "input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
 
-# The columns of a row that hold the data's own text (not what a template rendered), per task.
-_PAIR_COLUMNS = ("prompt", "completion", "chosen", "rejected", "messages")
+# The columns of a row that hold the data's own text (not what a template rendered), per task:
+# text columns read as they are; conversational columns (message lists) by each message's content.
+_MESSAGE_COLUMNS = ("prompt", "completion", "chosen", "rejected", "messages")
 _DATA_COLUMNS = {"sft": ("instruction", "context", "response"), "text": ("text",)}
-_ENDS_WITH_EOS = ("completion", "chosen", "rejected", "response", "text")
-_STARTS_WITH_BOS = ("prompt", "text")
+_TEXT_COLUMNS = ("instruction", "context", "response", "text")
+_ENDS_WITH_EOS = ("response", "text")
+_STARTS_WITH_BOS = ("text",)
 
 
 def special_token_pattern(tokenizer: Any) -> re.Pattern[str] | None:

@@ -320,8 +320,13 @@ def test_self_check_on_random_unicode(bpe: Any, spm: Any, prompt: str, completio
 @pytest.mark.parametrize(
     "row",
     [
-        {"prompt": "Q: stop?", "completion": " Fine</s> then"},
-        {"prompt": "Q: </s> inside the prompt", "completion": " A"},
+        {
+            "instruction": "stop?",
+            "response": "Fine</s> then",
+            "prompt": "Q: stop?",
+            "completion": " Fine</s> then",
+        },
+        {"instruction": "</s> inside", "response": "A", "prompt": "Q: </s> inside", "completion": " A"},
     ],
 )
 def test_special_token_text_in_the_data_is_rejected_not_trained(spm: Any, row: dict[str, str]) -> None:
@@ -331,9 +336,20 @@ def test_special_token_text_in_the_data_is_rejected_not_trained(spm: Any, row: d
 
 
 def test_the_eos_a_completion_ends_with_is_trained_once(spm: Any) -> None:
-    result = RowTransform("sft", spm)({"prompt": "Q: hi", "completion": " yes</s>"})
+    row = {"instruction": "hi", "response": "yes</s>", "prompt": "Q: hi", "completion": " yes</s>"}
+    result = RowTransform("sft", spm)(row)
     assert isinstance(result, dict)
     assert [t for t in result["labels"] if t != M].count(spm.eos_token_id) == 1
+
+
+def test_a_rendered_text_prompt_keeps_its_markers(tmp_path: Path) -> None:
+    tok = tiny.chat_tokenizer(tmp_path / "qwen", "qwen2_5")
+    chatml = get_template("chatml")
+    row = {"prompt": chatml.prompt("hi"), "completion": chatml.completion("hello")}
+    assert isinstance(
+        RowTransform("preference", tok)({**row, "chosen": row["completion"], "rejected": "no<|im_end|>"}),
+        dict,
+    )
 
 
 def test_a_chat_turn_end_written_inside_an_answer_is_rejected(tmp_path: Path) -> None:
