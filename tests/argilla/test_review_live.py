@@ -15,6 +15,7 @@ from typing import Any
 
 import argilla as rg
 import pytest
+from helpers import manifest_of, rejects_of, split_rows
 from live_helpers import WORKSPACE, Server, record_ids, respond
 
 pytestmark = pytest.mark.argilla_server
@@ -106,13 +107,11 @@ def review_records(argilla: Server) -> dict[str, dict[str, Any]]:
 
 
 def rows(folder: Path) -> dict[str, dict[str, Any]]:
-    lines = (folder / "train.jsonl").read_text().splitlines()
-    return {r["record_id"]: r for r in map(json.loads, lines)}
+    return {r["record_id"]: r for r in split_rows(folder, "train")}
 
 
 def rejects(folder: Path) -> dict[str, str]:
-    lines = (folder / "rejects.jsonl").read_text().splitlines()
-    return {r["record_id"]: r["reason"] for r in map(json.loads, lines) if r.get("scope") != "row"}
+    return {r["record_id"]: r["reason"] for r in rejects_of(folder) if r.get("scope") != "row"}
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +194,7 @@ def test_reviewed_answers_win_and_the_rest_stay_rejected(argilla: Server, loop: 
         assert kept[rid]["reviewed_by"] == ann3 and kept[rid]["review_status"] == "reviewed"
     assert kept["p1"]["reviewed_by"] is None and kept["p1"]["review_status"] is None
     assert kept["p2"]["agreement"] == 0.5 and kept["p4"]["agreement"] == 0.0  # still the annotators'
-    manifest = json.loads((after / "manifest.json").read_text())
+    manifest = manifest_of(after)
     counts = manifest["counts"]
     assert counts["input_records"] == 6 == counts["kept_records"] + counts["rejected_records"]
     assert counts["reviewed_records"] == 3
@@ -252,17 +251,22 @@ def test_the_same_from_to_disk_exports(argilla: Server, pairs: rg.Dataset, loop:
     review_disk.mkdir()
     pairs.to_disk(str(source_disk))
     argilla.client().datasets(REVIEW, workspace=WORKSPACE).to_disk(str(review_disk))
+
+    def export_offline(out: Path) -> None:
+        """The spec's export from the two to_disk folders (JSON Lines)."""
+        result = cli("export", loop["spec"], "--source", source_disk, "--review", review_disk, "--out", out,
+                     "--format", "jsonl", "-q")  # fmt: skip
+        assert result.exit_code == 0, result.stderr
+
     offline = tmp / "offline"
-    result = cli("export", loop["spec"], "--source", source_disk, "--review", review_disk, "--out", offline,
-                 "--format", "jsonl", "-q")  # fmt: skip
-    assert result.exit_code == 0, result.stderr
+    export_offline(offline)
     live, disk = rows(loop["after"]), rows(offline)
     assert sorted(disk) == sorted(live)
     for rid in live:
         for column in ("prompt", "chosen", "rejected", "margin", "agreement", "reviewed_by", "review_status"):
             assert disk[rid][column] == live[rid][column], (rid, column)
     assert rejects(offline) == rejects(loop["after"])
-    manifest = json.loads((offline / "manifest.json").read_text())
+    manifest = manifest_of(offline)
     assert manifest["counts"]["reviewed_records"] == 3
     assert manifest["counts"]["review_overrides_by_question"] == {"rank": 2, "topic": 2}
 
@@ -273,41 +277,15 @@ def test_the_same_from_to_disk_exports(argilla: Server, pairs: rg.Dataset, loop:
             record["responses"]["topic"][0]["value"] = 5
     (review_disk / "records.json").write_text(json.dumps(records))
     bad = tmp / "bad"
-    result = cli(
-        "export",
-        loop["spec"],
-        "--source",
-        source_disk,
-        "--review",
-        review_disk,
-        "--out",
-        bad,
-        "--format",
-        "jsonl",
-        "-q",
-    )
-    assert result.exit_code == 0, result.stderr
+    export_offline(bad)
     assert rejects(bad) == {"p2": "bad_value:review:topic", "p6": "tie:topic"}
 
     # a record the source no longer holds: its answer is counted, not applied
     records = [r for r in json.loads((source_disk / "records.json").read_text()) if r["id"] != "p4"]
     (source_disk / "records.json").write_text(json.dumps(records))
     fewer = tmp / "fewer"
-    result = cli(
-        "export",
-        loop["spec"],
-        "--source",
-        source_disk,
-        "--review",
-        review_disk,
-        "--out",
-        fewer,
-        "--format",
-        "jsonl",
-        "-q",
-    )
-    assert result.exit_code == 0, result.stderr
-    manifest = json.loads((fewer / "manifest.json").read_text())
+    export_offline(fewer)
+    manifest = manifest_of(fewer)
     assert manifest["review"]["answers_without_record"] == 1 and "p4" not in rows(fewer)
 
 
