@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import REPO, SPECS
 
 import curate
 from curate.errors import CurateError
@@ -20,8 +21,6 @@ from train.ppo_backend import available as ppo_available
 
 needs_ppo = pytest.mark.skipif(not ppo_available(), reason="PPO needs TRL 1.12 (the ppo extra)")
 
-REPO = Path(__file__).resolve().parents[2]
-SPECS = REPO / "datasets_spec"
 CONFIGS = REPO / "train" / "configs"
 
 

@@ -22,11 +22,11 @@ import pytest
 
 pytest.importorskip("trl")
 
+from helpers import REPO
 from train_fixtures import FAST, write_export, write_table_spec
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 STAGES = ("sft", "reward", "dpo", "kto")
 
 

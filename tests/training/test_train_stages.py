@@ -14,27 +14,14 @@ import pytest
 
 pytest.importorskip("trl")
 
-from helpers import manifest_of
-from train_fixtures import write_table_spec
+from helpers import REPO, SPECS, manifest_of
+from train_fixtures import FAST, write_table_spec
 
 import curate
 from train import dpo, reward, sft
 from train.generate import ChatSession, Sampling, generate, load_for_generation, render_prompt
 
 pytestmark = pytest.mark.slow
-
-REPO = Path(__file__).resolve().parents[2]
-SPECS = REPO / "datasets_spec"
-# CPU-friendly settings for every run: fp32, no checkpoints, no trackers, no progress bars.
-FAST = [
-    "bf16=false",
-    "gradient_checkpointing=false",
-    "report_to=none",
-    "save_strategy=no",
-    "disable_tqdm=true",
-    "logging_steps=1",
-    "seed=0",
-]
 
 
 @pytest.fixture(scope="module")
