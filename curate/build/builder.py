@@ -122,7 +122,7 @@ class RecordContext:
                 return [item.value for item in value]
             return list(value) if isinstance(value, tuple) else value
         if src.field is not None:
-            return _maybe_messages(record.fields.get(src.field))
+            return maybe_messages(record.fields.get(src.field))
         if src.metadata is not None:
             return record.metadata.get(src.metadata, record.fields.get(src.metadata))
         if src.suggestion is not None:
@@ -184,7 +184,7 @@ def review_columns(review: ReviewAnswer | None) -> dict[str, Any]:
     return {"reviewed_by": review.reviewer, "review_status": review.status}
 
 
-def _maybe_messages(value: Any) -> Any:
+def maybe_messages(value: Any) -> Any:
     # Some exports keep a chat conversation as a JSON string in a text column.
     if isinstance(value, str) and value.startswith("[{") and '"role"' in value:
         try:
@@ -299,13 +299,16 @@ class Builder:
 
     def build(self, record: ArgillaRecord) -> list[dict[str, Any]]:
         """Rows for one record (a preference record may give several pairs); raises RejectRecord."""
-        ctx = RecordContext(self, record)
+        return self.build_in(RecordContext(self, record), record.status)
+
+    def build_in(self, ctx: RecordContext, status: str | None) -> list[dict[str, Any]]:
+        """Rows for the record ``ctx`` reads (whose record status is ``status``); raises RejectRecord."""
         spec = self.spec
         review = ctx.review
         if review is not None and review.bad is not None:
             raise RejectRecord(*review.bad)
-        if spec.filters.record_status is not None and record.status not in spec.filters.record_status:
-            raise RejectRecord("record_status", f"status {record.status!r}")
+        if spec.filters.record_status is not None and status not in spec.filters.record_status:
+            raise RejectRecord("record_status", f"status {status!r}")
         try:
             rows = self.task.build(self, ctx)
         except TemplateError as err:  # the spec's template refuses or fails on this conversation

@@ -4,6 +4,7 @@ statuses, annotators per record, and Krippendorff's alpha per question the spec 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from curate.build.agreement import Alpha
@@ -38,20 +39,27 @@ class QualityStats:
         users = record.annotator_statuses()
         if not users:
             return (), ()  # nobody answered: no status to count, no pair to agree
-        policy = self.builder.status_policy
         values_per_question: list[list[Any] | None] = []
         for q in self.alpha:
             responses = record.responses.get(q, ())
             if len(responses) < 2:
                 values_per_question.append(None)  # one answer or none: no pair (alpha skips it)
-                continue
-            values = []
-            for r in responses:
-                status = r.status or ("submitted" if policy.unknown_as_submitted else None)
-                if status in policy.counted and r.value is not None:
-                    values.append(agreement_key(r.value))
-            values_per_question.append(values)
+            else:
+                values_per_question.append(
+                    self.values([r.status for r in responses], [r.value for r in responses])
+                )
         return tuple(users.values()), tuple(values_per_question)
+
+    def values(self, statuses: Sequence[str | None], values: Sequence[Any]) -> list[Any]:
+        """The agreement keys of one question's counted answers (two or more responses)."""
+        policy = self.builder.status_policy
+        unknown = "submitted" if policy.unknown_as_submitted else None
+        counted = policy.counted
+        return [
+            agreement_key(value)
+            for status, value in zip(statuses, values, strict=True)
+            if (status or unknown) in counted and value is not None
+        ]
 
     def add_part(self, part: RecordStats) -> None:
         statuses, values_per_question = part

@@ -281,8 +281,10 @@ def normalize_value(kind: QuestionKind | None, value: Any, question: str, what: 
 
 
 _TEXT_FIELDS = (FieldKind.TEXT, FieldKind.IMAGE)
-_TEXT_KINDS = (QuestionKind.TEXT, QuestionKind.LABEL)
-_STATUSES = frozenset(RESPONSE_STATUSES)
+#: question kinds whose answers are text as they come (``make_responses`` keeps them as they are)
+TEXT_KINDS = _TEXT_KINDS = (QuestionKind.TEXT, QuestionKind.LABEL)
+#: response statuses as Argilla spells them (any other spelling goes through ``normalize_status``)
+STATUSES = _STATUSES = frozenset(RESPONSE_STATUSES)
 
 
 def check_field(info: FieldInfo | None, value: Any, name: str) -> Any:

@@ -8,9 +8,12 @@ string. The dataset config, when present, is ``argilla.yaml`` (or the older ``ar
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from curate.errors import CurateError
 from curate.records import (
@@ -23,6 +26,8 @@ from curate.records import (
     Response,
     Suggestion,
 )
+from curate.sources._argilla import STATUSES as _STATUSES
+from curate.sources._argilla import TEXT_KINDS as _TEXT_QUESTIONS
 from curate.sources._argilla import (
     check_field,
     dict_of_lists_to_list,
@@ -33,8 +38,18 @@ from curate.sources._argilla import (
     make_suggestion,
     parse_metadata,
 )
-from curate.sources.base import RowSource
-from curate.sources.rows import BadRow, DataFiles, Wanted, count_rows, read_rows, sample_rows, shard_columns
+from curate.sources.base import Answers, BadValue, ColumnBatch, RowSource
+from curate.sources.rows import (
+    BadRow,
+    DataFiles,
+    Wanted,
+    batch_rows,
+    count_rows,
+    read_batches,
+    read_rows,
+    sample_rows,
+    shard_columns,
+)
 
 RESERVED = {"external_id", "metadata", "vectors", "id"}
 SUGGESTION = "-suggestion"
@@ -157,12 +172,7 @@ class ArgillaV1Source(RowSource):
             value = row.get(suggestion_column)
             if value is None:
                 continue  # no suggestion: its metadata (whatever it holds) describes nothing
-            meta = row.get(meta_column) or {}
-            if isinstance(meta, Mapping):
-                meta = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in meta.items()}
-            else:
-                meta = {}
-            s = make_suggestion(value, meta.get("score"), meta.get("agent"), meta.get("type"), info.kind, q)
+            s = _suggestion(value, row.get(meta_column), info, q)
             if s is not None:
                 suggestions[q] = s
         return ArgillaRecord(
@@ -172,3 +182,147 @@ class ArgillaV1Source(RowSource):
             suggestions=suggestions,
             responses=responses,
         )
+
+    # --- column-wise reading ---------------------------------------------------------------------
+
+    def _raw_columns(self) -> Iterator[ColumnBatch] | None:
+        batches = read_batches(self.files)
+        if batches is None:
+            return None
+        return (self._column_batch(batch, label, first) for batch, label, first in batches)
+
+    def _column_batch(self, batch: pa.RecordBatch, label: str, first: int) -> ColumnBatch:
+        """A Parquet or Arrow batch column by column; a row whose values ``_build`` would check or
+        change further (another type, a status spelled otherwise, metadata or a suggestion that
+        might not fit) is left to it (``simple`` false)."""
+        n = batch.num_rows
+        rows: list[Any] = []
+
+        def row(k: int) -> Mapping[str, Any]:
+            if not rows:
+                rows.extend(batch_rows(batch, label, first))
+            return cast(Mapping[str, Any], rows[k])
+
+        try:
+            return self._simple_columns(batch, row)
+        except (OverflowError, ValueError):  # a value Python cannot hold: the rows say which
+            pass
+        except _RowByRow:
+            pass
+        every = batch_rows(batch, label, first)
+        ids = [item if isinstance(item, BadRow) else self._raw_id(item) for item in every]
+        return ColumnBatch(ids, [False] * n, {}, {}, None, lambda k: cast(Mapping[str, Any], every[k]))
+
+    def _simple_columns(self, batch: pa.RecordBatch, row: Callable[[int], Mapping[str, Any]]) -> ColumnBatch:
+        n = batch.num_rows
+        names = set(batch.schema.names)
+        simple = [True] * n
+        ids = batch.column("external_id").to_pylist() if "external_id" in names else [None] * n
+        fields: dict[str, list[Any]] = {}
+        for name in self.settings.fields:
+            if name not in names:
+                fields[name] = [None] * n
+                continue
+            column = batch.column(name)
+            if not _is_text(column.type):
+                raise _RowByRow  # check_field decides what a value of another type becomes
+            fields[name] = column.to_pylist()
+        answers: dict[str, Answers] = {}
+        for q, info, suggestion_column, meta_column in self._question_columns:
+            if q not in names:
+                answers[q] = Answers([0] * (n + 1), [], [], [])
+            else:
+                answers[q] = _answers(batch.column(q), info.kind, simple)
+            if suggestion_column in names:
+                self._check_suggestions(batch, suggestion_column, meta_column, info, q, simple)
+        if "metadata" in names:
+            for k, raw in enumerate(batch.column("metadata").to_pylist()):
+                if raw is not None and raw != "" and raw != "{}" and simple[k]:
+                    try:
+                        parse_metadata(raw)
+                    except BadValue:
+                        simple[k] = False
+        return ColumnBatch(ids, simple, fields, answers, None, row)
+
+    def _check_suggestions(
+        self,
+        batch: pa.RecordBatch,
+        column: str,
+        meta_column: str,
+        info: QuestionInfo,
+        q: str,
+        simple: list[bool],
+    ) -> None:
+        """A row whose suggestion ``make_suggestion`` would refuse is left to ``_build``."""
+        values = batch.column(column)
+        if values.null_count == len(values):
+            return
+        metas = batch.column(meta_column).to_pylist() if meta_column in batch.schema.names else None
+        for k, value in enumerate(values.to_pylist()):
+            if value is not None and simple[k]:
+                try:
+                    _suggestion(value, None if metas is None else metas[k], info, q)
+                except BadValue:
+                    simple[k] = False
+
+
+class _RowByRow(Exception):
+    """A batch whose column types the column-wise reader does not take: every row goes to ``_build``."""
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_null(kind))
+
+
+_ITEM_KEYS = {"user_id", "value", "status", "updated_at"}
+
+
+def _answers(column: pa.Array, kind: QuestionKind, simple: list[bool]) -> Answers:
+    """A question column of ``[{user_id, value, status}]`` lists, flattened; rows holding a null
+    item, or a status not spelled as Argilla spells it, are marked not simple."""
+    kind_type = column.type
+    if pa.types.is_null(kind_type):
+        return Answers([0] * (len(column) + 1), [], [], [])
+    if not (pa.types.is_list(kind_type) or pa.types.is_large_list(kind_type)):
+        raise _RowByRow  # the older {user_id: [..], value: [..]} form, or no list at all
+    item_type = kind_type.value_type
+    if not pa.types.is_struct(item_type) or kind not in _TEXT_QUESTIONS:
+        raise _RowByRow
+    item_fields = {item_type.field(i).name: item_type.field(i).type for i in range(item_type.num_fields)}
+    if any(name in _ITEM_KEYS and not _is_text(t) for name, t in item_fields.items()):
+        raise _RowByRow  # a number or timestamp where text is expected: make_responses decides
+    lengths = pc.fill_null(pc.list_value_length(column), 0).to_pylist()
+    starts = [0]
+    total = 0
+    for length in lengths:
+        total += length
+        starts.append(total)
+    items = column.flatten()
+    parts = dict(zip(item_fields, items.flatten(), strict=True))
+    size = len(items)
+
+    def of(name: str) -> list[Any]:
+        return parts[name].to_pylist() if name in parts else [None] * size
+
+    users = [u if u else "anonymous" for u in of("user_id")]
+    values = of("value")
+    statuses = of("status")
+    updated = [u or None for u in of("updated_at")] if "updated_at" in parts else None
+    nulls = items.null_count
+    k = 0
+    for j, status in enumerate(statuses):
+        if (status is not None and status not in _STATUSES) or (nulls and not items[j].is_valid):
+            while starts[k + 1] <= j:
+                k += 1
+            simple[k] = False
+    return Answers(starts, users, values, statuses, updated)
+
+
+def _suggestion(value: Any, meta: Any, info: QuestionInfo, q: str) -> Suggestion | None:
+    """A row's suggestion for ``q`` from its value and its ``-suggestion-metadata`` cell."""
+    meta = meta or {}
+    if isinstance(meta, Mapping):
+        meta = {k: (v[0] if isinstance(v, list) and len(v) == 1 else v) for k, v in meta.items()}
+    else:
+        meta = {}
+    return make_suggestion(value, meta.get("score"), meta.get("agent"), meta.get("type"), info.kind, q)

@@ -13,8 +13,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from curate.errors import CurateError
 from curate.records import (
@@ -28,6 +29,8 @@ from curate.records import (
     describe_value,
 )
 from curate.sources._argilla import (
+    STATUSES,
+    TEXT_KINDS,
     check_field,
     kind_from_value,
     listed_value,
@@ -36,7 +39,7 @@ from curate.sources._argilla import (
     make_suggestion,
 )
 from curate.sources._text import read_json
-from curate.sources.base import BadValue, RowSource
+from curate.sources.base import Answers, BadValue, ColumnBatch, RowSource
 from curate.sources.rows import (
     BadRow,
     DataFiles,
@@ -48,6 +51,9 @@ from curate.sources.rows import (
 )
 
 RESERVED_FLAT = {"id", "status", "_server_id", "score"}
+
+
+COLUMN_BATCH = 1000  # records.json elements per column-wise batch
 
 
 def _settings_near(folder: Path) -> DatasetSettings | None:
@@ -93,13 +99,12 @@ class ArgillaV2DiskSource(RowSource):
         if not self.records_path.exists():
             return  # exported without records (the warning says so)
         empty = True
-        for row in read_json(self.records_path, "records.json", array_only=True):
+        for index, row in enumerate(read_json(self.records_path, "records.json", array_only=True)):
             empty = False
             if isinstance(row, BadRow):
                 yield row
             elif not isinstance(row.get("fields"), Mapping):
                 # Argilla writes every record with a "fields" object; anything else is not a record.
-                index = self.rows_read
                 yield BadRow(
                     f"records.json[{index}]",
                     f"element {index}: no 'fields' object ({', '.join(sorted(map(str, row))) or 'empty'}), "
@@ -114,6 +119,111 @@ class ArgillaV2DiskSource(RowSource):
 
     def _raw_id(self, row: Mapping[str, Any]) -> Any:
         return row.get("id") or row.get("_server_id")
+
+    # --- column-wise reading ---------------------------------------------------------------------
+
+    def _raw_columns(self) -> Iterator[ColumnBatch] | None:
+        return self._column_batches()
+
+    def _column_batches(self) -> Iterator[ColumnBatch]:
+        rows = self._raw_rows(None)
+        while chunk := list(islice(rows, COLUMN_BATCH)):
+            yield self._columns(chunk)
+
+    def _columns(self, chunk: list[Mapping[str, Any] | BadRow]) -> ColumnBatch:
+        """Records of ``records.json`` column by column; a record whose values ``_build`` would check
+        or change further is left to it (``simple`` false)."""
+        settings = self.settings
+        questions = list(settings.questions)
+        ids: list[Any] = []
+        simple: list[bool] = []
+        status: list[Any] = []
+        fields: dict[str, list[Any]] = {name: [] for name in settings.fields}
+        answers = {q: Answers([0], [], [], [], []) for q in questions}
+        for row in chunk:
+            canonical = None if isinstance(row, BadRow) else self._canonical_fields(row)
+            if isinstance(row, BadRow):
+                ids.append(row)
+            else:
+                ids.append(self._raw_id(row))
+            ok = canonical is not None and self._simple(cast(Mapping[str, Any], row), questions)
+            simple.append(ok)
+            status.append(cast(Mapping[str, Any], row).get("status") if ok else None)
+            for name, column in fields.items():
+                column.append(canonical.get(name) if ok and canonical is not None else None)
+            given = (cast(Mapping[str, Any], row).get("responses") or {}) if ok else {}
+            for q, a in answers.items():
+                for item in given.get(q) or ():
+                    a.users.append(item.get("user_id") or "anonymous")
+                    a.values.append(item.get("value"))
+                    a.statuses.append(item.get("status"))
+                    cast(list[Any], a.updated).append(item.get("updated_at") or None)
+                a.starts.append(len(a.users))
+        for a in answers.values():
+            if not any(a.updated or ()):
+                a.updated = None
+
+        def row_of(k: int) -> Mapping[str, Any]:
+            return cast(Mapping[str, Any], chunk[k])
+
+        return ColumnBatch(ids, simple, fields, answers, status, row_of)
+
+    def _canonical_fields(self, row: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The record's fields as ``_build`` keeps them; None where one would reject it."""
+        known = self.settings.fields
+        try:
+            return {k: check_field(known.get(k), v, k) for k, v in row["fields"].items()}
+        except BadValue:
+            return None
+
+    def _simple(self, row: Mapping[str, Any], questions: list[str]) -> bool:
+        """Whether ``_build`` takes the row's responses, suggestions and metadata as they are."""
+        settings = self.settings
+        metadata = row.get("metadata")
+        if metadata and not isinstance(metadata, Mapping):
+            return False
+        given = row.get("responses")
+        if given:
+            if not isinstance(given, Mapping):
+                return False
+            if list(given) != [q for q in questions if q in given]:
+                return False  # unknown questions, or another order (the first status seen would differ)
+            for q, items in given.items():
+                if items is None:
+                    continue
+                if type(items) is not list or (items and settings.questions[q].kind not in TEXT_KINDS):
+                    return False
+                for item in items:
+                    if type(item) is not dict:
+                        return False
+                    value, user, state, updated = (
+                        item.get("value"),
+                        item.get("user_id"),
+                        item.get("status"),
+                        item.get("updated_at"),
+                    )
+                    if not (
+                        (value is None or type(value) is str)
+                        and (user is None or type(user) is str)
+                        and (state is None or (type(state) is str and state in STATUSES))
+                        and (updated is None or type(updated) is str)
+                    ):
+                        return False
+        suggestions = row.get("suggestions")
+        if suggestions:
+            if not isinstance(suggestions, Mapping):
+                return False
+            for q, s in suggestions.items():
+                info = settings.questions.get(q)
+                if info is None or not isinstance(s, Mapping):
+                    return False
+                try:
+                    make_suggestion(
+                        s.get("value"), s.get("score"), s.get("agent"), s.get("type"), info.kind, q
+                    )
+                except BadValue:
+                    return False
+        return True
 
     def _build(self, raw: Mapping[str, Any], record_id: str) -> ArgillaRecord:
         settings = self.settings

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, cast
 
 from curate.digests import FirstSeen, digest_of
 from curate.errors import CurateError
-from curate.records import ArgillaRecord, DatasetSettings
+from curate.records import ArgillaRecord, DatasetSettings, Response
 from curate.sources._text import BadRow
 
 #: Reject reasons a source gives (the pipeline writes them to rejects.jsonl as they are).
@@ -34,6 +34,47 @@ class Unreadable:
     record_id: str
     reason: str
     detail: str
+
+
+@dataclass(slots=True)
+class Answers:
+    """One question's responses over a batch of rows, flattened: row ``k`` holds items
+    ``starts[k]`` to ``starts[k + 1] - 1``, in the order listed, each as ``make_responses`` makes
+    it (user id, value, status, time; ``updated`` is None where no item has a time)."""
+
+    starts: list[int]
+    users: list[str]
+    values: list[Any]
+    statuses: list[Any]
+    updated: list[Any] | None = None
+
+    def responses(self, k: int) -> tuple[Response, ...]:
+        """Row ``k``'s responses, as the record made row by row holds them."""
+        updated = self.updated
+        return tuple(
+            Response(self.users[j], self.values[j], self.statuses[j], None if updated is None else updated[j])
+            for j in range(self.starts[k], self.starts[k + 1])
+        )
+
+
+@dataclass(slots=True)
+class ColumnBatch:
+    """A batch of raw rows, column by column (what the export's column-wise build reads).
+
+    Where ``simple[k]`` is true, row ``k`` would become exactly the record these columns say: every
+    settings field's value (None where absent), every settings question's responses (``answers``,
+    in the settings' order), the record status, and no value that would reject it. Any other row is
+    made into a record row by row (``row(k)``, then ``make_record``), as ``scan`` makes it.
+    ``ids`` holds the raw ids (a ``BadRow`` for a row that cannot be read) until
+    ``RowSource.column_scan`` names them: then each is a record id or an ``Unreadable``.
+    """
+
+    ids: list[Any]
+    simple: list[bool]
+    fields: dict[str, list[Any]]
+    answers: dict[str, Answers]
+    status: list[Any] | None
+    row: Callable[[int], Mapping[str, Any]]
 
 
 class BadValue(CurateError):
@@ -138,6 +179,93 @@ class RowSource(Source):
             if isinstance(item, Unreadable):
                 self.rows_unreadable += 1
             yield item
+        self._note_unnamed()
+
+    def _items(self, build: Callable[[int], bool] | None) -> Iterator[Item | None]:
+        first_at = FirstSeen()  # the position of each id's first row: 12 bytes in memory per id
+        for item in self._raw_rows(build):
+            position = self.rows_read  # 0-based over all shards: what row-<n> names
+            self.rows_read += 1
+            named = self._name(item, position, first_at)
+            if isinstance(named, Unreadable):
+                yield named
+            elif build is not None and not build(position):
+                yield None
+            else:
+                yield self.make_record(cast(Mapping[str, Any], item), named)
+
+    def _name(self, item: Mapping[str, Any] | BadRow, position: int, first_at: FirstSeen) -> str | Unreadable:
+        """The record id of the raw row at ``position`` (``row-<n>`` where it has none), or why it
+        is no record: a malformed row, an id that is no text, or an id an earlier row took."""
+        if isinstance(item, BadRow):
+            return Unreadable(item.locator, UNREADABLE_ROW, item.detail)
+        return self._name_id(self._raw_id(item) if self.has_ids else None, position, first_at)
+
+    def _name_id(self, raw_id: Any, position: int, first_at: FirstSeen) -> str | Unreadable:
+        if isinstance(raw_id, (bool, list, tuple, dict)):
+            return Unreadable(
+                f"row-{position}", BAD_ID, f"id is {type(raw_id).__name__} {raw_id!r:.60}, expected text"
+            )
+        if _is_blank(raw_id):
+            record_id = f"row-{position}"
+            if self.has_ids:
+                self.unnamed_ids += 1
+        else:
+            record_id = str(raw_id)
+        first = first_at.first(digest_of(record_id), position)
+        if first is not None:
+            return Unreadable(
+                record_id,
+                DUPLICATE_ID,
+                f"id {record_id!r} already used by row {first} (0-based over the source); the first is kept",
+            )
+        return record_id
+
+    def make_record(self, row: Mapping[str, Any], record_id: str) -> Item:
+        """One raw row made into a record, or the ``Unreadable`` saying which value does not fit."""
+        try:
+            return self._build(row, record_id)
+        except BadValue as err:
+            return Unreadable(record_id, err.reason, err.detail)
+
+    # --- column-wise reading (the export's batch path, ``curate.build.columns``) ---------------------
+
+    def _raw_columns(self) -> Iterator[ColumnBatch] | None:
+        """The rows in batches, column by column, with raw ids in ``ids`` (a ``BadRow`` where a row
+        cannot be read); None where this source reads row by row only."""
+        return None
+
+    def column_scan(self) -> Iterator[ColumnBatch] | None:
+        """The stream of ``scan`` in batches (None where the source has no column-wise reader):
+        each batch's ``ids`` hold the record id of each row, or the ``Unreadable`` it is; the
+        counts and the note on unnamed ids are kept as ``scan`` keeps them."""
+        batches = self._raw_columns()
+        if batches is None:
+            return None
+        return self._named_batches(batches)
+
+    def _named_batches(self, batches: Iterator[ColumnBatch]) -> Iterator[ColumnBatch]:
+        self.rows_read = 0
+        self.rows_unreadable = 0
+        self.unnamed_ids = 0
+        first_at = FirstSeen()
+        for batch in batches:
+            ids: list[str | Unreadable] = []
+            for raw in batch.ids:
+                position = self.rows_read
+                self.rows_read += 1
+                if isinstance(raw, BadRow):
+                    named: str | Unreadable = Unreadable(raw.locator, UNREADABLE_ROW, raw.detail)
+                else:
+                    named = self._name_id(raw if self.has_ids else None, position, first_at)
+                if isinstance(named, Unreadable):
+                    self.rows_unreadable += 1
+                ids.append(named)
+            batch.ids = ids
+            yield batch
+        self._note_unnamed()
+
+    def _note_unnamed(self) -> None:
         if self.unnamed_ids:
             note = (
                 f"{self.name}: {self.unnamed_ids} record(s) without an id were named row-<n> "
@@ -145,39 +273,3 @@ class RowSource(Source):
             )
             if note not in self.warnings:
                 self.warnings.append(note)
-
-    def _items(self, build: Callable[[int], bool] | None) -> Iterator[Item | None]:
-        first_at = FirstSeen()  # the position of each id's first row: 12 bytes in memory per id
-        for item in self._raw_rows(build):
-            position = self.rows_read  # 0-based over all shards: what row-<n> names
-            self.rows_read += 1
-            if isinstance(item, BadRow):
-                yield Unreadable(item.locator, UNREADABLE_ROW, item.detail)
-                continue
-            raw_id = self._raw_id(item) if self.has_ids else None
-            if isinstance(raw_id, (bool, list, tuple, dict)):
-                yield Unreadable(
-                    f"row-{position}", BAD_ID, f"id is {type(raw_id).__name__} {raw_id!r:.60}, expected text"
-                )
-                continue
-            if _is_blank(raw_id):
-                record_id = f"row-{position}"
-                if self.has_ids:
-                    self.unnamed_ids += 1
-            else:
-                record_id = str(raw_id)
-            first = first_at.first(digest_of(record_id), position)
-            if first is not None:
-                yield Unreadable(
-                    record_id,
-                    DUPLICATE_ID,
-                    f"id {record_id!r} already used by row {first} (0-based over the source); the first is kept",
-                )
-                continue
-            if build is not None and not build(position):
-                yield None
-                continue
-            try:
-                yield self._build(item, record_id)
-            except BadValue as err:
-                yield Unreadable(record_id, err.reason, err.detail)

@@ -239,6 +239,34 @@ def read_rows(
             yield row
 
 
+def read_batches(files: DataFiles) -> Iterator[tuple[pa.RecordBatch, str, int]] | None:
+    """Every Parquet or Arrow file's record batches in order, each with its file's label and its
+    first row's number in that file (for locators); None where some file is another format (it is
+    read row by row)."""
+    if not files.files or any(p.suffix.lower() not in (".parquet", ".arrow") for p in files.files):
+        return None
+    return _batches_of(files)
+
+
+def _batches_of(files: DataFiles) -> Iterator[tuple[pa.RecordBatch, str, int]]:
+    for path in files.files:
+        label, first = files.relative(path), 0
+        batches = (
+            _iter_parquet_batches(path) if path.suffix.lower() == ".parquet" else _iter_arrow_batches(path)
+        )
+        try:
+            for batch in batches:
+                yield batch, label, first
+                first += batch.num_rows
+        except (pa.ArrowInvalid, pa.ArrowIOError) as err:
+            raise CurateError(f"{path}: cannot read ({err})") from None
+
+
+def batch_rows(batch: pa.RecordBatch, label: str, first: int) -> list[dict[str, Any] | BadRow]:
+    """A batch's rows as ``read_rows`` gives them."""
+    return _pylist(batch, label, first)
+
+
 def sample_rows(files: DataFiles) -> Iterator[dict[str, Any]]:
     """The readable rows only (for guessing kinds; never for the record stream)."""
     for row in read_rows(files):

@@ -1,0 +1,218 @@
+"""The column-wise build writes what the row-by-row build writes, byte for byte: on every shipped
+spec, and on sources holding a hostile value in every place of real records (Argilla 2.x
+``to_disk`` and the 1.x Hub layout as Parquet), plus the Arrow shapes the 1.x reader meets."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from helpers import DATA, HOSTILE, SPECS, key_paths, manifest_of
+
+from curate.api.loader import load_spec
+from curate.errors import CurateError
+from curate.pipeline import run
+from curate.pipeline.plan import plan_export
+from curate.sources import open_source
+
+SHIPPED = sorted(SPECS.glob("*.yaml"))
+
+
+def files_of(out: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.iterdir())}
+
+
+def export_both(spec_path: Path, source: str | None, tmp: Path, fmt: str = "jsonl") -> dict[str, str]:
+    """Export row by row and column-wise; the two folders' files (or one error) must be equal."""
+    spec = load_spec(spec_path)
+    results: list[Any] = []
+    for column_wise in (False, True):
+        out = tmp / f"out-{column_wise}"
+        shutil.rmtree(out, ignore_errors=True)
+        try:
+            src = open_source(spec.spec.source, spec.base_dir, source)
+            options = run.ExportOptions(out, fmt=fmt, allow_empty=True)  # type: ignore[arg-type]
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(run, "COLUMN_WISE", column_wise)
+                run.run_export(plan_export(spec, src), src, options)
+            results.append(files_of(out))
+        except CurateError as err:
+            results.append(str(err))
+    assert results[0] == results[1]
+    return results[0]  # type: ignore[no-any-return]
+
+
+def column_batches_used(spec_path: Path, source: str | None) -> bool:
+    spec = load_spec(spec_path)
+    src = open_source(spec.spec.source, spec.base_dir, source)
+    return src.column_scan() is not None if hasattr(src, "column_scan") else False
+
+
+@pytest.mark.parametrize("spec_path", SHIPPED, ids=[p.stem for p in SHIPPED])
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_every_shipped_spec_gives_the_same_files(spec_path: Path, fmt: str, tmp_path: Path) -> None:
+    files = export_both(spec_path, None, tmp_path, fmt)
+    assert isinstance(files, dict) and "manifest.json" in files
+
+
+def test_the_bundled_sources_are_read_column_wise() -> None:
+    """Both layouts the benchmark measures take the column-wise path (else the test above compares
+    the row-by-row build with itself)."""
+    assert column_batches_used(SPECS / "dolly-curated.yaml", None)  # 1.x Hub layout, Parquet
+    assert column_batches_used(SPECS / "chat-review.yaml", None)  # 2.x to_disk
+
+
+# --- hostile values, all in one source: one record per (place, value) --------------------------------
+def hostile_records(records: list[dict[str, Any]], id_key: str) -> list[dict[str, Any]]:
+    out = [copy.deepcopy(r) for r in records]
+    for index, record in enumerate(records):
+        for path in list(key_paths(record)):
+            for n, value in enumerate(HOSTILE):
+                changed = copy.deepcopy(record)
+                place: Any = changed
+                for key in path[:-1]:
+                    place = place[key]
+                place[path[-1]] = copy.deepcopy(value)
+                if path != (id_key,):
+                    changed[id_key] = f"h-{index}-{'.'.join(map(str, path))}-{n}"
+                out.append(changed)
+    return out
+
+
+def test_hostile_values_in_a_to_disk_export(tmp_path: Path) -> None:
+    base = DATA / "dolly-curated-v2-disk"
+    records = json.loads((base / "records.json").read_text(encoding="utf-8"))[:6]
+    folder = tmp_path / "disk"
+    shutil.copytree(base, folder)
+    rows = hostile_records(records, "id")
+    (folder / "records.json").write_text(json.dumps(rows), encoding="utf-8")
+    files = export_both(SPECS / "dolly-curated.yaml", str(folder), tmp_path)
+    assert isinstance(files, dict)
+    counts = manifest_of(tmp_path / "out-True")["counts"]
+    assert counts["input_records"] == len(rows)
+    assert counts["rejected_records"] > 0
+
+
+def v1_folder(tmp: Path, table: pa.Table, name: str = "v1") -> Path:
+    folder = tmp / name
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "data").mkdir(parents=True)
+    shutil.copy(DATA / "dolly-curated-v1" / "argilla.yaml", folder / "argilla.yaml")
+    pq.write_table(table, folder / "data" / "train-00000-of-00001.parquet", row_group_size=7)
+    return folder
+
+
+def parquet_groups(rows: list[dict[str, Any]], schema: pa.Schema) -> Iterator[pa.Table]:
+    """The hostile rows in as few tables as Arrow can type: a row whose value does not fit the
+    real schema is typed on its own (its column takes whatever type Arrow infers)."""
+    fitting: list[pa.Table] = []
+    for row in rows:
+        try:
+            fitting.append(pa.Table.from_pylist([row], schema=schema))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+            try:
+                yield pa.Table.from_pylist([row])
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+                continue  # Parquet cannot hold this value at all
+    yield pa.concat_tables(fitting)
+
+
+@pytest.mark.parametrize("spec_name", ["dolly-curated.yaml", "dolly-curated-preference.yaml"])
+def test_hostile_values_in_a_v1_parquet_export(spec_name: str, tmp_path: Path) -> None:
+    table = pq.read_table(DATA / "dolly-curated-v1" / "data")
+    records = table.to_pylist()[:4]
+    rows = hostile_records(records, "external_id")
+    written = 0
+    for n, part in enumerate(parquet_groups(rows, table.schema)):
+        try:
+            folder = v1_folder(tmp_path, part, f"v1-{n}")
+        except pa.ArrowNotImplementedError:
+            continue  # a type Parquet cannot write (a struct with no fields)
+        export_both(SPECS / spec_name, str(folder), tmp_path)
+        written += 1
+    assert written > 5  # the rows that fit the real schema, and the odd types each in a file of its own
+
+
+def v1_table(responses: pa.Array, **columns: Any) -> pa.Table:
+    n = len(responses)
+    base = {
+        "original-instruction": pa.array([f"Explain topic {i}." for i in range(n)]),
+        "original-context": pa.array([""] * n),
+        "original-response": pa.array([f"Answer {i}." for i in range(n)]),
+        "new-instruction": pa.array([None] * n, pa.list_(pa.struct([("user_id", pa.string())]))),
+        "new-context": pa.array([None] * n, pa.list_(pa.struct([("user_id", pa.string())]))),
+        "new-response": responses,
+        "external_id": pa.array([f"r{i}" for i in range(n)]),
+        "metadata": pa.array(["{}"] * n),
+    }
+    base.update(columns)
+    return pa.table(base)
+
+
+ITEM = pa.struct([("user_id", pa.string()), ("value", pa.string()), ("status", pa.string())])
+ODD_SHAPES = {
+    "statuses spelled otherwise, null items and lists, blank users": v1_table(
+        pa.array(
+            [
+                [{"user_id": "u1", "value": "Fixed.", "status": "Submitted"}],
+                [None, {"user_id": "u1", "value": "Fixed.", "status": "submitted"}],
+                None,
+                [],
+                [{"user_id": "", "value": "Fixed.", "status": None}],
+                [{"user_id": "u1", "value": None, "status": "submitted"}],
+                [
+                    {"user_id": "u1", "value": "A.", "status": "submitted"},
+                    {"user_id": "u2", "value": "B.", "status": "submitted"},
+                ],
+                [{"user_id": "u1", "value": "Fixed.", "status": "pending"}],
+            ],
+            pa.list_(ITEM),
+        )
+    ),
+    "the older {user_id: [..], value: [..]} form": v1_table(
+        pa.array(
+            [{"user_id": ["u1", "u2"], "value": ["A.", "B."], "status": ["submitted", "draft"]}] * 3,
+            pa.struct(
+                [
+                    ("user_id", pa.list_(pa.string())),
+                    ("value", pa.list_(pa.string())),
+                    ("status", pa.list_(pa.string())),
+                ]
+            ),
+        )
+    ),
+    "numbers where text is expected": v1_table(
+        pa.array([[{"user_id": 7, "value": 3, "status": "submitted"}]] * 3),
+        **{"original-instruction": pa.array([1, 2, None])},
+    ),
+    "ids: missing, blank, repeated, numbers": v1_table(
+        pa.array([[{"user_id": "u1", "value": "Fixed.", "status": "submitted"}]] * 5, pa.list_(ITEM)),
+        external_id=pa.array([None, " ", "same", "same", None]),
+    ),
+    "numeric ids": v1_table(pa.array([None] * 3, pa.list_(ITEM)), external_id=pa.array([1, 2, 1])),
+    "metadata and suggestions that do not fit": v1_table(
+        pa.array([None] * 4, pa.list_(ITEM)),
+        metadata=pa.array(['{"a": 1}', "[1]", "not json", None]),
+        **{
+            "new-response-suggestion": pa.array(["Suggested.", "x", None, ""]),
+            "new-response-suggestion-metadata": pa.array(
+                [{"score": "0.5"}, {"score": "high"}, None, {"score": None}],
+                pa.struct([("score", pa.string())]),
+            ),
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", list(ODD_SHAPES), ids=list(ODD_SHAPES))
+def test_odd_arrow_shapes_in_the_1x_layout(shape: str, tmp_path: Path) -> None:
+    folder = v1_folder(tmp_path, ODD_SHAPES[shape])
+    export_both(SPECS / "dolly-curated.yaml", str(folder), tmp_path)
