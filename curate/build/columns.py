@@ -19,7 +19,7 @@ from curate.build.builder import NO_ANSWER, Builder, RecordContext, maybe_messag
 from curate.build.quality import QualityStats
 from curate.build.unify import Unified, unify
 from curate.records import ArgillaRecord, Provenance, RankItem, Response
-from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord
+from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, blank
 from curate.sources.base import Answers, ColumnBatch, Item, RowSource, Unreadable
 from curate.spec import ValueSource
 
@@ -170,6 +170,30 @@ class ColumnContext(RecordContext):
     def _response(answers: Answers, j: int) -> Response:
         updated = None if answers.updated is None else answers.updated[j]
         return Response(answers.users[j], answers.values[j], answers.statuses[j], updated)
+
+    def resolve(self, sources: Sequence[ValueSource]) -> Any:
+        """``RecordContext.resolve``, with a field's value read here (the common case, without a call)."""
+        k = self.k
+        for src in sources:
+            if src.field is not None:
+                column = self.batch.fields.get(src.field)
+                value = None if column is None else column[k]
+                if type(value) is str:
+                    if value.startswith("[{"):
+                        value = maybe_messages(value)
+                    elif value.strip():
+                        return value
+                    else:
+                        continue
+            else:
+                value = self._one(src)
+                if type(value) is str:
+                    if value.strip():
+                        return value
+                    continue
+            if not blank(value):
+                return value
+        return None
 
     def _one(self, src: ValueSource) -> Any:
         if src.question is not None:

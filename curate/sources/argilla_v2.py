@@ -152,12 +152,14 @@ class ArgillaV2DiskSource(RowSource):
             for name, column in fields.items():
                 column.append(canonical.get(name) if ok and canonical is not None else None)
             given = (cast(Mapping[str, Any], row).get("responses") or {}) if ok else {}
-            for q, a in answers.items():
-                for item in given.get(q) or ():
+            for q, items in given.items():  # known questions only (``_simple``)
+                a = answers[q]
+                for item in items or ():
                     a.users.append(item.get("user_id") or "anonymous")
                     a.values.append(item.get("value"))
                     a.statuses.append(item.get("status"))
                     cast(list[Any], a.updated).append(item.get("updated_at") or None)
+            for a in answers.values():
                 a.starts.append(len(a.users))
         for a in answers.values():
             if not any(a.updated or ()):
