@@ -29,6 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _compiled import compile_curate
 from _peer_data import write_v2_disk  # beside this script: python puts its folder on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -150,6 +151,7 @@ def main() -> int:
     parser.add_argument("--hashes", type=Path, help="write the sha256 of every output file to this JSON file")
     parser.add_argument("--compare-hashes", type=Path, help="compare the outputs with a --hashes file")
     args = parser.parse_args()
+    compile_curate()  # as an installed curate is: start-up without compiling
     sizes = sorted(parse_size(s) for s in args.sizes.split(",") if s.strip())
     modes = [m for m in args.modes.split(",") if m]
     unknown = [m for m in modes if m not in MODES]

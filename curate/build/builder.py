@@ -216,6 +216,8 @@ class RowMaker(Protocol):
 
     def build(self, builder: Builder, ctx: RecordContext) -> list[dict[str, Any]]: ...
 
+    def build_columns(self, builder: Builder, view: Any) -> dict[int, list[dict[str, Any]]] | None: ...
+
 
 class Builder:
     """Turns records into canonical rows for one spec and one source's settings; the spec's task

@@ -19,7 +19,7 @@ from curate.build.builder import NO_ANSWER, Builder, RecordContext, maybe_messag
 from curate.build.quality import QualityStats
 from curate.build.unify import Unified, unify
 from curate.records import ArgillaRecord, Provenance, RankItem, Response
-from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, blank
+from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, as_text, blank
 from curate.sources.base import Answers, ColumnBatch, Item, RowSource, Unreadable
 from curate.spec import ValueSource
 
@@ -79,7 +79,11 @@ def _outcomes(
     batches: Iterator[ColumnBatch],
 ) -> Iterator[Outcome]:
     for batch in batches:
-        for k, record_id in enumerate(batch.ids):
+        ids = batch.ids
+        simple_rows = [k for k, ok in enumerate(batch.simple) if ok and not isinstance(ids[k], Unreadable)]
+        view = BatchView(builder, batch, simple_rows)
+        built = builder.task.build_columns(builder, view)
+        for k, record_id in enumerate(ids):
             if isinstance(record_id, Unreadable):
                 yield unreadable(record_id)
             elif not batch.simple[k]:
@@ -89,9 +93,20 @@ def _outcomes(
                 else:
                     stats.add(item)
                     yield outcome_of(builder, filters, item)
+            elif built is not None:
+                stats.add_part(stats_part(batch, k, stats))
+                rejection = view.rejected.get(k)
+                if rejection is not None:
+                    yield Rejected(record_id, rejection)
+                    continue
+                rows = built[k]
+                provenance = view.provenance(k, record_id)
+                for row in rows:
+                    row.update(provenance)
+                yield filtered(record_id, rows, filters, None)
             else:
                 ctx = ColumnContext(builder, batch, k, record_id, source)
-                stats.add_part(ctx.stats_part(stats))
+                stats.add_part(stats_part(batch, k, stats))
                 try:
                     rows = builder.build_in(ctx, None if batch.status is None else batch.status[k])
                 except RejectRecord as rej:
@@ -136,40 +151,13 @@ class ColumnContext(RecordContext):
         key = (question, strategy)
         result = self._unified.get(key)
         if result is None:
-            result = self._unify(question, answers, strategy)
+            result = unify_row(self.builder, answers, k, question, strategy)
             self._unified[key] = result
         if result.reason is not None:
             raise RejectRecord(f"{result.reason}:{question}", f"{len(result.responses)} annotators")
         if result.responses:
             self.used.append(result)
         return result
-
-    def _unify(self, question: str, answers: Answers, strategy: str) -> Unified:
-        policy = self.builder.status_policy
-        known = policy.counted
-        statuses, values = answers.statuses, answers.values
-        counted: list[int] = []
-        for j in range(answers.starts[self.k], answers.starts[self.k + 1]):
-            status = statuses[j]
-            if status is None:
-                if not policy.unknown_as_submitted:
-                    raise RejectRecord("status_unknown", f"annotator {answers.users[j]}")
-                status = "submitted"
-            if status in known:
-                counted.append(j)
-        answered = [j for j in counted if values[j] is not None and values[j] != ""]
-        if not answered:
-            return NO_ANSWER
-        if len(answered) == 1:  # what every strategy gives for one answer, with no agreement
-            j = answered[0]
-            return Unified(values[j], (self._response(answers, j),), None)
-        responses = [self._response(answers, j) for j in counted]
-        return unify(responses, self.builder.kind_of(question), strategy)
-
-    @staticmethod
-    def _response(answers: Answers, j: int) -> Response:
-        updated = None if answers.updated is None else answers.updated[j]
-        return Response(answers.users[j], answers.values[j], answers.statuses[j], updated)
 
     def resolve(self, sources: Sequence[ValueSource]) -> Any:
         """``RecordContext.resolve``, with a field's value read here (the common case, without a call)."""
@@ -246,21 +234,210 @@ class ColumnContext(RecordContext):
         agreement = round(sum(agreements) / len(agreements), 6) if agreements else None
         return users, [status_of[u] for u in users], agreement
 
-    def stats_part(self, stats: QualityStats) -> Any:
-        """What ``QualityStats.part`` gives for this row's record."""
-        k = self.k
-        users: dict[str, str] = {}
-        for answers in self.batch.answers.values():
-            for j in range(answers.starts[k], answers.starts[k + 1]):
-                users.setdefault(answers.users[j], answers.statuses[j] or "unknown")
-        if not users:
-            return (), ()
-        values_per_question: list[list[Any] | None] = []
-        for q in stats.alpha:
-            of_q = self.batch.answers.get(q)
-            start, end = (0, 0) if of_q is None else (of_q.starts[k], of_q.starts[k + 1])
-            if of_q is None or end - start < 2:
-                values_per_question.append(None)
+
+def unify_row(builder: Builder, answers: Answers, k: int, question: str, strategy: str) -> Unified:
+    """What ``RecordContext.unified`` computes for row ``k``'s answers to ``question`` (which has
+    some): the one answer that counts where only one does (what every strategy gives for one
+    answer, with no agreement), else ``unify`` itself. Raises ``status_unknown`` as it does."""
+    policy = builder.status_policy
+    known = policy.counted
+    statuses, values = answers.statuses, answers.values
+    counted: list[int] = []
+    for j in range(answers.starts[k], answers.starts[k + 1]):
+        status = statuses[j]
+        if status is None:
+            if not policy.unknown_as_submitted:
+                raise RejectRecord("status_unknown", f"annotator {answers.users[j]}")
+            status = "submitted"
+        if status in known:
+            counted.append(j)
+    answered = [j for j in counted if values[j] is not None and values[j] != ""]
+    if not answered:
+        return NO_ANSWER
+    if len(answered) == 1:
+        j = answered[0]
+        return Unified(values[j], (_response(answers, j),), None)
+    return unify([_response(answers, j) for j in counted], builder.kind_of(question), strategy)
+
+
+def _response(answers: Answers, j: int) -> Response:
+    updated = None if answers.updated is None else answers.updated[j]
+    return Response(answers.users[j], answers.values[j], answers.statuses[j], updated)
+
+
+class BatchView:
+    """The simple rows of a column batch, built column by column by a task that can
+    (``Task.build_columns``): the same steps as ``Builder.build_in`` with a ``RecordContext``, in the
+    same order for every row, each step over all rows still standing. A row is rejected at its
+    first failing step (``rejected``); the rest go on.
+
+    Sources read here: questions, fields and literal values (a spec reading metadata or suggestions
+    is built row by row, through a ``ColumnContext``).
+    """
+
+    def __init__(self, builder: Builder, batch: ColumnBatch, rows: list[int]):
+        self.builder = builder
+        self.batch = batch
+        self.rejected: dict[int, Rejection] = {}
+        #: per row, the agreement of each answer the build used (what ``RecordContext.used`` holds)
+        self.used: dict[int, list[float | None]] = {}
+        self._unified: dict[tuple[str, str, int], Unified] = {}
+        allowed = builder.spec.filters.record_status
+        if allowed is not None:
+            status = batch.status or [None] * len(batch.ids)
+            for k in rows:
+                if status[k] not in allowed:
+                    self.reject(k, "record_status", f"status {status[k]!r}")
+        self.alive = [k for k in rows if k not in self.rejected]
+
+    @staticmethod
+    def takes(spec: Any) -> bool:
+        """Whether every value source of ``spec``'s columns is one this view reads."""
+        return all(
+            src.metadata is None and src.suggestion is None for _, sources in spec.columns for src in sources
+        )
+
+    def reject(self, k: int, reason: str, detail: str) -> None:
+        self.rejected[k] = Rejection(reason, detail)
+
+    def _drop_rejected(self) -> None:
+        self.alive = [k for k in self.alive if k not in self.rejected]
+
+    def resolve(self, sources: Sequence[ValueSource]) -> dict[int, Any]:
+        """``RecordContext.resolve`` for every row standing: its first non-blank value, else None."""
+        result: dict[int, Any] = {}
+        pending = self.alive
+        for src in sources:
+            if not pending:
+                break
+            still: list[int] = []
+            for k, value in zip(pending, self._values(src, pending), strict=True):
+                if value is _REJECTED:
+                    continue
+                if type(value) is str:
+                    if value.strip():
+                        result[k] = value
+                        continue
+                elif not blank(value):
+                    result[k] = value
+                    continue
+                still.append(k)
+            pending = still
+        for k in pending:
+            result[k] = None
+        self._drop_rejected()
+        return result
+
+    def required(self, sources: Sequence[ValueSource], column: str) -> dict[int, Any]:
+        """``Builder.required``: a row without a value is rejected (``missing:<column>``)."""
+        values = self.resolve(sources)
+        for k in self.alive:
+            if blank(values[k]):
+                self.reject(k, f"missing:{column}", "no source gave a value")
+        self._drop_rejected()
+        return values
+
+    def text(self, values: dict[int, Any], column: str, blank_as: str | None = None) -> dict[int, str]:
+        """``as_text`` of each row's value (``blank_as`` where given and the value is blank)."""
+        out: dict[int, str] = {}
+        for k in self.alive:
+            value = values[k]
+            if type(value) is str and blank_as is None:
+                out[k] = value
+            elif blank_as is not None and blank(value):
+                out[k] = blank_as
             else:
-                values_per_question.append(stats.values(of_q.statuses[start:end], of_q.values[start:end]))
-        return tuple(users.values()), tuple(values_per_question)
+                try:
+                    out[k] = as_text(value, column)
+                except RejectRecord as rej:
+                    self.reject(k, rej.reason, rej.detail)
+        self._drop_rejected()
+        return out
+
+    def _values(self, src: ValueSource, rows: list[int]) -> list[Any]:
+        if src.field is not None:
+            column = self.batch.fields.get(src.field)
+            if column is None:
+                return [None] * len(rows)
+            return [
+                maybe_messages(v) if type(v) is str and v.startswith("[{") else v
+                for v in (column[k] for k in rows)
+            ]
+        if src.question is None:
+            return [src.value] * len(rows)
+        question = src.question
+        strategy = src.strategy or self.builder.strategy_for(question)
+        answers = self.batch.answers.get(question)
+        out: list[Any] = []
+        for k in rows:
+            if answers is None or answers.starts[k] == answers.starts[k + 1]:
+                out.append(None)  # nobody answered
+                continue
+            key = (question, strategy, k)
+            result = self._unified.get(key)
+            if result is None:
+                try:
+                    result = unify_row(self.builder, answers, k, question, strategy)
+                except RejectRecord as rej:
+                    self.reject(k, rej.reason, rej.detail)
+                    out.append(_REJECTED)
+                    continue
+                self._unified[key] = result
+            if result.reason is not None:
+                self.reject(k, f"{result.reason}:{question}", f"{len(result.responses)} annotators")
+                out.append(_REJECTED)
+                continue
+            if result.responses:
+                self.used.setdefault(k, []).append(result.agreement)
+            value = result.value
+            if value is not None and type(value) is not str:
+                if isinstance(value, tuple) and value and isinstance(value[0], RankItem):
+                    value = [item.value for item in value]
+                elif isinstance(value, tuple):
+                    value = list(value)
+            out.append(value)
+        return out
+
+    def provenance(self, k: int, record_id: str) -> dict[str, Any]:
+        """Row ``k``'s provenance columns (``RecordContext.provenance_columns``)."""
+        status_of: dict[str, str] = {}
+        answers_of = self.batch.answers
+        for q in self.builder.questions_used:
+            answers = answers_of.get(q)
+            if answers is not None:
+                users, statuses = answers.users, answers.statuses
+                for j in range(answers.starts[k], answers.starts[k + 1]):
+                    status_of.setdefault(users[j], statuses[j] or "unknown")
+        users_sorted = sorted(status_of) if len(status_of) > 1 else list(status_of)
+        used = self.used.get(k)
+        agreements = [a for a in used if a is not None] if used else None
+        agreement = round(sum(agreements) / len(agreements), 6) if agreements else None
+        return {
+            "record_id": record_id,
+            "source": self.builder.source_name,
+            "annotators": users_sorted,
+            "statuses": [status_of[u] for u in users_sorted],
+            "agreement": agreement,
+        }
+
+
+_REJECTED = object()  # a row rejected while its value was read
+
+
+def stats_part(batch: ColumnBatch, k: int, stats: QualityStats) -> Any:
+    """What ``QualityStats.part`` gives for row ``k``'s record."""
+    users: dict[str, str] = {}
+    for answers in batch.answers.values():
+        for j in range(answers.starts[k], answers.starts[k + 1]):
+            users.setdefault(answers.users[j], answers.statuses[j] or "unknown")
+    if not users:
+        return (), ()
+    values_per_question: list[list[Any] | None] = []
+    for q in stats.alpha:
+        of_q = batch.answers.get(q)
+        start, end = (0, 0) if of_q is None else (of_q.starts[k], of_q.starts[k + 1])
+        if of_q is None or end - start < 2:
+            values_per_question.append(None)
+        else:
+            values_per_question.append(stats.values(of_q.statuses[start:end], of_q.values[start:end]))
+    return tuple(users.values()), tuple(values_per_question)

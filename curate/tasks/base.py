@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from curate.build.builder import Builder, RecordContext
+    from curate.build.columns import BatchView
 
 #: What the tokenizer trains in a row of the task:
 #: ``completion`` - prompt masked, completion + EOS trained (``prompt``/``completion``);
@@ -70,6 +71,13 @@ class Task(ABC):
     @abstractmethod
     def build(self, builder: Builder, ctx: RecordContext) -> list[dict[str, Any]]:
         """The rows of one record (without provenance); raises ``RejectRecord``."""
+
+    def build_columns(self, builder: Builder, view: BatchView) -> dict[int, list[dict[str, Any]]] | None:
+        """The rows (without provenance) of the rows standing in ``view``, built column by column,
+        by row number; rows rejected on the way are in ``view.rejected``. None where the task
+        builds row by row only (``build``, through a ``ColumnContext``). A task that has this
+        builds exactly what ``build`` builds (``tests/test_columns.py`` compares them)."""
+        return None
 
     def check(self, builder: Builder) -> None:
         """Task-specific checks of the spec against the dataset's settings (before any work)."""

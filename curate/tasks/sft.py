@@ -11,11 +11,13 @@ from pydantic import Field, field_validator
 from curate.rows import as_text, blank
 from curate.spec import TRAIN_ON_HELP, Required, Sources, SpecModel, TemplatedSpec, TrainOn, as_list
 from curate.tasks.base import Task, text_or_messages
+from curate.templates import TemplateError
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from curate.build.builder import Builder, RecordContext
+    from curate.build.columns import BatchView
 
 
 class SFTColumns(SpecModel):
@@ -82,3 +84,33 @@ class SFT(Task):
                 "completion": completion,
             }
         ]
+
+    def build_columns(self, builder: Builder, view: BatchView) -> dict[int, list[dict[str, Any]]] | None:
+        if not view.takes(builder.spec):
+            return None
+        cols = builder.spec.columns
+        instruction = view.text(view.required(cols.instruction, "instruction"), "instruction")
+        context = view.text(view.resolve(cols.context), "context", blank_as="")
+        response = view.text(view.required(cols.response, "response"), "response")
+        template = builder.template
+        assert template is not None
+        conversational = builder.output_conversational
+        rows: dict[int, list[dict[str, Any]]] = {}
+        for k in view.alive:
+            i, c, r = instruction[k], context[k], response[k]
+            prompt: Any
+            completion: Any
+            try:
+                if conversational:
+                    prompt = [{"role": "user", "content": template.user_turn(i, c)}]
+                    completion = [{"role": "assistant", "content": r}]
+                else:
+                    prompt = template.prompt(i, c)
+                    completion = template.completion(r)
+            except TemplateError as err:
+                view.reject(k, err.reason, str(err))
+                continue
+            rows[k] = [
+                {"instruction": i, "context": c, "response": r, "prompt": prompt, "completion": completion}
+            ]
+        return rows
