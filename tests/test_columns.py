@@ -21,7 +21,7 @@ from curate.api.loader import load_spec
 from curate.errors import CurateError
 from curate.pipeline import run
 from curate.pipeline.plan import plan_export
-from curate.sources import open_source
+from curate.sources.open import open_spec_source
 
 SHIPPED = sorted(SPECS.glob("*.yaml"))
 
@@ -38,7 +38,7 @@ def export_both(spec_path: Path, source: str | None, tmp: Path, fmt: str = "json
         out = tmp / f"out-{column_wise}"
         shutil.rmtree(out, ignore_errors=True)
         try:
-            src = open_source(spec.spec.source, spec.base_dir, source)
+            src = open_spec_source(spec, source)
             options = run.ExportOptions(out, fmt=fmt, allow_empty=True)  # type: ignore[arg-type]
             with pytest.MonkeyPatch.context() as mp:
                 mp.setattr(run, "COLUMN_WISE", column_wise)
@@ -52,7 +52,7 @@ def export_both(spec_path: Path, source: str | None, tmp: Path, fmt: str = "json
 
 def column_batches_used(spec_path: Path, source: str | None) -> bool:
     spec = load_spec(spec_path)
-    src = open_source(spec.spec.source, spec.base_dir, source)
+    src = open_spec_source(spec, source)
     return src.column_scan() is not None if hasattr(src, "column_scan") else False
 
 
@@ -197,6 +197,15 @@ ODD_SHAPES = {
         pa.array([[{"user_id": "u1", "value": "Fixed.", "status": "submitted"}]] * 5, pa.list_(ITEM)),
         external_id=pa.array([None, " ", "same", "same", None]),
     ),
+    "a null list backed by items": v1_table(
+        pa.ListArray.from_arrays(
+            pa.array([0, 1, 2, 3], pa.int32()),
+            pa.array(
+                [{"user_id": "u1", "value": f"Fixed {i}.", "status": "submitted"} for i in range(3)], ITEM
+            ),
+            mask=pa.array([False, True, False]),
+        )
+    ),
     "numeric ids": v1_table(pa.array([None] * 3, pa.list_(ITEM)), external_id=pa.array([1, 2, 1])),
     "metadata and suggestions that do not fit": v1_table(
         pa.array([None] * 4, pa.list_(ITEM)),
@@ -216,3 +225,88 @@ ODD_SHAPES = {
 def test_odd_arrow_shapes_in_the_1x_layout(shape: str, tmp_path: Path) -> None:
     folder = v1_folder(tmp_path, ODD_SHAPES[shape])
     export_both(SPECS / "dolly-curated.yaml", str(folder), tmp_path)
+
+
+# --- the SFT column-wise build against the row-by-row one, on spec variants ------------------------
+SFT_VARIANTS = {
+    "majority, submitted and drafts, sources in another order": """
+responses: {statuses: [submitted, draft]}
+unify: {text: majority}
+columns:
+  instruction: [{value: "   "}, {question: new-instruction}, {field: original-instruction}]
+  context: [{field: original-context}, {question: new-context, strategy: unanimous}]
+  response: [{question: new-response}, {question: new-response, strategy: first_submitted}, {field: original-response}]
+""",
+    "unanimous, a literal context, conversational": """
+unify: {text: unanimous}
+style: conversational
+columns:
+  instruction: [{question: new-instruction}, {field: original-instruction}]
+  context: [{value: "Fixed context."}]
+  response: [{question: new-response}, {field: original-response}]
+""",
+    "unknown statuses rejected, completed records only": """
+responses: {unknown_status: reject}
+filters: {record_status: [completed], min_chars: {response: 30}}
+columns:
+  instruction: [{field: original-instruction}]
+  response: [{question: new-response}, {field: original-response}]
+""",
+    "metadata and suggestions (built through a ColumnContext)": """
+columns:
+  instruction: [{question: new-instruction}, {field: original-instruction}]
+  context: [{metadata: source_row}]
+  response: [{suggestion: new-response, min_score: 0.5}, {question: new-response}, {field: original-response}]
+""",
+}
+
+
+def variant_spec(tmp: Path, body: str) -> Path:
+    spec = tmp / "variant.yaml"
+    spec.write_text(
+        "name: variant\ntask: sft\ntemplate: alpaca\nsplit: {train: 0.8, test: 0.2}\n" + body,
+        encoding="utf-8",
+    )
+    return spec
+
+
+@pytest.mark.parametrize("variant", list(SFT_VARIANTS), ids=list(SFT_VARIANTS))
+def test_sft_spec_variants_give_the_same_files(variant: str, tmp_path: Path) -> None:
+    spec = variant_spec(tmp_path, SFT_VARIANTS[variant])
+    disk = tmp_path / "disk"
+    shutil.copytree(DATA / "dolly-curated-v2-disk", disk)
+    for source in (str(DATA / "dolly-curated-v1"), str(disk)):
+        files = export_both(spec, source, tmp_path)
+        assert isinstance(files, dict), files
+
+
+def test_to_disk_records_with_statuses_in_any_question_order(tmp_path: Path) -> None:
+    """Each annotator's first status seen counts: with statuses given, a record listing its
+    questions in another order than the settings is built the row-by-row way, to the same bytes."""
+    base = DATA / "dolly-curated-v2-disk"
+    records = json.loads((base / "records.json").read_text(encoding="utf-8"))[:40]
+    for n, record in enumerate(records):
+        first = {
+            "user_id": "u1",
+            "value": f"Answer {n}.",
+            "status": ["submitted", "draft", "discarded"][n % 3],
+        }
+        second = {"user_id": "u1", "value": f"Instruction {n}.", "status": ["draft", "submitted"][n % 2]}
+        other = {"user_id": "u2", "value": f"Other {n}."}
+        order = [("new-response", [first, other]), ("new-instruction", [second])]
+        record["responses"] = dict(order if n % 2 else order[::-1])
+    folder = tmp_path / "disk"
+    shutil.copytree(base, folder)
+    (folder / "records.json").write_text(json.dumps(records), encoding="utf-8")
+    spec = variant_spec(
+        tmp_path,
+        """
+responses: {statuses: [submitted, draft]}
+columns:
+  instruction: [{question: new-instruction}, {field: original-instruction}]
+  response: [{question: new-response}, {field: original-response}]
+""",
+    )
+    export_both(spec, str(folder), tmp_path)
+    quality = manifest_of(tmp_path / "out-True")["quality"]
+    assert set(quality["responses_by_status"]) >= {"submitted", "draft", "unknown"}

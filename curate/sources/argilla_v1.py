@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from curate.errors import CurateError
 from curate.records import (
@@ -291,13 +290,14 @@ def _answers(column: pa.Array, kind: QuestionKind, simple: list[bool]) -> Answer
     item_fields = {item_type.field(i).name: item_type.field(i).type for i in range(item_type.num_fields)}
     if any(name in _ITEM_KEYS and not _is_text(t) for name, t in item_fields.items()):
         raise _RowByRow  # a number or timestamp where text is expected: make_responses decides
-    lengths = pc.fill_null(pc.list_value_length(column), 0).to_pylist()
-    starts = [0]
-    total = 0
-    for length in lengths:
-        total += length
-        starts.append(total)
-    items = column.flatten()
+    offsets = column.offsets.to_pylist()
+    starts = [o - offsets[0] for o in offsets]
+    if column.null_count:
+        items = column.flatten()  # without what a null list may hide
+    else:
+        items = column.values.slice(offsets[0], starts[-1])
+    if starts[-1] != len(items):
+        raise _RowByRow  # a null list backed by items: the rows say what it holds
     parts = dict(zip(item_fields, items.flatten(), strict=True))
     size = len(items)
 

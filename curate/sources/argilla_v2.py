@@ -188,8 +188,11 @@ class ArgillaV2DiskSource(RowSource):
         if given:
             if not isinstance(given, Mapping):
                 return False
-            if list(given) != [q for q in questions if q in given]:
-                return False  # unknown questions, or another order (the first status seen would differ)
+            if any(q not in settings.questions for q in given):
+                return False  # an unknown question rejects the record
+            # Another order than the settings' matters where statuses are given: each annotator's
+            # first status seen counts (without statuses, every one is "unknown" whatever the order).
+            ordered = list(given) == [q for q in questions if q in given]
             for q, items in given.items():
                 if items is None:
                     continue
@@ -207,7 +210,7 @@ class ArgillaV2DiskSource(RowSource):
                     if not (
                         (value is None or type(value) is str)
                         and (user is None or type(user) is str)
-                        and (state is None or (type(state) is str and state in STATUSES))
+                        and (state is None or (ordered and type(state) is str and state in STATUSES))
                         and (updated is None or type(updated) is str)
                     ):
                         return False
