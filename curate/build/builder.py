@@ -170,11 +170,22 @@ class RecordContext:
             if answers:
                 for r in answers:
                     status_of.setdefault(r.user_id, r.status or "unknown")
-        users = sorted(status_of) if len(status_of) > 1 else list(status_of)
-        used = self.used
-        agreements = [u.agreement for u in used if u.agreement is not None] if used else None
-        agreement = round(sum(agreements) / len(agreements), 6) if agreements else None
-        return users, [status_of[u] for u in users], agreement
+        return annotators_of(status_of, [u.agreement for u in self.used])
+
+
+def annotators_of(
+    status_of: dict[str, str], agreements: Sequence[float | None]
+) -> tuple[list[str], list[str], float | None]:
+    """A record's annotators (sorted) with their statuses, from each one's first status seen, and
+    the mean agreement over the answers used (None where none has one).
+
+    >>> annotators_of({"u2": "draft", "u1": "submitted"}, [0.5, None, 1.0])
+    (['u1', 'u2'], ['submitted', 'draft'], 0.75)
+    """
+    users = sorted(status_of) if len(status_of) > 1 else list(status_of)
+    known = [a for a in agreements if a is not None]
+    agreement = round(sum(known) / len(known), 6) if known else None
+    return users, [status_of[u] for u in users], agreement
 
 
 def review_columns(review: ReviewAnswer | None) -> dict[str, Any]:

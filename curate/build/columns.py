@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from curate.build.builder import NO_ANSWER, Builder, RecordContext, maybe_messages
+from curate.build.builder import NO_ANSWER, Builder, RecordContext, annotators_of, maybe_messages
 from curate.build.quality import QualityStats
 from curate.build.unify import Unified, unify
 from curate.records import ArgillaRecord, Provenance, RankItem, Response
@@ -221,18 +221,22 @@ class ColumnContext(RecordContext):
         )
 
     def _annotators(self) -> tuple[list[str], list[str], float | None]:
-        status_of: dict[str, str] = {}
-        k = self.k
-        for q in self.builder.questions_used:
-            answers = self.batch.answers.get(q)
-            if answers is not None:
-                for j in range(answers.starts[k], answers.starts[k + 1]):
-                    status_of.setdefault(answers.users[j], answers.statuses[j] or "unknown")
-        users = sorted(status_of) if len(status_of) > 1 else list(status_of)
-        used = self.used
-        agreements = [u.agreement for u in used if u.agreement is not None] if used else None
-        agreement = round(sum(agreements) / len(agreements), 6) if agreements else None
-        return users, [status_of[u] for u in users], agreement
+        return annotators_of(
+            first_statuses(self.builder, self.batch, self.k), [u.agreement for u in self.used]
+        )
+
+
+def first_statuses(builder: Builder, batch: ColumnBatch, k: int) -> dict[str, str]:
+    """Each annotator of the questions the spec reads, with the first status seen (in the order
+    the spec names the questions), for row ``k`` (what ``RecordContext._annotators`` gathers)."""
+    status_of: dict[str, str] = {}
+    for q in builder.questions_used:
+        answers = batch.answers.get(q)
+        if answers is not None:
+            users, statuses = answers.users, answers.statuses
+            for j in range(answers.starts[k], answers.starts[k + 1]):
+                status_of.setdefault(users[j], statuses[j] or "unknown")
+    return status_of
 
 
 def unify_row(builder: Builder, answers: Answers, k: int, question: str, strategy: str) -> Unified:
@@ -400,23 +404,14 @@ class BatchView:
 
     def provenance(self, k: int, record_id: str) -> dict[str, Any]:
         """Row ``k``'s provenance columns (``RecordContext.provenance_columns``)."""
-        status_of: dict[str, str] = {}
-        answers_of = self.batch.answers
-        for q in self.builder.questions_used:
-            answers = answers_of.get(q)
-            if answers is not None:
-                users, statuses = answers.users, answers.statuses
-                for j in range(answers.starts[k], answers.starts[k + 1]):
-                    status_of.setdefault(users[j], statuses[j] or "unknown")
-        users_sorted = sorted(status_of) if len(status_of) > 1 else list(status_of)
-        used = self.used.get(k)
-        agreements = [a for a in used if a is not None] if used else None
-        agreement = round(sum(agreements) / len(agreements), 6) if agreements else None
+        users, statuses, agreement = annotators_of(
+            first_statuses(self.builder, self.batch, k), self.used.get(k, ())
+        )
         return {
             "record_id": record_id,
             "source": self.builder.source_name,
-            "annotators": users_sorted,
-            "statuses": [status_of[u] for u in users_sorted],
+            "annotators": users,
+            "statuses": statuses,
             "agreement": agreement,
         }
 

@@ -140,27 +140,42 @@ class ArgillaV2DiskSource(RowSource):
         status: list[Any] = []
         fields: dict[str, list[Any]] = {name: [] for name in settings.fields}
         answers = {q: Answers([0], [], [], [], []) for q in questions}
+        columns = list(fields.items())
+        parts = [
+            (q, a, a.users, a.values, a.statuses, cast(list[Any], a.updated)) for q, a in answers.items()
+        ]
         for row in chunk:
-            canonical = None if isinstance(row, BadRow) else self._canonical_fields(row)
             if isinstance(row, BadRow):
                 ids.append(row)
+                canonical = None
             else:
                 ids.append(self._raw_id(row))
-            ok = canonical is not None and self._simple(cast(Mapping[str, Any], row), questions)
-            simple.append(ok)
-            status.append(cast(Mapping[str, Any], row).get("status") if ok else None)
-            for name, column in fields.items():
-                column.append(canonical.get(name) if ok and canonical is not None else None)
-            given = (cast(Mapping[str, Any], row).get("responses") or {}) if ok else {}
-            for q, items in given.items():  # known questions only (``_simple``)
-                a = answers[q]
-                for item in items or ():
-                    a.users.append(item.get("user_id") or "anonymous")
-                    a.values.append(item.get("value"))
-                    a.statuses.append(item.get("status"))
-                    cast(list[Any], a.updated).append(item.get("updated_at") or None)
-            for a in answers.values():
-                a.starts.append(len(a.users))
+                canonical = self._canonical_fields(row)
+                if canonical is not None and not self._simple(row, questions):
+                    canonical = None
+            if canonical is None:  # made into a record row by row
+                simple.append(False)
+                status.append(None)
+                for _, column in columns:
+                    column.append(None)
+                for _, a, users, *_rest in parts:
+                    a.starts.append(len(users))
+                continue
+            simple.append(True)
+            row = cast(Mapping[str, Any], row)
+            status.append(row.get("status"))
+            for name, column in columns:
+                column.append(canonical.get(name))
+            given = row.get("responses") or {}
+            for q, a, users, values, statuses, updated in parts:
+                items = given.get(q)
+                if items:
+                    for item in items:
+                        users.append(item.get("user_id") or "anonymous")
+                        values.append(item.get("value"))
+                        statuses.append(item.get("status"))
+                        updated.append(item.get("updated_at") or None)
+                a.starts.append(len(users))
         for a in answers.values():
             if not any(a.updated or ()):
                 a.updated = None
