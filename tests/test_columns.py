@@ -18,6 +18,8 @@ import pytest
 from helpers import DATA, HOSTILE, SPECS, key_paths, manifest_of
 
 from curate.api.loader import load_spec
+from curate.build.columns import column_outcomes
+from curate.build.quality import QualityStats
 from curate.errors import CurateError
 from curate.pipeline import run
 from curate.pipeline.plan import plan_export
@@ -99,6 +101,16 @@ def test_hostile_values_in_a_to_disk_export(tmp_path: Path) -> None:
     counts = manifest_of(tmp_path / "out-True")["counts"]
     assert counts["input_records"] == len(rows)
     assert counts["rejected_records"] > 0
+    # the source's own counts are kept alike: rows read, and rows that became no record
+    spec = load_spec(SPECS / "dolly-curated.yaml")
+    by_rows = open_spec_source(spec, str(folder))
+    list(by_rows)
+    by_columns = open_spec_source(spec, str(folder))
+    plan = plan_export(spec, by_columns)
+    outcomes = column_outcomes(plan.builder, plan.filters, by_columns, QualityStats(plan.builder))
+    assert outcomes is not None and len(list(outcomes)) == len(rows)
+    assert (by_columns.rows_read, by_columns.rows_unreadable) == (by_rows.rows_read, by_rows.rows_unreadable)
+    assert by_rows.rows_unreadable > 0
 
 
 def v1_folder(tmp: Path, table: pa.Table, name: str = "v1") -> Path:

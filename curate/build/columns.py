@@ -89,6 +89,7 @@ def _outcomes(
             elif not batch.simple[k]:
                 item = source.make_record(batch.row(k), record_id)
                 if isinstance(item, Unreadable):
+                    source.rows_unreadable += 1  # as ``scan`` counts it
                     yield unreadable(item)
                 else:
                     stats.add(item)
