@@ -54,6 +54,7 @@ class RecordContext:
     def __init__(self, builder: Builder, record: ArgillaRecord):
         self.builder = builder
         self.record = record
+        self.record_id = record.id
         self._unified: dict[tuple[str, str], Unified] = {}
         self.used: list[Unified] = []
         self._provenance: Provenance | None = None
@@ -64,25 +65,33 @@ class RecordContext:
         review = self.review
         if review is not None and review.status == REVIEWED and question in review.values:
             return self._reviewed(question, strategy, review.values[question])
-        responses = self.record.responses.get(question)
-        if not responses:
+        if not self._answered(question):
             return NO_ANSWER  # nobody answered: nothing to unify, count or cache (the common case)
         strategy = strategy or self.builder.strategy_for(question)
         key = (question, strategy)
         result = self._unified.get(key)
         if result is None:
-            policy = self.builder.status_policy
-            known = policy.counted
-            counted = [
-                r for r in responses if (r.status in known if r.status is not None else policy.counts(r))
-            ]
-            result = unify(counted, self.builder.kind_of(question), strategy)
+            result = self._unify(question, strategy)
             self._unified[key] = result
         if result.reason is not None:
             raise RejectRecord(f"{result.reason}:{question}", f"{len(result.responses)} annotators")
         if result.responses:
             self.used.append(result)
         return result
+
+    def _answered(self, question: str) -> bool:
+        return bool(self.record.responses.get(question))
+
+    def _unify(self, question: str, strategy: str) -> Unified:
+        """The responses that count, unified (``status_unknown`` where a status is lost and must not be)."""
+        policy = self.builder.status_policy
+        known = policy.counted
+        counted = [
+            r
+            for r in self.record.responses[question]
+            if (r.status in known if r.status is not None else policy.counts(r))
+        ]
+        return unify(counted, self.builder.kind_of(question), strategy)
 
     def _reviewed(self, question: str, strategy: str | None, value: Any) -> Unified:
         """The reviewer's answer wins; agreement stays the annotators' figure."""
@@ -113,14 +122,11 @@ class RecordContext:
         return None
 
     def _one(self, src: ValueSource) -> Any:
-        record = self.record
         if src.question is not None:
-            value = self.unified(src.question, src.strategy).value
-            if value is None or type(value) is str:
-                return value
-            if isinstance(value, tuple) and value and isinstance(value[0], RankItem):
-                return [item.value for item in value]
-            return list(value) if isinstance(value, tuple) else value
+            return answer_value(self.unified(src.question, src.strategy).value)
+        if src.field is None and src.metadata is None and src.suggestion is None:
+            return src.value  # a literal
+        record = self.record
         if src.field is not None:
             return maybe_messages(record.fields.get(src.field))
         if src.metadata is not None:
@@ -130,7 +136,7 @@ class RecordContext:
             if s is None or (src.min_score is not None and (s.score is None or s.score < src.min_score)):
                 return None
             return list(s.value) if isinstance(s.value, tuple) else s.value
-        return src.value
+        return None
 
     def provenance(self) -> Provenance:
         if self._provenance is None:
@@ -141,20 +147,13 @@ class RecordContext:
         """The provenance columns each row ends with: ``provenance().columns()``, without the object."""
         if self._provenance is not None:
             return self._provenance.columns()
-        users, statuses, agreement = self._annotators()
-        return {
-            "record_id": self.record.id,
-            "source": self.builder.source_name,
-            "annotators": users,
-            "statuses": statuses,
-            "agreement": agreement,
-        }
+        return provenance_row(self.builder.source_name, self.record_id, self._annotators())
 
     def _compute_provenance(self) -> Provenance:
         users, statuses, agreement = self._annotators()
         return Provenance(
             source=self.builder.source_name,
-            record_id=self.record.id,
+            record_id=self.record_id,
             annotators=tuple(users),
             statuses=tuple(statuses),
             agreement=agreement,
@@ -171,6 +170,34 @@ class RecordContext:
                 for r in answers:
                     status_of.setdefault(r.user_id, r.status or "unknown")
         return annotators_of(status_of, [u.agreement for u in self.used])
+
+
+def answer_value(value: Any) -> Any:
+    """A unified answer as a value source gives it: text as it is, a ranking as its options in
+    order, other tuples (labels) as lists.
+
+    >>> answer_value(("a", "b")), answer_value("x")
+    (['a', 'b'], 'x')
+    """
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, tuple) and value and isinstance(value[0], RankItem):
+        return [item.value for item in value]
+    return list(value) if isinstance(value, tuple) else value
+
+
+def provenance_row(
+    source: str, record_id: str, annotators: tuple[list[str], list[str], float | None]
+) -> dict[str, Any]:
+    """The provenance columns of a row, from ``annotators_of``'s answer."""
+    users, statuses, agreement = annotators
+    return {
+        "record_id": record_id,
+        "source": source,
+        "annotators": users,
+        "statuses": statuses,
+        "agreement": agreement,
+    }
 
 
 def annotators_of(

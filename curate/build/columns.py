@@ -15,10 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from curate.build.builder import NO_ANSWER, Builder, RecordContext, annotators_of, maybe_messages
+from curate.build.builder import (
+    NO_ANSWER,
+    Builder,
+    RecordContext,
+    annotators_of,
+    answer_value,
+    maybe_messages,
+    provenance_row,
+)
 from curate.build.quality import QualityStats
 from curate.build.unify import Unified, unify
-from curate.records import ArgillaRecord, Provenance, RankItem, Response
+from curate.records import ArgillaRecord, Provenance, Response
 from curate.rows import Kept, Outcome, Rejected, Rejection, RejectRecord, as_text, blank
 from curate.sources.base import Answers, ColumnBatch, Item, RowSource, Unreadable
 from curate.spec import ValueSource
@@ -143,22 +151,12 @@ class ColumnContext(RecordContext):
             self._record = item
         return self._record
 
-    def unified(self, question: str, strategy: str | None) -> Unified:
+    def _answered(self, question: str) -> bool:
         answers = self.batch.answers.get(question)
-        k = self.k
-        if answers is None or answers.starts[k] == answers.starts[k + 1]:
-            return NO_ANSWER  # nobody answered
-        strategy = strategy or self.builder.strategy_for(question)
-        key = (question, strategy)
-        result = self._unified.get(key)
-        if result is None:
-            result = unify_row(self.builder, answers, k, question, strategy)
-            self._unified[key] = result
-        if result.reason is not None:
-            raise RejectRecord(f"{result.reason}:{question}", f"{len(result.responses)} annotators")
-        if result.responses:
-            self.used.append(result)
-        return result
+        return answers is not None and answers.starts[self.k] != answers.starts[self.k + 1]
+
+    def _unify(self, question: str, strategy: str) -> Unified:
+        return unify_row(self.builder, self.batch.answers[question], self.k, question, strategy)
 
     def resolve(self, sources: Sequence[ValueSource]) -> Any:
         """``RecordContext.resolve``, with a field's value read here (the common case, without a call)."""
@@ -185,41 +183,10 @@ class ColumnContext(RecordContext):
         return None
 
     def _one(self, src: ValueSource) -> Any:
-        if src.question is not None:
-            value = self.unified(src.question, src.strategy).value
-            if value is None or type(value) is str:
-                return value
-            if isinstance(value, tuple) and value and isinstance(value[0], RankItem):
-                return [item.value for item in value]
-            return list(value) if isinstance(value, tuple) else value
         if src.field is not None:
             column = self.batch.fields.get(src.field)
             return None if column is None else maybe_messages(column[self.k])
-        if src.metadata is not None or src.suggestion is not None:
-            return super()._one(src)  # from the record made row by row
-        return src.value
-
-    def provenance_columns(self) -> dict[str, Any]:
-        if self._provenance is not None:
-            return self._provenance.columns()
-        users, statuses, agreement = self._annotators()
-        return {
-            "record_id": self.record_id,
-            "source": self.builder.source_name,
-            "annotators": users,
-            "statuses": statuses,
-            "agreement": agreement,
-        }
-
-    def _compute_provenance(self) -> Provenance:
-        users, statuses, agreement = self._annotators()
-        return Provenance(
-            source=self.builder.source_name,
-            record_id=self.record_id,
-            annotators=tuple(users),
-            statuses=tuple(statuses),
-            agreement=agreement,
-        )
+        return super()._one(src)  # metadata and suggestions from the record made row by row
 
     def _annotators(self) -> tuple[list[str], list[str], float | None]:
         return annotators_of(
@@ -394,27 +361,15 @@ class BatchView:
                 continue
             if result.responses:
                 self.used.setdefault(k, []).append(result.agreement)
-            value = result.value
-            if value is not None and type(value) is not str:
-                if isinstance(value, tuple) and value and isinstance(value[0], RankItem):
-                    value = [item.value for item in value]
-                elif isinstance(value, tuple):
-                    value = list(value)
-            out.append(value)
+            out.append(answer_value(result.value))
         return out
 
     def provenance(self, k: int, record_id: str) -> dict[str, Any]:
         """Row ``k``'s provenance columns (``RecordContext.provenance_columns``)."""
-        users, statuses, agreement = annotators_of(
-            first_statuses(self.builder, self.batch, k), self.used.get(k, ())
+        status_of = first_statuses(self.builder, self.batch, k)
+        return provenance_row(
+            self.builder.source_name, record_id, annotators_of(status_of, self.used.get(k, ()))
         )
-        return {
-            "record_id": record_id,
-            "source": self.builder.source_name,
-            "annotators": users,
-            "statuses": statuses,
-            "agreement": agreement,
-        }
 
 
 _REJECTED = object()  # a row rejected while its value was read
