@@ -200,7 +200,7 @@ def first_statuses(builder: Builder, batch: ColumnBatch, k: int) -> dict[str, st
     status_of: dict[str, str] = {}
     for q in builder.questions_used:
         answers = batch.answers.get(q)
-        if answers is not None:
+        if answers is not None and answers.starts[k] != answers.starts[k + 1]:
             users, statuses = answers.users, answers.statuses
             for j in range(answers.starts[k], answers.starts[k + 1]):
                 status_of.setdefault(users[j], statuses[j] or "unknown")
@@ -379,8 +379,11 @@ def stats_part(batch: ColumnBatch, k: int, stats: QualityStats) -> Any:
     """What ``QualityStats.part`` gives for row ``k``'s record."""
     users: dict[str, str] = {}
     for answers in batch.answers.values():
-        for j in range(answers.starts[k], answers.starts[k + 1]):
-            users.setdefault(answers.users[j], answers.statuses[j] or "unknown")
+        start, end = answers.starts[k], answers.starts[k + 1]
+        if start != end:
+            names, statuses = answers.users, answers.statuses
+            for j in range(start, end):
+                users.setdefault(names[j], statuses[j] or "unknown")
     if not users:
         return (), ()
     values_per_question: list[list[Any] | None] = []

@@ -64,6 +64,8 @@ class QualityStats:
     def add_part(self, part: RecordStats) -> None:
         statuses, values_per_question = part
         self.annotators_per_record[len(statuses)] += 1
+        if not statuses:
+            return  # nobody answered: no status to count, no pair to agree
         for status in statuses:
             self.by_status[status] += 1
         for alpha, values in zip(self.alpha.values(), values_per_question, strict=False):
