@@ -13,7 +13,7 @@ from typing import Any, ClassVar, cast
 
 from curate.digests import FirstSeen, digest_of
 from curate.errors import CurateError
-from curate.records import ArgillaRecord, DatasetSettings, Response
+from curate.records import ArgillaRecord, DatasetSettings
 from curate.sources._text import BadRow
 
 #: Reject reasons a source gives (the pipeline writes them to rejects.jsonl as they are).
@@ -47,14 +47,6 @@ class Answers:
     values: list[Any]
     statuses: list[Any]
     updated: list[Any] | None = None
-
-    def responses(self, k: int) -> tuple[Response, ...]:
-        """Row ``k``'s responses, as the record made row by row holds them."""
-        updated = self.updated
-        return tuple(
-            Response(self.users[j], self.values[j], self.statuses[j], None if updated is None else updated[j])
-            for j in range(self.starts[k], self.starts[k + 1])
-        )
 
 
 @dataclass(slots=True)
