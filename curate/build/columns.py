@@ -12,7 +12,7 @@ on hostile values in every place of real records.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from curate.build.builder import (
@@ -158,47 +158,25 @@ class ColumnContext(RecordContext):
     def _unify(self, question: str, strategy: str) -> Unified:
         return unify_row(self.builder, self.batch.answers[question], self.k, question, strategy)
 
-    def resolve(self, sources: Sequence[ValueSource]) -> Any:
-        """``RecordContext.resolve``, with a field's value read here (the common case, without a call)."""
-        k = self.k
-        for src in sources:
-            if src.field is not None:
-                column = self.batch.fields.get(src.field)
-                value = None if column is None else column[k]
-                if type(value) is str:
-                    if value.startswith("[{"):
-                        value = maybe_messages(value)
-                    elif value.strip():
-                        return value
-                    else:
-                        continue
-            else:
-                value = self._one(src)
-                if type(value) is str:
-                    if value.strip():
-                        return value
-                    continue
-            if not blank(value):
-                return value
-        return None
-
     def _one(self, src: ValueSource) -> Any:
         if src.field is not None:
             column = self.batch.fields.get(src.field)
             return None if column is None else maybe_messages(column[self.k])
-        return super()._one(src)  # metadata and suggestions from the record made row by row
+        return super()._one(src)  # questions (through _answered/_unify), literals; metadata and
+        # suggestions from the record made row by row
 
     def _annotators(self) -> tuple[list[str], list[str], float | None]:
         return annotators_of(
-            first_statuses(self.builder, self.batch, self.k), [u.agreement for u in self.used]
+            first_statuses(self.batch, self.k, self.builder.questions_used), [u.agreement for u in self.used]
         )
 
 
-def first_statuses(builder: Builder, batch: ColumnBatch, k: int) -> dict[str, str]:
-    """Each annotator of the questions the spec reads, with the first status seen (in the order
-    the spec names the questions), for row ``k`` (what ``RecordContext._annotators`` gathers)."""
+def first_statuses(batch: ColumnBatch, k: int, questions: Iterable[str]) -> dict[str, str]:
+    """Each annotator of ``questions`` on row ``k``, with the first status seen in that order
+    ("unknown" where the export lost it): ``record.annotator_statuses()`` over every question,
+    what ``RecordContext._annotators`` gathers over the questions the spec reads."""
     status_of: dict[str, str] = {}
-    for q in builder.questions_used:
+    for q in questions:
         answers = batch.answers.get(q)
         if answers is not None and answers.starts[k] != answers.starts[k + 1]:
             users, statuses = answers.users, answers.statuses
@@ -286,14 +264,10 @@ class BatchView:
             for k, value in zip(pending, self._values(src, pending), strict=True):
                 if value is _REJECTED:
                     continue
-                if type(value) is str:
-                    if value.strip():
-                        result[k] = value
-                        continue
-                elif not blank(value):
+                if blank(value):
+                    still.append(k)
+                else:
                     result[k] = value
-                    continue
-                still.append(k)
             pending = still
         for k in pending:
             result[k] = None
@@ -314,9 +288,7 @@ class BatchView:
         out: dict[int, str] = {}
         for k in self.alive:
             value = values[k]
-            if type(value) is str and blank_as is None:
-                out[k] = value
-            elif blank_as is not None and blank(value):
+            if blank_as is not None and blank(value):
                 out[k] = blank_as
             else:
                 try:
@@ -331,10 +303,7 @@ class BatchView:
             column = self.batch.fields.get(src.field)
             if column is None:
                 return [None] * len(rows)
-            return [
-                maybe_messages(v) if type(v) is str and v.startswith("[{") else v
-                for v in (column[k] for k in rows)
-            ]
+            return [maybe_messages(column[k]) for k in rows]
         if src.question is None:
             return [src.value] * len(rows)
         question = src.question
@@ -366,7 +335,7 @@ class BatchView:
 
     def provenance(self, k: int, record_id: str) -> dict[str, Any]:
         """Row ``k``'s provenance columns (``RecordContext.provenance_columns``)."""
-        status_of = first_statuses(self.builder, self.batch, k)
+        status_of = first_statuses(self.batch, k, self.builder.questions_used)
         return provenance_row(
             self.builder.source_name, record_id, annotators_of(status_of, self.used.get(k, ()))
         )
@@ -377,13 +346,7 @@ _REJECTED = object()  # a row rejected while its value was read
 
 def stats_part(batch: ColumnBatch, k: int, stats: QualityStats) -> Any:
     """What ``QualityStats.part`` gives for row ``k``'s record."""
-    users: dict[str, str] = {}
-    for answers in batch.answers.values():
-        start, end = answers.starts[k], answers.starts[k + 1]
-        if start != end:
-            names, statuses = answers.users, answers.statuses
-            for j in range(start, end):
-                users.setdefault(names[j], statuses[j] or "unknown")
+    users = first_statuses(batch, k, batch.answers)  # record.annotator_statuses()
     if not users:
         return (), ()
     values_per_question: list[list[Any] | None] = []

@@ -282,9 +282,9 @@ def normalize_value(kind: QuestionKind | None, value: Any, question: str, what: 
 
 _TEXT_FIELDS = (FieldKind.TEXT, FieldKind.IMAGE)
 #: question kinds whose answers are text as they come (``make_responses`` keeps them as they are)
-TEXT_KINDS = _TEXT_KINDS = (QuestionKind.TEXT, QuestionKind.LABEL)
+TEXT_KINDS = (QuestionKind.TEXT, QuestionKind.LABEL)
 #: response statuses as Argilla spells them (any other spelling goes through ``normalize_status``)
-STATUSES = _STATUSES = frozenset(RESPONSE_STATUSES)
+STATUSES = frozenset(RESPONSE_STATUSES)
 
 
 def check_field(info: FieldInfo | None, value: Any, name: str) -> Any:
@@ -336,7 +336,7 @@ def make_responses(
 ) -> tuple[Response, ...]:
     """Responses from ``[{user_id, value, status, updated_at?}]`` items, one per annotator."""
     out: list[Response] = []
-    text = kind in _TEXT_KINDS
+    text = kind in TEXT_KINDS
     for i, item in enumerate(items):
         if type(item) is not dict and not isinstance(item, Mapping):
             raise BadValue(
@@ -351,7 +351,7 @@ def make_responses(
         if not (text and type(value) is str):
             value = normalize_value(kind, value, question, f"question {question!r}, response {i} ({user_id})")
         status = item.get("status")
-        if status is not None and not (type(status) is str and status in _STATUSES):
+        if status is not None and not (type(status) is str and status in STATUSES):
             status = normalize_status(status, f"question {question!r}, response {i} ({user_id})", question)
         updated = item.get("updated_at")
         out.append(Response(user_id, value, status, str(updated) if updated else None))  # type: ignore[arg-type]

@@ -25,9 +25,9 @@ from curate.records import (
     Response,
     Suggestion,
 )
-from curate.sources._argilla import STATUSES as _STATUSES
-from curate.sources._argilla import TEXT_KINDS as _TEXT_QUESTIONS
 from curate.sources._argilla import (
+    STATUSES,
+    TEXT_KINDS,
     check_field,
     dict_of_lists_to_list,
     kind_from_hf_feature,
@@ -204,10 +204,8 @@ class ArgillaV1Source(RowSource):
 
         try:
             return self._simple_columns(batch, row)
-        except (OverflowError, ValueError):  # a value Python cannot hold: the rows say which
-            pass
-        except _RowByRow:
-            pass
+        except (OverflowError, ValueError, _RowByRow):  # a value Python cannot hold, or a type
+            pass  # the reader does not take as it is: the rows say what each holds
         every = batch_rows(batch, label, first)
         ids = [item if isinstance(item, BadRow) else self._raw_id(item) for item in every]
         return ColumnBatch(ids, [False] * n, {}, {}, None, lambda k: cast(Mapping[str, Any], every[k]))
@@ -229,7 +227,7 @@ class ArgillaV1Source(RowSource):
         answers: dict[str, Answers] = {}
         for q, info, suggestion_column, meta_column in self._question_columns:
             if q not in names:
-                answers[q] = Answers([0] * (n + 1), [], [], [])
+                answers[q] = Answers.unanswered(n)
             else:
                 answers[q] = _answers(batch.column(q), info.kind, simple)
             if suggestion_column in names:
@@ -281,11 +279,11 @@ def _answers(column: pa.Array, kind: QuestionKind, simple: list[bool]) -> Answer
     item, or a status not spelled as Argilla spells it, are marked not simple."""
     kind_type = column.type
     if pa.types.is_null(kind_type):
-        return Answers([0] * (len(column) + 1), [], [], [])
+        return Answers.unanswered(len(column))
     if not (pa.types.is_list(kind_type) or pa.types.is_large_list(kind_type)):
         raise _RowByRow  # the older {user_id: [..], value: [..]} form, or no list at all
     item_type = kind_type.value_type
-    if not pa.types.is_struct(item_type) or kind not in _TEXT_QUESTIONS:
+    if not pa.types.is_struct(item_type) or kind not in TEXT_KINDS:
         raise _RowByRow
     item_fields = {item_type.field(i).name: item_type.field(i).type for i in range(item_type.num_fields)}
     if any(name in _ITEM_KEYS and not _is_text(t) for name, t in item_fields.items()):
@@ -311,7 +309,7 @@ def _answers(column: pa.Array, kind: QuestionKind, simple: list[bool]) -> Answer
     nulls = items.null_count
     k = 0
     for j, status in enumerate(statuses):
-        if (status is not None and status not in _STATUSES) or (nulls and not items[j].is_valid):
+        if (status is not None and status not in STATUSES) or (nulls and not items[j].is_valid):
             while starts[k + 1] <= j:
                 k += 1
             simple[k] = False

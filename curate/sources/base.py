@@ -48,6 +48,11 @@ class Answers:
     statuses: list[Any]
     updated: list[Any] | None = None
 
+    @classmethod
+    def unanswered(cls, rows: int) -> Answers:
+        """A question nobody answered on any of ``rows`` rows."""
+        return cls([0] * (rows + 1), [], [], [])
+
 
 @dataclass(slots=True)
 class ColumnBatch:
