@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from helpers import DATA, HOSTILE, SPECS, key_paths, manifest_of
+from helpers import DATA, HOSTILE, SPECS, assert_one_error, key_paths, manifest_of
 
 from curate.api.loader import load_spec
 from curate.build.columns import column_outcomes
@@ -322,3 +322,24 @@ columns:
     export_both(spec, str(folder), tmp_path)
     quality = manifest_of(tmp_path / "out-True")["quality"]
     assert set(quality["responses_by_status"]) >= {"submitted", "draft", "unknown"}
+
+
+@pytest.mark.parametrize("column_wise", [False, True], ids=["row by row", "column-wise"])
+def test_a_damaged_parquet_page_is_one_error_line(
+    column_wise: bool, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data page Arrow cannot decode (the footer intact) stops the export with one line naming
+    the file, whichever build reads it; nothing is written."""
+    folder = v1_folder(tmp_path, pq.read_table(DATA / "dolly-curated-v1" / "data"))
+    path = folder / "data" / "train-00000-of-00001.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table, path, row_group_size=50, compression="zstd")  # Arrow's answer spans lines
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 400] = b"\x07" * 400
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(run, "COLUMN_WISE", column_wise)
+    out = tmp_path / "out"
+    result = cli("export", SPECS / "dolly-curated.yaml", "--source", folder, "--out", out, "-q")
+    assert_one_error(result, out, f"{path}: cannot read (")
+    assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1, result.stderr

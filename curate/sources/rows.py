@@ -183,7 +183,7 @@ def file_columns(path: Path) -> list[str]:
             with pa.memory_map(str(path)) as source:
                 return unique_columns(_open_arrow(source, path).schema.names, path, "Arrow schema")
     except (pa.ArrowInvalid, OSError) as err:
-        raise CurateError(f"{path}: cannot read ({err})") from None
+        raise cannot_read(path, err) from None
     if suffix == ".csv":
         return csv_header(path)
     for row in read_json(path, path.name):
@@ -195,6 +195,15 @@ def file_columns(path: Path) -> list[str]:
 def peek_columns(files: DataFiles) -> list[str]:
     """Column names of the first file."""
     return file_columns(files.files[0])
+
+
+def cannot_read(path: Path, err: Exception) -> CurateError:
+    """The one error line for a data file Arrow cannot read (Arrow's own message may span lines).
+
+    >>> str(cannot_read(Path("d.parquet"), OSError("No more data.\\nPage header failed.\\n")))
+    'd.parquet: cannot read (No more data. Page header failed.)'
+    """
+    return CurateError(f"{path}: cannot read ({' '.join(str(err).split())})")
 
 
 def shard_columns(files: DataFiles) -> list[str]:
@@ -259,7 +268,7 @@ def _batches_of(files: DataFiles) -> Iterator[tuple[pa.RecordBatch, str, int]]:
                 yield batch, label, first
                 first += batch.num_rows
         except (pa.ArrowInvalid, pa.ArrowIOError) as err:
-            raise CurateError(f"{path}: cannot read ({err})") from None
+            raise cannot_read(path, err) from None
 
 
 def batch_rows(batch: pa.RecordBatch, label: str, first: int) -> list[dict[str, Any] | BadRow]:
@@ -302,7 +311,7 @@ def read_file_rows(
         else:
             yield from read_json(path, label)
     except (pa.ArrowInvalid, pa.ArrowIOError) as err:
-        raise CurateError(f"{path}: cannot read ({err})") from None
+        raise cannot_read(path, err) from None
     except UnicodeDecodeError:
         raise CurateError(f"{path}: not UTF-8 text") from None
 
