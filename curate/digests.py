@@ -80,10 +80,15 @@ class DigestMap:
             found = self._find(digest)
             if found is not None:
                 return self._vals[found[0]][found[1]]
+        self.add(digest, value)
+        return value
+
+    def add(self, digest: bytes, value: int) -> None:
+        """Give ``digest``, which ``get`` just found absent, its ``value`` (no second search)."""
+        recent = self._recent
         recent[digest] = value
         if len(recent) >= self._limit:
             self._move()
-        return value
 
     def increment(self, digest: bytes, by: int = 1) -> None:
         """Add ``by`` to the digest's value (an absent digest counts from 0)."""

@@ -117,25 +117,36 @@ class DuplicateFilter:
         """What the filter remembers of a row: the digest of its text, of its normalised text (None
         unless the filter normalises), and whether the text is all ASCII. Export workers compute
         them; ``check`` decides in order."""
-        parts = [_text_of(row.get(c)) for c in self.columns]
+        parts: list[str] = []
+        for c in self.columns:
+            value = row.get(c)
+            parts.append(value if type(value) is str else _text_of(value))
+        text = "\x1f".join(parts)
+        exact = _blake2b(text.encode("utf-8"), digest_size=16).digest()
         if not self.normalized:
-            return _digest(parts), None, True
-        norm = hashlib.blake2b(b"\x1f".join([normalized_bytes(p) for p in parts]), digest_size=16).digest()
-        ascii_only = True
-        for part in parts:
-            if not part.isascii():
-                ascii_only = False
-                break
-        return _digest(parts), norm, ascii_only
+            return exact, None, True
+        if text.isascii():  # each part's normalised bytes, by normalized_bytes's ASCII path
+            normal = [
+                b" ".join(p.encode("ascii").translate(_ASCII_TABLE, _ASCII_DELETE).split()) for p in parts
+            ]
+            return exact, _blake2b(b"\x1f".join(normal), digest_size=16).digest(), True
+        normal = [normalized_bytes(p) for p in parts]
+        return exact, _blake2b(b"\x1f".join(normal), digest_size=16).digest(), False
 
     def check(self, keys: tuple[bytes, bytes | None, bool], record_id: str) -> Rejection | None:
         """Keep the row (and remember it for ``record_id``), or drop it as a duplicate of an earlier one."""
         exact, norm, ascii_only = keys
-        found = self._kept(exact)
-        if found is not None:
-            return Rejection("duplicate", f"same as record {found[2]}")
+        # An all-ASCII row with a normalised digest needs no search by its exact one: a kept row's
+        # digest equal to it is a normalised text (ASCII rows keep only that), so this row's text is
+        # its own normal form and its normalised digest is the same.
+        if norm is None or not ascii_only:
+            number = self.seen.get(exact)
+            found = None if number is None else self._entry(number, exact)
+            if found is not None:
+                return Rejection("duplicate", f"same as record {found[2]}")
         if norm is not None:
-            found = self._kept(norm)
+            number = self.seen.get(norm)
+            found = None if number is None else self._entry(number, norm)
             if found is not None:
                 kept_exact, kept_norm, first = found
                 if exact in (kept_exact, kept_norm):  # an ASCII row's exact digest is not in the map
@@ -143,20 +154,18 @@ class DuplicateFilter:
                 return Rejection("duplicate_normalized", f"same as record {first} after normalisation")
         if self.rows is None:
             self.rows = Spill()
-        number = self.rows.append(exact + (norm or bytes(16)) + record_id.encode("utf-8", "surrogatepass"))
-        if norm is None:
-            self.seen.setdefault(exact, number)
-        else:
-            self.seen.setdefault(norm, number)
-            if not ascii_only:
-                self.seen.setdefault(exact, number)
+        kept = self.rows.append(exact + (norm or bytes(16)) + record_id.encode("utf-8", "surrogatepass"))
+        # ``number``: the map's entry under the digest searched last (exact, or normalised where
+        # there is one). Absent, the digest is added without a second search; present, it stays
+        # (another digest shares its 72 bits).
+        if number is None:
+            self.seen.add(exact if norm is None else norm, kept)
+        if norm is not None and not ascii_only:
+            self.seen.setdefault(exact, kept)
         return None
 
-    def _kept(self, digest: bytes) -> tuple[bytes, bytes, str] | None:
-        """The kept row with this exact or normalised digest: its two digests and record id."""
-        number = self.seen.get(digest)
-        if number is None:
-            return None
+    def _entry(self, number: int, digest: bytes) -> tuple[bytes, bytes, str] | None:
+        """Kept row ``number`` (the map's entry under ``digest``), where one of its digests is ``digest``."""
         assert self.rows is not None  # a digest is remembered: a row was kept
         entry = self.rows[number]
         kept_exact, kept_norm = entry[:16], entry[16:32]
@@ -165,8 +174,7 @@ class DuplicateFilter:
         return kept_exact, kept_norm, entry[32:].decode("utf-8", "surrogatepass")
 
 
-def _digest(parts: list[str]) -> bytes:
-    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).digest()
+_blake2b = hashlib.blake2b
 
 
 RowFilter = Callable[[dict[str, Any]], "Rejection | None"]
