@@ -91,6 +91,9 @@ def _outcomes(
         simple_rows = [k for k, ok in enumerate(batch.simple) if ok and not isinstance(ids[k], Unreadable)]
         view = BatchView(builder, batch, simple_rows)
         built = builder.task.build_columns(builder, view)
+        # the statuses the quality counts gather (every question) serve the provenance too when
+        # the spec reads every question, in the same order
+        shared = list(batch.answers) == builder.questions_used
         for k, record_id in enumerate(ids):
             if isinstance(record_id, Unreadable):
                 yield unreadable(record_id)
@@ -103,19 +106,20 @@ def _outcomes(
                     stats.add(item)
                     yield outcome_of(builder, filters, item)
             elif built is not None:
-                stats.add_part(stats_part(batch, k, stats))
+                users = first_statuses(batch, k, batch.answers)  # record.annotator_statuses()
+                stats.add_part(stats_part(batch, k, stats, users))
                 rejection = view.rejected.get(k)
                 if rejection is not None:
                     yield Rejected(record_id, rejection)
                     continue
                 rows = built[k]
-                provenance = view.provenance(k, record_id)
+                provenance = view.provenance(k, record_id, users if shared else None)
                 for row in rows:
                     row.update(provenance)
                 yield filtered(record_id, rows, filters, None)
             else:
                 ctx = ColumnContext(builder, batch, k, record_id, source)
-                stats.add_part(stats_part(batch, k, stats))
+                stats.add_part(stats_part(batch, k, stats, first_statuses(batch, k, batch.answers)))
                 try:
                     rows = builder.build_in(ctx, None if batch.status is None else batch.status[k])
                 except RejectRecord as rej:
@@ -309,11 +313,31 @@ class BatchView:
         question = src.question
         strategy = src.strategy or self.builder.strategy_for(question)
         answers = self.batch.answers.get(question)
+        if answers is None:
+            return [None] * len(rows)  # nobody answered
         out: list[Any] = []
+        starts, statuses, values = answers.starts, answers.statuses, answers.values
+        policy = self.builder.status_policy
+        counted, unknown = policy.counted, "submitted" if policy.unknown_as_submitted else None
+        used = self.used
         for k in rows:
-            if answers is None or answers.starts[k] == answers.starts[k + 1]:
+            start = starts[k]
+            end = starts[k + 1]
+            if start == end:
                 out.append(None)  # nobody answered
                 continue
+            if end - start == 1:  # one response: what ``unify_row`` gives, without a Unified
+                status = statuses[start]
+                if status is None:
+                    status = unknown  # still None: ``unify_row`` rejects the record (status_unknown)
+                if status is not None:
+                    value = values[start]
+                    if status not in counted or value is None or value == "":
+                        out.append(None)  # it does not count, or holds no answer
+                    else:
+                        used.setdefault(k, []).append(None)  # one answer: no agreement
+                        out.append(value if type(value) is str else answer_value(value))
+                    continue
             key = (question, strategy, k)
             result = self._unified.get(key)
             if result is None:
@@ -333,9 +357,11 @@ class BatchView:
             out.append(answer_value(result.value))
         return out
 
-    def provenance(self, k: int, record_id: str) -> dict[str, Any]:
-        """Row ``k``'s provenance columns (``RecordContext.provenance_columns``)."""
-        status_of = first_statuses(self.batch, k, self.builder.questions_used)
+    def provenance(self, k: int, record_id: str, status_of: dict[str, str] | None = None) -> dict[str, Any]:
+        """Row ``k``'s provenance columns (``RecordContext.provenance_columns``); ``status_of``:
+        ``first_statuses`` over the questions the spec reads, where the caller has it."""
+        if status_of is None:
+            status_of = first_statuses(self.batch, k, self.builder.questions_used)
         return provenance_row(
             self.builder.source_name, record_id, annotators_of(status_of, self.used.get(k, ()))
         )
@@ -344,9 +370,9 @@ class BatchView:
 _REJECTED = object()  # a row rejected while its value was read
 
 
-def stats_part(batch: ColumnBatch, k: int, stats: QualityStats) -> Any:
-    """What ``QualityStats.part`` gives for row ``k``'s record."""
-    users = first_statuses(batch, k, batch.answers)  # record.annotator_statuses()
+def stats_part(batch: ColumnBatch, k: int, stats: QualityStats, users: dict[str, str]) -> Any:
+    """What ``QualityStats.part`` gives for row ``k``'s record, whose annotators' first statuses
+    over every question (``record.annotator_statuses()``) are ``users``."""
     if not users:
         return (), ()
     values_per_question: list[list[Any] | None] = []
