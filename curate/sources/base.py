@@ -246,18 +246,31 @@ class RowSource(Source):
         self.rows_unreadable = 0
         self.unnamed_ids = 0
         first_at = FirstSeen()
+        first = first_at.first
+        has_ids = self.has_ids
         for batch in batches:
             ids: list[str | Unreadable] = []
+            position = self.rows_read
             for raw in batch.ids:
-                position = self.rows_read
-                self.rows_read += 1
+                if (
+                    has_ids
+                    and type(raw) is str
+                    and raw
+                    and not raw[0].isspace()
+                    and first(digest_of(raw), position) is None
+                ):
+                    ids.append(raw)  # the common case: an id of text, not blank, not taken before
+                    position += 1
+                    continue
                 if isinstance(raw, BadRow):
                     named: str | Unreadable = Unreadable(raw.locator, UNREADABLE_ROW, raw.detail)
                 else:
-                    named = self._name_id(raw if self.has_ids else None, position, first_at)
+                    named = self._name_id(raw if has_ids else None, position, first_at)
                 if isinstance(named, Unreadable):
                     self.rows_unreadable += 1
                 ids.append(named)
+                position += 1
+            self.rows_read = position
             batch.ids = ids
             yield batch
         self._note_unnamed()
