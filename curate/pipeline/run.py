@@ -42,15 +42,29 @@ def assign_split(record_id: str, fractions: dict[str, float], seed: int) -> str:
     >>> assign_split("r1", {"train": 1.0}, 0)
     'train'
     """
-    digest = hashlib.sha256(f"{seed}\x1f{record_id}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") / 2**64
+    return split_assigner(fractions, seed)(record_id)
+
+
+def split_assigner(fractions: dict[str, float], seed: int) -> Callable[[str], str]:
+    """``assign_split`` for one export's splits and seed, with what every record shares worked out
+    once: the hash's seed prefix and the cumulative fractions."""
+    prefix = f"{seed}\x1f".encode()
+    bounds: list[tuple[float, str]] = []
     cumulative = 0.0
-    names = list(fractions)
-    for name in names:
+    for name in fractions:
         cumulative += fractions[name]
-        if point < cumulative:
-            return name
-    return names[-1]
+        bounds.append((cumulative, name))
+    last = bounds[-1][1]
+    sha256 = hashlib.sha256
+
+    def split_of(record_id: str) -> str:
+        point = int.from_bytes(sha256(prefix + record_id.encode()).digest()[:8], "big") / 2**64
+        for bound, name in bounds:
+            if point < bound:
+                return name
+        return last
+
+    return split_of
 
 
 def iter_outcomes(plan: ExportPlan, source: Source) -> Iterator[Outcome]:
@@ -147,6 +161,7 @@ def _run_export(plan: ExportPlan, source: Source, options: ExportOptions) -> Man
     reviewed_records = 0
     overrides: Counter[str] = Counter()
     unmatched = set(reviews.answers) if reviews is not None else set()
+    split_of = split_assigner(fractions, plan.seed)
 
     def emit(kept: Kept, rows: Sequence[dict[str, Any] | bytes], failures: list[Rejection]) -> None:
         nonlocal first_reject, reviewed_records
@@ -165,7 +180,7 @@ def _run_export(plan: ExportPlan, source: Source, options: ExportOptions) -> Man
             if decided:
                 reviewed_records += 1
                 overrides.update(decided)
-        split = assign_split(record_id, fractions, plan.seed)
+        split = split_of(record_id)
         records_per_split[split] += 1
         for row in rows:
             writer.write(split, row)
