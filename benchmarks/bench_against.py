@@ -4,6 +4,10 @@ layout), each in its own fresh process, the two checkouts in turns; medians of w
 printed with their ratio, and every file of the two exports compared byte for byte.
 
     python benchmarks/bench_against.py [--base REV] [--records 100000] [--repeats 5] [--layouts v1,v2]
+                                       [--tokenized]
+
+``--tokenized`` exports token ids and labels too (``--tokenizer``, a byte-level BPE of 8,192 tokens
+built in code, ``--max-length 512``).
 
 The other commit is checked out into a temporary git worktree (removed afterwards); both
 checkouts are byte-compiled first, as an installed curate is.
@@ -30,13 +34,13 @@ SPEC = REPO / "datasets_spec" / "dolly-curated.yaml"
 CHILD = [sys.executable, "-m", "curate.commands.app", "export", str(SPEC), "-q", "--source"]
 
 
-def one(tree: Path, source: Path, out: Path) -> tuple[float, float]:
+def one(tree: Path, source: Path, out: Path, extra: list[str]) -> tuple[float, float]:
     """Wall and CPU seconds of one export by the checkout at ``tree`` (its folder first on the path)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     before = os.times()
     t0 = time.perf_counter()
     done = subprocess.run(
-        [*CHILD, str(source), "--out", str(out)],
+        [*CHILD, str(source), "--out", str(out), *extra],
         env=env,
         cwd=tree,
         capture_output=True,
@@ -70,6 +74,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--layouts", default="v1,v2", help="v1, v2 or both (default v1,v2)")
+    parser.add_argument("--tokenized", action="store_true", help="export token ids and labels too")
     args = parser.parse_args()
     base_rev = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", args.base],
@@ -95,9 +100,16 @@ def main() -> None:
             trees = {f"base {base_rev}": base, f"this {here_rev}": REPO}
             for tree in trees.values():
                 compileall.compile_dir(str(tree / "curate"), quiet=1)
+            extra: list[str] = []
+            if args.tokenized:
+                from curate.testing.tiny import byte_level_bpe
+
+                byte_level_bpe(work / "bpe", 8192, n_lines=20_000)
+                extra = ["--tokenizer", str(work / "bpe"), "--max-length", "512"]
             print(
                 f"curate export, {args.records:,} records, this checkout against {base_rev}: medians of "
-                f"{args.repeats} in turns; load average at start {os.getloadavg()[0]:.2f}"
+                f"{args.repeats} in turns{', tokenized' if args.tokenized else ''}; load average at start "
+                f"{os.getloadavg()[0]:.2f}"
             )
             for layout in [x for x in args.layouts.split(",") if x]:
                 source = work / f"src-{layout}"
@@ -109,7 +121,7 @@ def main() -> None:
                         out = outs[name]
                         if out.exists():
                             shutil.rmtree(out)
-                        times[name].append(one(tree, source, out))
+                        times[name].append(one(tree, source, out, extra))
                 title = (
                     "Argilla 1.x Hub layout (Parquet)"
                     if layout == "v1"
