@@ -117,21 +117,13 @@ class DuplicateFilter:
         """What the filter remembers of a row: the digest of its text, of its normalised text (None
         unless the filter normalises), and whether the text is all ASCII. Export workers compute
         them; ``check`` decides in order."""
-        parts: list[str] = []
-        for c in self.columns:
-            value = row.get(c)
-            parts.append(value if type(value) is str else _text_of(value))
+        parts = [_text_of(row.get(c)) for c in self.columns]
         text = "\x1f".join(parts)
-        exact = _blake2b(text.encode("utf-8"), digest_size=16).digest()
+        exact = hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
         if not self.normalized:
             return exact, None, True
-        if text.isascii():  # each part's normalised bytes, by normalized_bytes's ASCII path
-            normal = [
-                b" ".join(p.encode("ascii").translate(_ASCII_TABLE, _ASCII_DELETE).split()) for p in parts
-            ]
-            return exact, _blake2b(b"\x1f".join(normal), digest_size=16).digest(), True
-        normal = [normalized_bytes(p) for p in parts]
-        return exact, _blake2b(b"\x1f".join(normal), digest_size=16).digest(), False
+        norm = hashlib.blake2b(b"\x1f".join([normalized_bytes(p) for p in parts]), digest_size=16).digest()
+        return exact, norm, text.isascii()
 
     def check(self, keys: tuple[bytes, bytes | None, bool], record_id: str) -> Rejection | None:
         """Keep the row (and remember it for ``record_id``), or drop it as a duplicate of an earlier one."""
@@ -172,9 +164,6 @@ class DuplicateFilter:
         if digest != kept_exact and digest != kept_norm:  # another digest with the same 72 bits
             return None
         return kept_exact, kept_norm, entry[32:].decode("utf-8", "surrogatepass")
-
-
-_blake2b = hashlib.blake2b
 
 
 RowFilter = Callable[[dict[str, Any]], "Rejection | None"]
