@@ -193,18 +193,12 @@ def unify_row(builder: Builder, answers: Answers, k: int, question: str, strateg
     """What ``RecordContext.unified`` computes for row ``k``'s answers to ``question`` (which has
     some): the one answer that counts where only one does (what every strategy gives for one
     answer, with no agreement), else ``unify`` itself. Raises ``status_unknown`` as it does."""
-    policy = builder.status_policy
-    known = policy.counted
-    statuses, values = answers.statuses, answers.values
-    counted: list[int] = []
-    for j in range(answers.starts[k], answers.starts[k + 1]):
-        status = statuses[j]
-        if status is None:
-            if not policy.unknown_as_submitted:
-                raise RejectRecord("status_unknown", f"annotator {answers.users[j]}")
-            status = "submitted"
-        if status in known:
-            counted.append(j)
+    start, end = answers.starts[k], answers.starts[k + 1]
+    if end - start == 1:
+        value = only_answer(builder, answers, start)
+        return NO_ANSWER if value is None else Unified(value, (_response(answers, start),), None)
+    counted = [j for j in range(start, end) if _counts(builder, answers, j)]
+    values = answers.values
     answered = [j for j in counted if values[j] is not None and values[j] != ""]
     if not answered:
         return NO_ANSWER
@@ -212,6 +206,24 @@ def unify_row(builder: Builder, answers: Answers, k: int, question: str, strateg
         j = answered[0]
         return Unified(values[j], (_response(answers, j),), None)
     return unify([_response(answers, j) for j in counted], builder.kind_of(question), strategy)
+
+
+def only_answer(builder: Builder, answers: Answers, j: int) -> Any:
+    """The answer of response ``j``, a row's only response to a question: its value where its
+    status counts and it holds one, else None. Raises ``status_unknown`` as ``unify_row`` does."""
+    value = answers.values[j]
+    return value if _counts(builder, answers, j) and value is not None and value != "" else None
+
+
+def _counts(builder: Builder, answers: Answers, j: int) -> bool:
+    """Whether response ``j``'s status counts (``StatusPolicy.counts``, read from the columns)."""
+    status = answers.statuses[j]
+    policy = builder.status_policy
+    if status is None:
+        if not policy.unknown_as_submitted:
+            raise RejectRecord("status_unknown", f"annotator {answers.users[j]}")
+        status = "submitted"
+    return status in policy.counted
 
 
 def _response(answers: Answers, j: int) -> Response:
@@ -316,9 +328,7 @@ class BatchView:
         if answers is None:
             return [None] * len(rows)  # nobody answered
         out: list[Any] = []
-        starts, statuses, values = answers.starts, answers.statuses, answers.values
-        policy = self.builder.status_policy
-        counted, unknown = policy.counted, "submitted" if policy.unknown_as_submitted else None
+        starts = answers.starts
         used = self.used
         for k in rows:
             start = starts[k]
@@ -327,17 +337,16 @@ class BatchView:
                 out.append(None)  # nobody answered
                 continue
             if end - start == 1:  # one response: what ``unify_row`` gives, without a Unified
-                status = statuses[start]
-                if status is None:
-                    status = unknown  # still None: ``unify_row`` rejects the record (status_unknown)
-                if status is not None:
-                    value = values[start]
-                    if status not in counted or value is None or value == "":
-                        out.append(None)  # it does not count, or holds no answer
-                    else:
-                        used.setdefault(k, []).append(None)  # one answer: no agreement
-                        out.append(value if type(value) is str else answer_value(value))
+                try:
+                    value = only_answer(self.builder, answers, start)
+                except RejectRecord as rej:
+                    self.reject(k, rej.reason, rej.detail)
+                    out.append(_REJECTED)
                     continue
+                if value is not None:
+                    used.setdefault(k, []).append(None)  # one answer: no agreement
+                out.append(answer_value(value))
+                continue
             key = (question, strategy, k)
             result = self._unified.get(key)
             if result is None:
@@ -353,7 +362,7 @@ class BatchView:
                 out.append(_REJECTED)
                 continue
             if result.responses:
-                self.used.setdefault(k, []).append(result.agreement)
+                used.setdefault(k, []).append(result.agreement)
             out.append(answer_value(result.value))
         return out
 
