@@ -199,11 +199,13 @@ class RowSource(Source):
         return self._name_id(self._raw_id(item) if self.has_ids else None, position, first_at)
 
     def _name_id(self, raw_id: Any, position: int, first_at: FirstSeen) -> str | Unreadable:
-        if isinstance(raw_id, (bool, list, tuple, dict)):
+        if type(raw_id) is str and raw_id and not raw_id[0].isspace():
+            record_id = raw_id  # the common case: text, not blank
+        elif isinstance(raw_id, (bool, list, tuple, dict)):
             return Unreadable(
                 f"row-{position}", BAD_ID, f"id is {type(raw_id).__name__} {raw_id!r:.60}, expected text"
             )
-        if _is_blank(raw_id):
+        elif _is_blank(raw_id):
             record_id = f"row-{position}"
             if self.has_ids:
                 self.unnamed_ids += 1
@@ -246,22 +248,11 @@ class RowSource(Source):
         self.rows_unreadable = 0
         self.unnamed_ids = 0
         first_at = FirstSeen()
-        first = first_at.first
         has_ids = self.has_ids
         for batch in batches:
             ids: list[str | Unreadable] = []
             position = self.rows_read
             for raw in batch.ids:
-                if (
-                    has_ids
-                    and type(raw) is str
-                    and raw
-                    and not raw[0].isspace()
-                    and first(digest_of(raw), position) is None
-                ):
-                    ids.append(raw)  # the common case: an id of text, not blank, not taken before
-                    position += 1
-                    continue
                 if isinstance(raw, BadRow):
                     named: str | Unreadable = Unreadable(raw.locator, UNREADABLE_ROW, raw.detail)
                 else:
