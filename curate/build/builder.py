@@ -40,10 +40,14 @@ class StatusPolicy:
     unknown_as_submitted: bool
 
     def counts(self, response: Response) -> bool:
-        status = response.status
+        return self.counts_status(response.status, response.user_id)
+
+    def counts_status(self, status: str | None, user_id: str) -> bool:
+        """Whether a response with ``status`` counts; a lost status (None) counts as submitted where
+        the spec says so, else the record is rejected (``status_unknown``)."""
         if status is None:
             if not self.unknown_as_submitted:
-                raise RejectRecord("status_unknown", f"annotator {response.user_id}")
+                raise RejectRecord("status_unknown", f"annotator {user_id}")
             status = "submitted"
         return status in self.counted
 

@@ -217,13 +217,7 @@ def only_answer(builder: Builder, answers: Answers, j: int) -> Any:
 
 def _counts(builder: Builder, answers: Answers, j: int) -> bool:
     """Whether response ``j``'s status counts (``StatusPolicy.counts``, read from the columns)."""
-    status = answers.statuses[j]
-    policy = builder.status_policy
-    if status is None:
-        if not policy.unknown_as_submitted:
-            raise RejectRecord("status_unknown", f"annotator {answers.users[j]}")
-        status = "submitted"
-    return status in policy.counted
+    return builder.status_policy.counts_status(answers.statuses[j], answers.users[j])
 
 
 def _response(answers: Answers, j: int) -> Response:
