@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from curate.arguments import Vocabulary, vocabulary
 from curate.errors import CurateError, Interrupted, missing_extra_message
 from curate.redact import redact
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+#: Help and usage errors in click's plain layout: typer's rich panels import rich's markdown and
+#: traceback renderers, about half of ``curate --help``'s start-up (benchmarks/bench_startup.py).
+HELP_MARKUP = None
 
 app = typer.Typer(
     name="curate",
@@ -26,18 +31,28 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=HELP_MARKUP,
 )
-console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 #: How the library's messages name arguments when a command calls it: by these flags
 #: (``--max-length``); only the ones listed differ from ``--`` + the keyword with dashes.
 FLAGS = Vocabulary(as_flags=True, flags={"splits": "--split", "n": "-n", "recipe": "--for"})
 
 
+@cache
+def err_console() -> Console:
+    """rich's console on stderr, made at its first use: ``curate --help`` never loads rich."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def fail(message: str, code: int = 2) -> None:
     # scrubbed again here, the last door out: a message built from a server's text may reach it
     # by a path that did not scrub; escaped: messages quote user data that rich would read as markup
-    console.print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    err_console().print(f"[bold red]error:[/] {escape(redact(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -22,12 +22,13 @@ DeadlineOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
-    from curate.commands.app import console, user_errors
+    from curate.commands.app import HELP_MARKUP, err_console, user_errors
 
     group = typer.Typer(
         help="Push work back to annotators: create review datasets, log examples into them, "
         "send disagreements to a reviewer.",
         no_args_is_help=True,
+        rich_markup_mode=HELP_MARKUP,
     )
     app.add_typer(group, name="argilla")
 
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
         finally:
             http.close()
         verb = "created" if made.created else "exists:"
-        console.print(f"{verb} {made.workspace}/{made.name} ({chosen.name}: {chosen.description})")
+        err_console().print(f"{verb} {made.workspace}/{made.name} ({chosen.name}: {chosen.description})")
         typer.echo(made.id)
 
     @group.command("log")
@@ -86,7 +87,7 @@ def register(app: typer.Typer) -> None:
                 TimeElapsedColumn(),
             ]
             with Progress(
-                *columns, console=console, transient=True, disable=len(rows) <= sink.BATCH
+                *columns, console=err_console(), transient=True, disable=len(rows) <= sink.BATCH
             ) as progress:
                 task = progress.add_task(f"logging to {dataset}", total=len(rows))
                 counts = sink.log_rows(
@@ -101,7 +102,7 @@ def register(app: typer.Typer) -> None:
         if counts["empty"]:
             flagged = f", flagged {sink.FLAG}={sink.EMPTY_FLAG}" if target.flags else ""
             extra += f", {counts['empty']} empty generations logged as {sink.EMPTY_GENERATION!r}{flagged}"
-        console.print(
+        err_console().print(
             f"logged {counts['logged']} records from {counts['rows']} rows to {target.workspace}/{dataset}{extra}",
             soft_wrap=True,
         )
@@ -152,6 +153,6 @@ def register(app: typer.Typer) -> None:
             timeout=timeout,
             deadline=deadline,
         )
-        console.print(report.summary(), soft_wrap=True, highlight=False)
+        err_console().print(report.summary(), soft_wrap=True, highlight=False)
         for record_id in report.sent:
             typer.echo(record_id)

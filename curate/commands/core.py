@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 if TYPE_CHECKING:
     from curate.manifest import Manifest
@@ -65,7 +64,7 @@ def progress_bar(label: str, total: int | None, enabled: bool = True) -> Iterato
 
 
 def register(app: typer.Typer) -> None:
-    from curate.commands.app import console, user_errors
+    from curate.commands.app import err_console, user_errors
 
     @app.command()
     @user_errors
@@ -125,6 +124,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Export a spec's records as training data: <out>/<split>.<format>, rejects.jsonl, manifest.json."""
+        from rich.markup import escape
+
         from curate.api import export as api
 
         job = api.prepare_export(
@@ -148,15 +149,15 @@ def register(app: typer.Typer) -> None:
             recipe=recipe,
             model=model,
             review=review,
-            on_warning=lambda warning: console.print(
+            on_warning=lambda warning: err_console().print(
                 f"[yellow]warning:[/] {escape(warning)}", highlight=False
             ),
-            on_note=lambda note: console.print(f"[yellow]note:[/] {escape(note)}", highlight=False),
+            on_note=lambda note: err_console().print(f"[yellow]note:[/] {escape(note)}", highlight=False),
         )
         with progress_bar("exporting", job.count(), not quiet) as update:
             manifest = job.run(update)
         if not quiet:
-            _print_summary(console, manifest, out)
+            _print_summary(err_console(), manifest, out)
         if job.written_recipe is not None and not quiet:
             _print_recipe(job.written_recipe, out)
 
@@ -329,6 +330,7 @@ def _print_summary(console: Any, manifest: Manifest, out: Path) -> None:
 
 def _print_stats(result: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()

@@ -63,12 +63,13 @@ def _stage_command(app: typer.Typer, stage: str) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from curate.commands.app import console, user_errors
+    from curate.commands.app import HELP_MARKUP, err_console, user_errors
 
     train_app = typer.Typer(
         name="train",
         help=f"Train on a curate export with TRL: {', '.join(STAGES)}.",
         no_args_is_help=True,
+        rich_markup_mode=HELP_MARKUP,
     )
     for stage in STAGES:
         _stage_command(train_app, stage)
@@ -113,7 +114,7 @@ def register(app: typer.Typer) -> None:
             from train.loop import generate_for_export
 
             count = generate_for_export(loaded, export, split, out, sampling, limit)
-            console.print(f"wrote {count} generations from {export}/{split} to {out}", highlight=False)
+            err_console().print(f"wrote {count} generations from {export}/{split} to {out}", highlight=False)
             return
         for text in prompt or []:
             text = sys.stdin.read() if text == "-" else text
@@ -139,7 +140,7 @@ def register(app: typer.Typer) -> None:
         sampling = Sampling(max_new_tokens, temperature, top_k, top_p, repetition_penalty, seed)
         sampling.check()
         session = ChatSession(load_for_generation(model), sampling, template, system)
-        console.print(
+        err_console().print(
             f"chatting with {model} (/reset clears the history, /quit or Ctrl-D ends)", highlight=False
         )
         for line in _user_lines():
