@@ -48,6 +48,7 @@ from curate.sources.rows import (
     read_rows,
     sample_rows,
     shard_columns,
+    unreadable_rows,
 )
 
 RESERVED = {"external_id", "metadata", "vectors", "id"}
@@ -203,9 +204,15 @@ class ArgillaV1Source(RowSource):
             return cast(Mapping[str, Any], rows[k])
 
         try:
-            return self._simple_columns(batch, row)
+            columns = self._simple_columns(batch, row)
         except (OverflowError, ValueError, _RowByRow):  # a value Python cannot hold, or a type
             pass  # the reader does not take as it is: the rows say what each holds
+        else:
+            # a row a whole read cannot turn into Python, by a column not read here, is unreadable
+            # as ``_raw_rows`` finds it (its id is not taken)
+            for k, bad in unreadable_rows(batch, label, first).items():
+                columns.ids[k] = bad
+            return columns
         every = batch_rows(batch, label, first)
         ids = [item if isinstance(item, BadRow) else self._raw_id(item) for item in every]
         return ColumnBatch(ids, [False] * n, {}, {}, None, lambda k: cast(Mapping[str, Any], every[k]))

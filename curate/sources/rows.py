@@ -379,11 +379,20 @@ def _id_rows(
     columns that can hold such a value (dates, times, durations) are converted to find them."""
     names = batch.schema.names
     rows = _pylist(batch.select([c for c in id_columns if c in names]), label, first)
-    fragile = [j for j, f in enumerate(batch.schema) if _has_dates(f.type)]
-    if fragile:
-        checked = _pylist(batch.select(fragile), label, first)
-        rows = [c if isinstance(c, BadRow) else r for r, c in zip(rows, checked, strict=True)]
+    for k, bad in unreadable_rows(batch, label, first).items():
+        rows[k] = bad
     return rows
+
+
+def unreadable_rows(batch: pa.RecordBatch, label: str, first: int) -> dict[int, BadRow]:
+    """The rows of a batch that a whole read (``batch_rows``) finds unreadable, by their index in
+    the batch, for a reader that converts only some of its columns: only the columns that can hold
+    such a value (dates, times, durations) are converted to find them."""
+    fragile = [j for j, f in enumerate(batch.schema) if _has_dates(f.type)]
+    if not fragile:
+        return {}
+    checked = _pylist(batch.select(fragile), label, first)
+    return {k: row for k, row in enumerate(checked) if isinstance(row, BadRow)}
 
 
 def _has_dates(kind: pa.DataType) -> bool:
