@@ -25,7 +25,9 @@ from helpers import DATA, HOSTILE, LAYOUTS, SPECS, key_paths, replaced
 import curate
 import curate.pipeline.build_workers as build_workers
 from curate.errors import CurateError
+from curate.pipeline import run
 from curate.pipeline.executor import WORKER_NAME
+from curate.sources import argilla_v2
 from curate.sources import rows as file_readers
 
 ID_KEYS = ("id", "external_id")
@@ -33,9 +35,11 @@ ID_KEYS = ("id", "external_id")
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Chunks of 4 rows, read in batches of 2: every bundled source is many chunks, spread over
-    the workers, and each worker reads the others' batches by their ids only."""
+    """Chunks of 4 rows, read in batches of 2 (column-wise, a chunk is a batch): every bundled
+    source is many chunks, spread over the workers, and each worker reads the others' batches by
+    their ids only."""
     monkeypatch.setattr(file_readers, "BATCH_ROWS", 2)
+    monkeypatch.setattr(argilla_v2, "COLUMN_BATCH", 2)
     monkeypatch.setattr(build_workers, "CHUNK", 4)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)  # three workers even on a small machine
 
@@ -99,8 +103,14 @@ def hostile_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+@pytest.mark.parametrize("column_wise", [True, False], ids=["column-wise", "row by row"])
 @pytest.mark.parametrize("layout", list(LAYOUTS), ids=list(LAYOUTS))
-def test_hostile_rows_give_the_same_bytes(small_chunks: None, tmp_path: Path, layout: str) -> None:
+def test_hostile_rows_give_the_same_bytes(
+    small_chunks: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str, column_wise: bool
+) -> None:
+    """Workers build as one process does: column-wise where the source reads in batches (both the
+    workers and one process), else row by row."""
+    monkeypatch.setattr(run, "COLUMN_WISE", column_wise)
     spec_name, make = LAYOUTS[layout]
     records, write = make(tmp_path)
     rows = hostile_rows(records)
@@ -138,11 +148,11 @@ def test_an_error_mid_source_is_the_same_error(small_chunks: None, tmp_path: Pat
     assert not multiprocessing.active_children()
 
 
-def _dies(self: Any, item: Any) -> Any:
+def _dies(self: Any, rows: Any) -> Any:
     os._exit(7)
 
 
-def _fails(self: Any, item: Any) -> Any:
+def _fails(self: Any, rows: Any) -> Any:
     raise ValueError("a bug in the build")
 
 
@@ -157,14 +167,14 @@ def _fails(self: Any, item: Any) -> Any:
 def test_a_worker_that_dies_or_fails_stops_the_export(
     small_chunks: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: Any, error: type, message: str
 ) -> None:
-    entry = build_workers.BuildWorkers._entry
+    row_entries = build_workers.BuildWorkers._row_entries
 
-    def faulty_on_one_record(self: Any, item: Any) -> Any:
-        if getattr(item, "id", None) == "dolly-0007":  # in the worker building it (a forked process)
-            return fault(self, item)
-        return entry(self, item)
+    def faulty_on_one_record(self: Any, rows: list[dict[str, Any]]) -> Any:
+        if any(row["record_id"] == "dolly-0007" for row in rows):  # in the worker building it
+            return fault(self, rows)
+        return row_entries(self, rows)
 
-    monkeypatch.setattr(build_workers.BuildWorkers, "_entry", faulty_on_one_record)
+    monkeypatch.setattr(build_workers.BuildWorkers, "_row_entries", faulty_on_one_record)
     out = tmp_path / "out"
     with pytest.raises(error, match=message):
         curate.export(
@@ -211,8 +221,15 @@ def test_a_source_that_changes_under_the_workers_is_an_error(
 
     def one_worker_reads_a_row_less(self: Any, channel: Any) -> None:
         if channel.index == 1:  # in that forked process only: as if the file lost its last row meanwhile
-            rows = self.source._raw_rows
+            rows, columns = self.source._raw_rows, self.source._raw_columns
             self.source._raw_rows = lambda wanted: list(rows(wanted))[:-1]
+
+            def a_row_less(wanted: Any) -> Any:  # the same, read column-wise
+                batches = list(columns(wanted))
+                batches[-1].ids.pop()
+                return iter(batches)
+
+            self.source._raw_columns = a_row_less
         work(self, channel)
 
     monkeypatch.setattr(build_workers.BuildWorkers, "_work", one_worker_reads_a_row_less)

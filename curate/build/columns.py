@@ -76,16 +76,19 @@ def column_outcomes(
     batches = source.column_scan()
     if batches is None:
         return None
-    return _outcomes(builder, filters, source, stats, batches)
+    return batch_outcomes(builder, filters, source, stats, batches)
 
 
-def _outcomes(
+def batch_outcomes(
     builder: Builder,
     filters: Sequence[RowFilter],
     source: RowSource,
     stats: QualityStats,
-    batches: Iterator[ColumnBatch],
+    batches: Iterable[ColumnBatch],
 ) -> Iterator[Outcome]:
+    """The outcomes of the records of named batches (``RowSource.column_scan``), in order; each
+    record's share of the quality figures goes to ``stats`` before its outcome is yielded (none
+    for an unreadable row)."""
     for batch in batches:
         ids = batch.ids
         simple_rows = [k for k, ok in enumerate(batch.simple) if ok and not isinstance(ids[k], Unreadable)]

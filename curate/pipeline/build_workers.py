@@ -1,7 +1,9 @@
 """Building rows in forked worker processes (``curate export --num-proc N`` without a tokenizer).
 
-The rows of the source are cut into chunks of ``CHUNK`` consecutive input rows; worker ``k`` of
-``n`` builds chunks ``k``, ``k + n``, ... Each worker reads the whole source (its own file handles),
+The rows of the source are cut into chunks of ``CHUNK`` consecutive input rows, or, where the
+source reads column-wise (``RowSource.column_scan``), each of its batches is a chunk, built as one
+process builds it (``curate.build.columns``); worker ``k`` of ``n`` builds chunks ``k``, ``k + n``,
+... Each worker reads the whole source (its own file handles),
 so every worker names every row and sees every taken id exactly as one process would, but only its
 own chunks become records, rows and finished lines. The exporting process takes the chunks back
 strictly in input order and does all that depends on earlier records: the duplicate filter (from
@@ -21,16 +23,16 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from curate.build.filters import DuplicateFilter, RowFilter
+from curate.build.quality import QualityStats, RecordStats
 from curate.errors import CurateError
 from curate.pipeline.executor import Channel, Executor
 from curate.rows import Rejection, RejectRecord
 from curate.sinks.files import row_line
-from curate.sources.base import RowSource, Source, Unreadable
+from curate.sources.base import ColumnBatch, RowSource, Source, Unreadable
 from curate.sources.rows import BATCH_ROWS
 
 if TYPE_CHECKING:
     from curate.build.builder import Builder
-    from curate.build.quality import QualityStats, RecordStats
     from curate.rows import Outcome
 
 # Input rows per chunk handed out: whole Parquet/Arrow reader batches, so that a worker turns only
@@ -66,8 +68,10 @@ class BuildWorkers:
         stats: QualityStats,
         names: tuple[str, ...],
         workers: int,
+        column_wise: bool = False,
     ):
         self.source = source
+        self.column_wise = column_wise  # build as one process does where the source reads in batches
         self.builder = builder
         self.stats = stats
         self.names = names
@@ -160,6 +164,10 @@ class BuildWorkers:
         """Worker ``channel.index``'s part: its chunks, then how the read ended (the executor sends
         an error raised here, at its place in the input order, and stops the worker on a signal)."""
         k, n = channel.index, self.n
+        batches = self.source.column_scan(lambda index: index % n == k) if self.column_wise else None
+        if batches is not None:
+            self._work_by_columns(channel, batches)
+            return
         mine: Callable[[int], bool] = lambda position: (position // CHUNK) % n == k  # noqa: E731
         entries: list[Entry] = []
         current = -1
@@ -179,6 +187,31 @@ class BuildWorkers:
             channel.send(("chunk", current, entries))
         channel.send(("end", position + 1, self.source.unnamed_ids, list(self.source.warnings)))
 
+    def _work_by_columns(self, channel: Channel, batches: Iterator[ColumnBatch]) -> None:
+        """``_work`` where the source reads column-wise: chunk ``b`` is the source's batch ``b``,
+        built as one process builds it (``batch_outcomes``); the other workers' batches are read
+        by their ids only."""
+        from curate.build.columns import batch_outcomes
+        from curate.rows import Rejected
+
+        k, n = channel.index, self.n
+        parts = _Parts(self.builder)
+        for index, batch in enumerate(batches):
+            if index % n != k:
+                continue
+            entries: list[Entry] = []
+            # no filter in the build: each row's verdict stays at its place among the record's rows
+            for outcome in batch_outcomes(self.builder, (), self.source, parts, (batch,)):
+                part = parts.take()
+                if isinstance(outcome, Rejected):
+                    entries.append((outcome.record_id, outcome.rejection, part, None))
+                else:
+                    entries.append((outcome.record_id, None, part, self._row_entries(outcome.rows)))
+            channel.send(("chunk", index, entries))
+            channel.check_parent()
+        source = self.source
+        channel.send(("end", source.rows_read, source.unnamed_ids, list(source.warnings)))
+
     def _entry(self, item: Any) -> Entry:
         if isinstance(item, Unreadable):
             return item.record_id, Rejection(item.reason, item.detail), None, None
@@ -187,6 +220,11 @@ class BuildWorkers:
             rows = self.builder.build(item)
         except RejectRecord as rej:
             return item.id, rej.rejection, part, None
+        return item.id, None, part, self._row_entries(rows)
+
+    def _row_entries(self, rows: list[dict[str, Any]]) -> list[Any]:
+        """A built record's rows in order: each a rejection from a filter that runs here, or its
+        finished line with its duplicate-filter keys."""
         out: list[Any] = []
         dedup = self.dedup
         for row in rows:
@@ -199,4 +237,21 @@ class BuildWorkers:
                 out.append(verdict)
             else:
                 out.append((row_line(row, self.names), None if dedup is None else dedup.keys(row)))
-        return item.id, None, part, out
+        return out
+
+
+class _Parts(QualityStats):
+    """A worker's quality figures: each record's share (``RecordStats``) kept for the exporting
+    process, which adds them up in input order, instead of being added up here."""
+
+    def __init__(self, builder: Builder):
+        super().__init__(builder)
+        self._last: RecordStats | None = None
+
+    def add_part(self, part: RecordStats) -> None:
+        self._last = part
+
+    def take(self) -> RecordStats | None:
+        """The share of the record just built (None after an unreadable row)."""
+        part, self._last = self._last, None
+        return part

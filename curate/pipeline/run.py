@@ -382,9 +382,14 @@ class _ChunkRunner:
 def _column_outcomes(plan: ExportPlan, source: Source, stats: QualityStats) -> Iterator[Outcome] | None:
     """The column-wise build's outcomes (``curate.build.columns``), where the source reads in
     batches and the spec names no review; else None."""
-    if not COLUMN_WISE or plan.reviews is not None or not isinstance(source, RowSource):
+    if not _column_wise(plan) or not isinstance(source, RowSource):
         return None
     return column_outcomes(plan.builder, plan.filters, source, stats)
+
+
+def _column_wise(plan: ExportPlan) -> bool:
+    """Whether the plan's records may be built column-wise (where the source reads in batches)."""
+    return COLUMN_WISE and plan.reviews is None
 
 
 def _forked_workers(plan: ExportPlan, source: Source, stats: QualityStats) -> BuildWorkers | None:
@@ -395,7 +400,13 @@ def _forked_workers(plan: ExportPlan, source: Source, stats: QualityStats) -> Bu
 
     assert isinstance(source, RowSource)  # the plan checked it
     return BuildWorkers(
-        source, plan.builder, plan.filters, stats, tuple(plan.schema.names), plan.build_workers
+        source,
+        plan.builder,
+        plan.filters,
+        stats,
+        tuple(plan.schema.names),
+        plan.build_workers,
+        column_wise=_column_wise(plan),
     )
 
 

@@ -44,6 +44,7 @@ from curate.sources.rows import (
     Wanted,
     batch_rows,
     count_rows,
+    id_rows,
     read_batches,
     read_rows,
     sample_rows,
@@ -185,11 +186,21 @@ class ArgillaV1Source(RowSource):
 
     # --- column-wise reading ---------------------------------------------------------------------
 
-    def _raw_columns(self) -> Iterator[ColumnBatch] | None:
+    def _raw_columns(self, wanted: Callable[[int], bool] | None) -> Iterator[ColumnBatch] | None:
         batches = read_batches(self.files)
         if batches is None:
             return None
-        return (self._column_batch(batch, label, first) for batch, label, first in batches)
+        return (
+            self._column_batch(batch, label, first)
+            if wanted is None or wanted(index)
+            else self._id_batch(batch, label, first)
+            for index, (batch, label, first) in enumerate(batches)
+        )
+
+    def _id_batch(self, batch: pa.RecordBatch, label: str, first: int) -> ColumnBatch:
+        """A batch by its ids only, with the rows a whole read finds unreadable as ``BadRow``."""
+        rows = id_rows(batch, label, first, self.id_columns)
+        return ColumnBatch.ids_only([row if isinstance(row, BadRow) else self._raw_id(row) for row in rows])
 
     def _column_batch(self, batch: pa.RecordBatch, label: str, first: int) -> ColumnBatch:
         """A Parquet or Arrow batch column by column; a row whose values ``_build`` would check or

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from itertools import islice
 from pathlib import Path
 from typing import Any, cast
@@ -122,13 +122,20 @@ class ArgillaV2DiskSource(RowSource):
 
     # --- column-wise reading ---------------------------------------------------------------------
 
-    def _raw_columns(self) -> Iterator[ColumnBatch] | None:
-        return self._column_batches()
+    def _raw_columns(self, wanted: Callable[[int], bool] | None) -> Iterator[ColumnBatch] | None:
+        return self._column_batches(wanted)
 
-    def _column_batches(self) -> Iterator[ColumnBatch]:
+    def _column_batches(self, wanted: Callable[[int], bool] | None) -> Iterator[ColumnBatch]:
         rows = self._raw_rows(None)
+        index = 0
         while chunk := list(islice(rows, COLUMN_BATCH)):
-            yield self._columns(chunk)
+            if wanted is None or wanted(index):
+                yield self._columns(chunk)
+            else:
+                yield ColumnBatch.ids_only(
+                    [row if isinstance(row, BadRow) else self._raw_id(row) for row in chunk]
+                )
+            index += 1
 
     def _columns(self, chunk: list[Mapping[str, Any] | BadRow]) -> ColumnBatch:
         """Records of ``records.json`` column by column; a record whose values ``_build`` would check

@@ -73,6 +73,16 @@ class ColumnBatch:
     status: list[Any] | None
     row: Callable[[int], Mapping[str, Any]]
 
+    @classmethod
+    def ids_only(cls, ids: list[Any]) -> ColumnBatch:
+        """A batch that will not be built (an export worker's batch for another worker): its raw
+        ids only, to be named as a whole read names them."""
+        return cls(ids, [False] * len(ids), {}, {}, None, _not_read)
+
+
+def _not_read(k: int) -> Mapping[str, Any]:
+    raise AssertionError("a batch read by its ids only is not built")
+
 
 class BadValue(CurateError):
     """A value whose type does not fit its question or field: the record is rejected with
@@ -229,16 +239,19 @@ class RowSource(Source):
 
     # --- column-wise reading (the export's batch path, ``curate.build.columns``) ---------------------
 
-    def _raw_columns(self) -> Iterator[ColumnBatch] | None:
+    def _raw_columns(self, wanted: Callable[[int], bool] | None) -> Iterator[ColumnBatch] | None:
         """The rows in batches, column by column, with raw ids in ``ids`` (a ``BadRow`` where a row
-        cannot be read); None where this source reads row by row only."""
+        cannot be read); a batch whose 0-based index ``wanted`` says no to (it will not be built)
+        may come as ``ColumnBatch.ids_only``. None where this source reads row by row only."""
         return None
 
-    def column_scan(self) -> Iterator[ColumnBatch] | None:
+    def column_scan(self, wanted: Callable[[int], bool] | None = None) -> Iterator[ColumnBatch] | None:
         """The stream of ``scan`` in batches (None where the source has no column-wise reader):
         each batch's ``ids`` hold the record id of each row, or the ``Unreadable`` it is; the
-        counts and the note on unnamed ids are kept as ``scan`` keeps them."""
-        batches = self._raw_columns()
+        counts and the note on unnamed ids are kept as ``scan`` keeps them. Where ``wanted``
+        says no to a batch's 0-based index, the batch may hold its ids only (an export worker's
+        batches for the other workers: every worker names every row)."""
+        batches = self._raw_columns(wanted)
         if batches is None:
             return None
         return self._named_batches(batches)

@@ -329,7 +329,7 @@ def _rows_of(
         if wanted is None or any(wanted(p) for p in range(start, start + n)):
             yield from _pylist(batch, label, first)
         else:
-            yield from _id_rows(batch, label, first, id_columns)
+            yield from id_rows(batch, label, first, id_columns)
         start += n
         first += n
 
@@ -371,7 +371,7 @@ def _converts(column: pa.Array) -> bool:
     return True
 
 
-def _id_rows(
+def id_rows(
     batch: pa.RecordBatch, label: str, first: int, id_columns: tuple[str, ...]
 ) -> list[dict[str, Any] | BadRow]:
     """A batch's rows with their ids only, where the rows that a whole read would find
