@@ -22,11 +22,12 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from curate.build.columns import batch_outcomes
 from curate.build.filters import DuplicateFilter, RowFilter
 from curate.build.quality import QualityStats, RecordStats
 from curate.errors import CurateError
 from curate.pipeline.executor import Channel, Executor
-from curate.rows import Rejection, RejectRecord
+from curate.rows import Kept, Rejected, Rejection, RejectRecord
 from curate.sinks.files import row_line
 from curate.sources.base import ColumnBatch, RowSource, Source, Unreadable
 from curate.sources.rows import BATCH_ROWS
@@ -99,8 +100,6 @@ class BuildWorkers:
         """Every input row's outcome, in input order (as ``iter_outcomes`` gives them); the quality
         figures are added as they come. Once consumed, the source's counts are set as one pass
         would have left them."""
-        from curate.rows import Kept, Rejected
-
         dedup = self.dedup
         unreadable = 0
         chunk = 0
@@ -191,9 +190,6 @@ class BuildWorkers:
         """``_work`` where the source reads column-wise: chunk ``b`` is the source's batch ``b``,
         built as one process builds it (``batch_outcomes``); the other workers' batches are read
         by their ids only."""
-        from curate.build.columns import batch_outcomes
-        from curate.rows import Rejected
-
         k, n = channel.index, self.n
         parts = _Parts(self.builder)
         for index, batch in enumerate(batches):
