@@ -199,8 +199,7 @@ class ArgillaV1Source(RowSource):
 
     def _id_batch(self, batch: pa.RecordBatch, label: str, first: int) -> ColumnBatch:
         """A batch by its ids only, with the rows a whole read finds unreadable as ``BadRow``."""
-        rows = id_rows(batch, label, first, self.id_columns)
-        return ColumnBatch.ids_only([row if isinstance(row, BadRow) else self._raw_id(row) for row in rows])
+        return ColumnBatch.ids_only(self._raw_ids(id_rows(batch, label, first, self.id_columns)))
 
     def _column_batch(self, batch: pa.RecordBatch, label: str, first: int) -> ColumnBatch:
         """A Parquet or Arrow batch column by column; a row whose values ``_build`` would check or
@@ -225,8 +224,9 @@ class ArgillaV1Source(RowSource):
                 columns.ids[k] = bad
             return columns
         every = batch_rows(batch, label, first)
-        ids = [item if isinstance(item, BadRow) else self._raw_id(item) for item in every]
-        return ColumnBatch(ids, [False] * n, {}, {}, None, lambda k: cast(Mapping[str, Any], every[k]))
+        return ColumnBatch(
+            self._raw_ids(every), [False] * n, {}, {}, None, lambda k: cast(Mapping[str, Any], every[k])
+        )
 
     def _simple_columns(self, batch: pa.RecordBatch, row: Callable[[int], Mapping[str, Any]]) -> ColumnBatch:
         n = batch.num_rows

@@ -132,9 +132,7 @@ class ArgillaV2DiskSource(RowSource):
             if wanted is None or wanted(index):
                 yield self._columns(chunk)
             else:
-                yield ColumnBatch.ids_only(
-                    [row if isinstance(row, BadRow) else self._raw_id(row) for row in chunk]
-                )
+                yield ColumnBatch.ids_only(self._raw_ids(chunk))
             index += 1
 
     def _columns(self, chunk: list[Mapping[str, Any] | BadRow]) -> ColumnBatch:

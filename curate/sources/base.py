@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -167,6 +167,10 @@ class RowSource(Source):
 
     @abstractmethod
     def _raw_id(self, row: Mapping[str, Any]) -> Any: ...
+
+    def _raw_ids(self, rows: Sequence[Mapping[str, Any] | BadRow]) -> list[Any]:
+        """Each raw row's raw id, or the ``BadRow`` it is (a batch's ``ids`` before naming)."""
+        return [row if isinstance(row, BadRow) else self._raw_id(row) for row in rows]
 
     @abstractmethod
     def _build(self, row: Mapping[str, Any], record_id: str) -> ArgillaRecord: ...
