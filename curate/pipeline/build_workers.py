@@ -163,9 +163,10 @@ class BuildWorkers:
         """Worker ``channel.index``'s part: its chunks, then how the read ended (the executor sends
         an error raised here, at its place in the input order, and stops the worker on a signal)."""
         k, n = channel.index, self.n
-        batches = self.source.column_scan(lambda index: index % n == k) if self.column_wise else None
+        my_batch: Callable[[int], bool] = lambda index: index % n == k  # noqa: E731
+        batches = self.source.column_scan(my_batch) if self.column_wise else None
         if batches is not None:
-            self._work_by_columns(channel, batches)
+            self._work_by_columns(channel, batches, my_batch)
             return
         mine: Callable[[int], bool] = lambda position: (position // CHUNK) % n == k  # noqa: E731
         entries: list[Entry] = []
@@ -186,14 +187,15 @@ class BuildWorkers:
             channel.send(("chunk", current, entries))
         channel.send(("end", position + 1, self.source.unnamed_ids, list(self.source.warnings)))
 
-    def _work_by_columns(self, channel: Channel, batches: Iterator[ColumnBatch]) -> None:
+    def _work_by_columns(
+        self, channel: Channel, batches: Iterator[ColumnBatch], mine: Callable[[int], bool]
+    ) -> None:
         """``_work`` where the source reads column-wise: chunk ``b`` is the source's batch ``b``,
-        built as one process builds it (``batch_outcomes``); the other workers' batches are read
-        by their ids only."""
-        k, n = channel.index, self.n
+        built as one process builds it (``batch_outcomes``) where ``mine(b)``; the other workers'
+        batches are read by their ids only."""
         parts = _Parts(self.builder)
         for index, batch in enumerate(batches):
-            if index % n != k:
+            if not mine(index):
                 continue
             entries: list[Entry] = []
             # no filter in the build: each row's verdict stays at its place among the record's rows
